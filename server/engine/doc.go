@@ -1,0 +1,21 @@
+// Package engine is the Engine.IO server: sessions, the long-polling (and JSONP)
+// and WebSocket transports, the polling-to-WebSocket upgrade, heartbeats, and a
+// byte-bounded outbound path per session.
+//
+// It speaks both wire revisions on one endpoint: EIO=3 (socket.io-client 1.x/2.x,
+// client-initiated heartbeat, length-prefixed polling payloads) and EIO=4
+// (socket.io-client 3.x/4.x, server-initiated heartbeat, 0x1e-separated payloads).
+// See the engine.io-protocol README (https://github.com/socketio/engine.io-protocol)
+// and docs/ in this repository.
+//
+// A Server is an http.Handler. Each new session is announced through the OpenFunc
+// given to New, which returns the Handler that receives the session's messages.
+// Outbound data is a *Frame: encoded once, immutable, and shareable between any
+// number of sessions, so a broadcast costs one encoding however many receive it.
+//
+// WebSocket connections are moved off net/http onto an event-driven poller
+// (github.com/lesismal/nbio) after the upgrade, so an idle WebSocket session holds
+// no goroutine and no read buffer. Writes are non-blocking: bytes the kernel does
+// not take at once are kept by the poller, bounded per connection, and flushed when
+// the socket becomes writable.
+package engine

@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/socketd/socketd/protocol/engineio"
+)
+
+// Server is the Engine.IO endpoint, an http.Handler. Mount it at the Engine.IO
+// path (for Socket.IO, "/socket.io/"); it answers every request under that path.
+type Server struct {
+	cfg  Config
+	open OpenFunc
+	log  *slog.Logger
+	ws   *wsEngine
+
+	sessions sync.Map // sid -> *Session
+	count    atomic.Int64
+	opened   atomic.Uint64
+	closed   [numReasons]atomic.Uint64
+	shutdown atomic.Bool
+}
+
+// New builds a Server. open is called for every new session. Call Close when done:
+// the server owns an event loop for its WebSocket connections.
+func New(cfg Config, open OpenFunc) (*Server, error) {
+	if open == nil {
+		return nil, errors.New("engine: nil OpenFunc")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{cfg: cfg, open: open, log: cfg.Logger}
+	if cfg.allows(WebSocket) {
+		srv.ws, err = newWSEngine(srv)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return srv, nil
+}
+
+// Config returns the configuration in force, defaults applied.
+func (srv *Server) Config() Config { return srv.cfg }
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	// Sessions open now.
+	Sessions int64
+	// Opened is the number of sessions opened since start.
+	Opened uint64
+	// Closed counts ended sessions by reason (index: CloseReason).
+	Closed [numReasons]uint64
+}
+
+// Stats returns the counters.
+func (srv *Server) Stats() Stats {
+	st := Stats{Sessions: srv.count.Load(), Opened: srv.opened.Load()}
+	for i := range srv.closed {
+		st.Closed[i] = srv.closed[i].Load()
+	}
+	return st
+}
+
+// Session returns the open session with the given sid.
+func (srv *Server) Session(sid string) (*Session, bool) {
+	v, ok := srv.sessions.Load(sid)
+	if !ok {
+		return nil, false
+	}
+	return v.(*Session), true
+}
+
+// Close ends every session with ReasonServerShutdown (clients get a close packet)
+// and stops the WebSocket event loop. New requests are refused from then on. It
+// returns when the sessions are gone or ctx ends.
+func (srv *Server) Close(ctx context.Context) error {
+	srv.shutdown.Store(true)
+	srv.sessions.Range(func(_, v any) bool {
+		v.(*Session).closeWith(ReasonServerShutdown, true)
+		return true
+	})
+	// Polling sessions linger until their close packet is fetched; stop waiting
+	// for that once ctx ends.
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	var err error
+	for srv.count.Load() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-t.C:
+		}
+	}
+	srv.sessions.Range(func(_, v any) bool {
+		v.(*Session).finish()
+		return true
+	})
+	if srv.ws != nil {
+		srv.ws.stop()
+	}
+	return err
+}
+
+func (srv *Server) register(s *Session) {
+	srv.sessions.Store(s.id, s)
+	srv.count.Add(1)
+	srv.opened.Add(1)
+	srv.log.Debug("engine.io session open", slog.String("sid", s.id),
+		slog.String("transport", s.transport.String()), slog.Int("eio", int(s.rev)))
+}
+
+func (srv *Server) unregister(s *Session, reason CloseReason) {
+	if _, ok := srv.sessions.LoadAndDelete(s.id); !ok {
+		return
+	}
+	srv.count.Add(-1)
+	srv.closed[reason].Add(1)
+	srv.log.Debug("engine.io session closed", slog.String("sid", s.id), slog.String("reason", reason.String()))
+}
+
+// newSID returns 20 characters of [A-Za-z0-9_-] from 120 random bits, the form
+// Node's base64id gives.
+func newSID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ServeHTTP implements http.Handler.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		srv.preflight(w, r)
+		return
+	}
+	if srv.shutdown.Load() {
+		srv.writeError(w, r, errForbidden, http.StatusServiceUnavailable)
+		return
+	}
+	q := r.URL.Query()
+	rev, ok := engineio.ParseRevision(q.Get("EIO"))
+	if !ok || (rev == engineio.V3 && srv.cfg.DisallowEIO3) {
+		srv.writeError(w, r, errUnsupportedVersion, http.StatusBadRequest)
+		return
+	}
+	transport, ok := parseTransport(q.Get("transport"))
+	if !ok || !srv.cfg.allows(transport) {
+		srv.writeError(w, r, errUnknownTransport, http.StatusBadRequest)
+		return
+	}
+	isWS := r.Header.Get("Upgrade") != ""
+	if isWS != (transport == WebSocket) {
+		srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+		return
+	}
+	jsonp := -1
+	if j, has := q["j"]; has {
+		if transport != Polling || len(j) != 1 {
+			srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+			return
+		}
+		if jsonp, ok = engineio.ParseJSONPIndex(j[0]); !ok {
+			srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+			return
+		}
+	}
+
+	sid := q.Get("sid")
+	if sid == "" {
+		if r.Method != http.MethodGet {
+			srv.writeError(w, r, errBadHandshakeMethod, http.StatusBadRequest)
+			return
+		}
+		if srv.cfg.AllowRequest != nil {
+			if err := srv.cfg.AllowRequest(r); err != nil {
+				srv.log.Debug("engine.io handshake refused", slog.String("error", err.Error()))
+				srv.writeError(w, r, errForbidden, http.StatusForbidden)
+				return
+			}
+		}
+		s := srv.newSession(r, rev, transport, jsonp >= 0, q.Get("b64") != "")
+		if transport == WebSocket {
+			srv.ws.handshake(w, r, s)
+			return
+		}
+		srv.pollingHandshake(w, r, s, jsonp)
+		return
+	}
+
+	s, ok := srv.Session(sid)
+	if !ok {
+		srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
+		return
+	}
+	if s.rev != rev {
+		srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+		return
+	}
+	if transport == WebSocket {
+		srv.ws.upgrade(w, r, s)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		srv.pollGET(w, r, s, jsonp)
+	case http.MethodPost:
+		srv.pollPOST(w, r, s, jsonp >= 0)
+	default:
+		srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+	}
+}
+
+func (srv *Server) newSession(r *http.Request, rev engineio.Revision, t Transport, jsonp, b64 bool) *Session {
+	return &Session{
+		srv:       srv,
+		id:        newSID(),
+		rev:       rev,
+		jsonp:     jsonp,
+		base64:    jsonp || b64,
+		state:     stateOpen,
+		transport: t,
+		req: Request{
+			Header:     r.Header.Clone(),
+			Query:      r.URL.Query(),
+			RemoteAddr: r.RemoteAddr,
+			Host:       r.Host,
+			Secure:     r.TLS != nil,
+			Time:       time.Now(),
+		},
+	}
+}
+
+// handshakeFrame is the open packet for s.
+func (srv *Server) handshakeFrame(s *Session) *Frame {
+	var upgrades []string
+	if s.transport == Polling && srv.cfg.allows(WebSocket) {
+		upgrades = []string{"websocket"}
+	}
+	data := engineio.AppendHandshake(nil, s.rev, engineio.Handshake{
+		SID:          s.id,
+		Upgrades:     upgrades,
+		PingInterval: srv.cfg.PingInterval,
+		PingTimeout:  srv.cfg.PingTimeout,
+		MaxPayload:   srv.cfg.MaxHTTPBufferSize,
+	})
+	return NewFrame(engineio.Packet{Type: engineio.Open, Data: data})
+}
+
+// openSession asks the application for the session's handler and registers it.
+func (srv *Server) openSession(s *Session) {
+	srv.register(s)
+	h := srv.open(s)
+	s.recvMu.Lock()
+	s.handler = h
+	s.recvMu.Unlock()
+}
+
+func (srv *Server) setCookie(h http.Header, s *Session) {
+	c := srv.cfg.Cookie
+	if c == nil {
+		return
+	}
+	ck := &http.Cookie{Name: c.Name, Value: s.id, Path: c.Path, HttpOnly: c.HTTPOnly, SameSite: c.SameSite}
+	if v := ck.String(); v != "" {
+		h.Add("Set-Cookie", v)
+	}
+}
+
+// writeError answers with engine.io's JSON error body.
+func (srv *Server) writeError(w http.ResponseWriter, r *http.Request, e *HandshakeError, status int) {
+	srv.corsHeaders(w.Header(), r)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	body := make([]byte, 0, 64)
+	body = append(body, `{"code":`...)
+	body = strconv.AppendInt(body, int64(e.Code), 10)
+	body = append(body, `,"message":`...)
+	body = strconv.AppendQuote(body, e.Message)
+	body = append(body, '}')
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,347 @@
+package engine
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/socketd/socketd/protocol/engineio"
+)
+
+// Handler receives one session's inbound messages and its end. OnMessage calls for
+// one session never overlap and arrive in the order the client sent them; data may
+// be retained. OnMessage must not block for long: it holds up the session's reads.
+type Handler interface {
+	OnMessage(s *Session, data []byte, binary bool)
+	// OnClose is called once, after the session left the server's registry.
+	OnClose(s *Session, reason CloseReason)
+}
+
+// OpenFunc is called for every new session, before the client hears of it, and
+// returns the session's Handler. Frames it sends on s go out with the handshake
+// (EIO=3 Socket.IO clients expect their implicit CONNECT there).
+type OpenFunc func(s *Session) Handler
+
+// Request is what a session keeps of the request that opened it.
+type Request struct {
+	Header     http.Header
+	Query      url.Values
+	RemoteAddr string
+	Host       string
+	Secure     bool
+	Time       time.Time
+}
+
+type state uint8
+
+const (
+	stateOpen    state = iota + 1
+	stateClosing       // polling: the close packet waits for the client's next GET
+	stateClosed
+)
+
+type timerKind uint8
+
+const (
+	timerPing  timerKind = iota + 1 // EIO=4: send the next ping
+	timerPong                       // EIO=4: the pong is due
+	timerIdle                       // EIO=3: the client's next ping is due
+	timerClose                      // stateClosing: give up waiting for a GET
+)
+
+// Session is one Engine.IO connection; it outlives transport upgrades.
+type Session struct {
+	srv    *Server
+	id     string
+	rev    engineio.Revision
+	req    Request
+	jsonp  bool // polling answered as JSONP
+	base64 bool // EIO=3 client cannot take binary polling payloads
+
+	recvMu  sync.Mutex // serialises calls into handler; taken before mu
+	handler Handler
+
+	mu        sync.Mutex
+	state     state
+	transport Transport
+	ws        *wsConn // current transport, when it is WebSocket
+	probe     *wsConn // WebSocket being probed during an upgrade
+	upgrading bool    // probe answered; polling GETs are released with noop
+	queue     []*Frame
+	queued    int
+	poll      chan struct{} // non-nil while a GET is held; receives one wake-up
+	posting   bool
+	timer     *time.Timer
+	timerKind timerKind
+	timerGen  uint32
+	upTimer   *time.Timer
+	reason    CloseReason
+	lastRecv  atomic.Int64 // EIO=3: UnixNano of the last packet from the client
+}
+
+// ID is the Engine.IO session id (sid).
+func (s *Session) ID() string { return s.id }
+
+// Revision is the Engine.IO protocol revision the client speaks.
+func (s *Session) Revision() engineio.Revision { return s.rev }
+
+// Request describes the handshake request. It must not be modified.
+func (s *Session) Request() *Request { return &s.req }
+
+// Transport is the transport in use now.
+func (s *Session) Transport() Transport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// Send queues frames for the client, in order and contiguously. It never blocks
+// on the network: on WebSocket the bytes go to the socket or to the poller's
+// bounded buffer, on polling to the session queue that the next GET takes. Passing
+// MaxQueueBytes closes the session with ReasonSlowConsumer and returns
+// ErrSlowConsumer; a closed session returns ErrClosed.
+func (s *Session) Send(frames ...*Frame) error {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.ws != nil {
+		err := s.ws.write(s.rev, frames)
+		s.mu.Unlock()
+		if err != nil {
+			r := writeErrReason(err)
+			s.closeWith(r, false)
+			if r == ReasonSlowConsumer {
+				return ErrSlowConsumer
+			}
+			return ErrClosed
+		}
+		return nil
+	}
+	for _, f := range frames {
+		s.queue = append(s.queue, f)
+		s.queued += f.size()
+	}
+	if s.queued > s.srv.cfg.MaxQueueBytes {
+		s.mu.Unlock()
+		s.closeWith(ReasonSlowConsumer, false)
+		return ErrSlowConsumer
+	}
+	s.wakePollLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// Close ends the session from the server side: the client receives a close
+// packet (so it does not reconnect at once) and OnClose gets ReasonServerClose.
+func (s *Session) Close() { s.closeWith(ReasonServerClose, true) }
+
+func (s *Session) wakePollLocked() {
+	if s.poll != nil {
+		select {
+		case s.poll <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeQueueLocked removes and returns everything queued.
+func (s *Session) takeQueueLocked() []*Frame {
+	q := s.queue
+	s.queue = nil
+	s.queued = 0
+	return q
+}
+
+// armLocked re-arms the session's one heartbeat timer. A new timer per arm (rather
+// than Reset) with a generation check makes a callback that already fired for an
+// older deadline harmless.
+func (s *Session) armLocked(kind timerKind, d time.Duration) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timerGen++
+	gen := s.timerGen
+	s.timerKind = kind
+	s.timer = time.AfterFunc(d, func() { s.onTimer(gen) })
+}
+
+func (s *Session) startHeartbeatLocked() {
+	if s.rev == engineio.V3 {
+		s.lastRecv.Store(time.Now().UnixNano())
+		s.armLocked(timerIdle, s.srv.cfg.PingInterval+s.srv.cfg.PingTimeout)
+	} else {
+		s.armLocked(timerPing, s.srv.cfg.PingInterval)
+	}
+}
+
+func (s *Session) onTimer(gen uint32) {
+	s.mu.Lock()
+	if gen != s.timerGen || s.state == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	switch s.timerKind {
+	case timerPing:
+		s.armLocked(timerPong, s.srv.cfg.PingTimeout)
+		s.mu.Unlock()
+		_ = s.Send(pingFrame)
+	case timerIdle:
+		idle := s.srv.cfg.PingInterval + s.srv.cfg.PingTimeout
+		if left := time.Until(time.Unix(0, s.lastRecv.Load()).Add(idle)); left > 0 {
+			s.armLocked(timerIdle, left)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		s.closeWith(ReasonPingTimeout, false)
+	case timerPong:
+		s.mu.Unlock()
+		s.closeWith(ReasonPingTimeout, false)
+	case timerClose:
+		s.mu.Unlock()
+		s.finish()
+	default:
+		s.mu.Unlock()
+	}
+}
+
+// receive handles one inbound packet from the session's current transport.
+func (s *Session) receive(p engineio.Packet) {
+	switch p.Type {
+	case engineio.Message:
+		if s.rev == engineio.V3 {
+			s.heartbeatFromClient()
+		}
+		s.recvMu.Lock()
+		if h := s.handler; h != nil {
+			h.OnMessage(s, p.Data, p.Binary)
+		}
+		s.recvMu.Unlock()
+	case engineio.Ping:
+		if s.rev != engineio.V3 {
+			s.fail(ReasonProtocolError, "invalid heartbeat direction")
+			return
+		}
+		s.heartbeatFromClient()
+		_ = s.Send(pongFrame)
+	case engineio.Pong:
+		if s.rev == engineio.V3 {
+			s.fail(ReasonProtocolError, "invalid heartbeat direction")
+			return
+		}
+		s.mu.Lock()
+		if s.state == stateOpen && s.timerKind == timerPong {
+			s.armLocked(timerPing, s.srv.cfg.PingInterval)
+		}
+		s.mu.Unlock()
+	case engineio.Close:
+		s.closeWith(ReasonClientClose, false)
+	case engineio.Noop, engineio.Upgrade:
+		// A late upgrade packet or a noop changes nothing.
+	default:
+		s.fail(ReasonProtocolError, "unexpected "+p.Type.String()+" packet")
+	}
+}
+
+// heartbeatFromClient pushes back the EIO=3 idle deadline: any packet proves the
+// client alive, as engine.io 3.x (the server behind drupal-node.js) counted it. It
+// only records the time; the idle timer re-arms itself for the remainder when it
+// fires, so a message costs no timer operation.
+func (s *Session) heartbeatFromClient() {
+	s.lastRecv.Store(time.Now().UnixNano())
+}
+
+func (s *Session) fail(reason CloseReason, detail string) {
+	s.srv.log.Debug("engine.io session error", slog.String("sid", s.id), slog.String("reason", reason.String()), slog.String("detail", detail))
+	s.closeWith(reason, false)
+}
+
+// closeWith ends the session. notify sends the client a close packet first; over
+// polling with no GET held, the session lingers in stateClosing until the next GET
+// takes that packet (or CloseTimeout passes), as engine.io does.
+func (s *Session) closeWith(reason CloseReason, notify bool) {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	if s.state == stateClosing {
+		if notify {
+			s.mu.Unlock()
+			return
+		}
+	} else {
+		s.reason = reason
+	}
+	if notify && s.ws == nil && s.state == stateOpen {
+		s.queue = append(s.queue, closeFrame)
+		s.state = stateClosing
+		if s.poll != nil {
+			s.wakePollLocked()
+		} else {
+			s.armLocked(timerClose, s.srv.cfg.CloseTimeout)
+		}
+		s.mu.Unlock()
+		return
+	}
+	if notify && s.ws != nil {
+		_ = s.ws.write(s.rev, []*Frame{closeFrame})
+	} else if s.poll != nil && reason != ReasonClientClose && s.state == stateOpen {
+		// A held GET learns of the end from a close packet; engine.io answers a
+		// client's own close with a noop instead.
+		s.queue = append(s.queue, closeFrame)
+	}
+	s.mu.Unlock()
+	s.finish()
+}
+
+// finish moves the session to stateClosed, releases its transports and timers,
+// unregisters it and tells the handler. It runs once.
+func (s *Session) finish() {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosed
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.upTimer != nil {
+		s.upTimer.Stop()
+	}
+	ws, probe := s.ws, s.probe
+	s.probe = nil
+	s.wakePollLocked()
+	reason := s.reason
+	s.mu.Unlock()
+
+	if ws != nil {
+		ws.close()
+	}
+	if probe != nil {
+		probe.close()
+	}
+	s.srv.unregister(s, reason)
+
+	s.recvMu.Lock()
+	h := s.handler
+	s.recvMu.Unlock()
+	if h != nil {
+		h.OnClose(s, reason)
+	}
+}
+
+// Packets the server sends that are the same for every session.
+var (
+	pingFrame  = NewFrame(engineio.Packet{Type: engineio.Ping})
+	pongFrame  = NewFrame(engineio.Packet{Type: engineio.Pong})
+	closeFrame = NewFrame(engineio.Packet{Type: engineio.Close})
+	noopFrame  = NewFrame(engineio.Packet{Type: engineio.Noop})
+	probeReply = NewFrame(engineio.Packet{Type: engineio.Pong, Data: []byte("probe")})
+)

@@ -1,0 +1,311 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/logging"
+	"github.com/lesismal/nbio/nbhttp"
+	"github.com/lesismal/nbio/nbhttp/websocket"
+
+	"github.com/socketd/socketd/protocol/engineio"
+)
+
+// wsEngine runs the server's WebSocket connections. net/http accepts the upgrade
+// request; the connection is then handed to nbio's epoll loop, so an idle
+// WebSocket costs no goroutine and no read buffer (see docs/PERFORMANCE.md).
+// Connections that cannot move to the poller (TLS terminated by net/http) stay in
+// nbio's blocking mode with a reader goroutine and an asynchronous writer.
+type wsEngine struct {
+	srv *Server
+	nb  *nbhttp.Engine
+	up  *websocket.Upgrader
+
+	// attachMu and attached close a window in nbio: a message can be read before
+	// Upgrade has returned the connection to us, so before we tie it to its session.
+	attachMu sync.Mutex
+	attached *sync.Cond
+}
+
+// wsConn is one WebSocket connection of a session: its transport, or its probe
+// during an upgrade.
+type wsConn struct {
+	conn  *websocket.Conn
+	raw   *nbio.Conn // set when on the poller: frames are written pre-encoded
+	sess  *Session
+	probe atomic.Bool
+}
+
+func newWSEngine(srv *Server) (*wsEngine, error) {
+	// nbio logs through a package-level logger; socketd logs through slog only.
+	logging.SetLevel(logging.LevelNone)
+	nb := nbhttp.NewEngine(nbhttp.Config{
+		Name:                    "socketd",
+		ReleaseWebsocketPayload: false, // handlers may keep message bytes
+		MaxWriteBufferSize:      srv.cfg.MaxQueueBytes,
+		SupportServerOnly:       true,
+	})
+	if err := nb.Start(); err != nil {
+		return nil, err
+	}
+	e := &wsEngine{srv: srv, nb: nb}
+	e.attached = sync.NewCond(&e.attachMu)
+	up := websocket.NewUpgrader()
+	up.Engine = nb
+	up.KeepaliveTime = 0 // liveness is the Engine.IO heartbeat's job
+	up.MessageLengthLimit = int(srv.cfg.MaxHTTPBufferSize)
+	// Browsers do not apply CORS to WebSockets; the origin policy for them is
+	// Config.AllowRequest, checked before the upgrade like every handshake.
+	up.CheckOrigin = func(*http.Request) bool { return true }
+	up.BlockingModAsyncWrite = true
+	up.OnMessage(e.onMessage)
+	up.OnClose(e.onClose)
+	e.up = up
+	return e, nil
+}
+
+func (e *wsEngine) stop() { e.nb.Stop() }
+
+func (e *wsEngine) accept(w http.ResponseWriter, r *http.Request, s *Session, probe bool, hdr http.Header) *wsConn {
+	c, err := e.up.UpgradeAndTransferConnToPoller(w, r, hdr)
+	if err != nil {
+		e.srv.log.Debug("websocket upgrade failed", slog.String("error", err.Error()))
+		return nil
+	}
+	wc := &wsConn{conn: c, sess: s}
+	wc.raw, _ = c.Conn.(*nbio.Conn)
+	wc.probe.Store(probe)
+	e.attachMu.Lock()
+	c.SetSession(wc)
+	e.attached.Broadcast()
+	e.attachMu.Unlock()
+	return wc
+}
+
+// connOf returns the wsConn of c, waiting for accept to have tied it.
+func (e *wsEngine) connOf(c *websocket.Conn) *wsConn {
+	if wc, ok := c.Session().(*wsConn); ok {
+		return wc
+	}
+	e.attachMu.Lock()
+	defer e.attachMu.Unlock()
+	for c.Session() == nil {
+		e.attached.Wait()
+	}
+	wc, _ := c.Session().(*wsConn)
+	return wc
+}
+
+// handshake opens a session directly over WebSocket.
+func (e *wsEngine) handshake(w http.ResponseWriter, r *http.Request, s *Session) {
+	hdr := http.Header{}
+	e.srv.setCookie(hdr, s)
+	wc := e.accept(w, r, s, false, hdr)
+	if wc == nil {
+		return
+	}
+	e.srv.openSession(s)
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		wc.close()
+		return
+	}
+	frames := append([]*Frame{e.srv.handshakeFrame(s)}, s.takeQueueLocked()...)
+	err := wc.write(s.rev, frames)
+	s.ws = wc
+	s.startHeartbeatLocked()
+	s.mu.Unlock()
+	if err != nil {
+		s.closeWith(writeErrReason(err), false)
+	}
+}
+
+// upgrade starts probing a WebSocket for a polling session.
+func (e *wsEngine) upgrade(w http.ResponseWriter, r *http.Request, s *Session) {
+	s.mu.Lock()
+	ok := s.state == stateOpen && s.transport == Polling && s.probe == nil
+	s.mu.Unlock()
+	if !ok {
+		e.srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+		return
+	}
+	wc := e.accept(w, r, s, true, nil)
+	if wc == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.state != stateOpen || s.transport != Polling || s.probe != nil {
+		s.mu.Unlock()
+		wc.close()
+		return
+	}
+	s.probe = wc
+	s.upTimer = time.AfterFunc(e.srv.cfg.UpgradeTimeout, func() { s.dropProbe(wc, "upgrade timeout") })
+	s.mu.Unlock()
+}
+
+func (e *wsEngine) onMessage(c *websocket.Conn, mt websocket.MessageType, data []byte) {
+	wc := e.connOf(c)
+	if wc == nil {
+		return
+	}
+	s := wc.sess
+	p, err := engineio.DecodeWebSocket(s.rev, data, mt == websocket.BinaryMessage)
+	if wc.probe.Load() {
+		s.probeMessage(wc, p, err)
+		return
+	}
+	if err != nil {
+		s.fail(ReasonParseError, err.Error())
+		return
+	}
+	s.receive(p)
+}
+
+func (e *wsEngine) onClose(c *websocket.Conn, err error) {
+	wc, _ := c.Session().(*wsConn)
+	if wc == nil {
+		return
+	}
+	s := wc.sess
+	s.mu.Lock()
+	if s.probe == wc {
+		s.mu.Unlock()
+		s.dropProbe(wc, "probe closed")
+		return
+	}
+	current := s.ws == wc
+	s.mu.Unlock()
+	if current {
+		s.closeWith(closeErrReason(err), false)
+	}
+}
+
+// probeMessage runs the upgrade handshake on a probe connection: "2probe" is
+// answered "3probe" and polling is released with a noop; "5" moves the session
+// onto this connection and flushes what polling had queued, in order.
+func (s *Session) probeMessage(wc *wsConn, p engineio.Packet, err error) {
+	switch {
+	case err != nil:
+		s.dropProbe(wc, "undecodable probe packet")
+	case p.Type == engineio.Ping && string(p.Data) == "probe":
+		if werr := wc.write(s.rev, []*Frame{probeReply}); werr != nil {
+			s.dropProbe(wc, "probe write failed")
+			return
+		}
+		s.mu.Lock()
+		if s.probe == wc {
+			s.upgrading = true
+			s.wakePollLocked()
+		}
+		s.mu.Unlock()
+	case p.Type == engineio.Upgrade:
+		s.mu.Lock()
+		if s.probe != wc || s.state != stateOpen {
+			s.mu.Unlock()
+			wc.close()
+			return
+		}
+		if s.upTimer != nil {
+			s.upTimer.Stop()
+			s.upTimer = nil
+		}
+		s.probe = nil
+		s.upgrading = false
+		s.transport = WebSocket
+		s.ws = wc
+		wc.probe.Store(false)
+		werr := wc.write(s.rev, s.takeQueueLocked())
+		s.wakePollLocked()
+		s.mu.Unlock()
+		s.srv.log.Debug("engine.io session upgraded", slog.String("sid", s.id))
+		if werr != nil {
+			s.closeWith(writeErrReason(werr), false)
+		}
+	case p.Type == engineio.Noop:
+	default:
+		s.dropProbe(wc, "unexpected "+p.Type.String()+" packet during upgrade")
+	}
+}
+
+// dropProbe abandons an upgrade; the session goes on over polling.
+func (s *Session) dropProbe(wc *wsConn, why string) {
+	s.mu.Lock()
+	if s.probe == wc {
+		s.probe = nil
+		s.upgrading = false
+		if s.upTimer != nil {
+			s.upTimer.Stop()
+			s.upTimer = nil
+		}
+	}
+	s.mu.Unlock()
+	s.srv.log.Debug("engine.io upgrade abandoned", slog.String("sid", s.id), slog.String("why", why))
+	wc.close()
+}
+
+// write sends frames in order without blocking: on the poller the pre-encoded
+// WebSocket frames go out in one writev, and what the kernel does not take is
+// kept by nbio up to MaxQueueBytes.
+func (w *wsConn) write(rev engineio.Revision, frames []*Frame) error {
+	switch {
+	case len(frames) == 0:
+		return nil
+	case w.raw != nil && len(frames) == 1:
+		_, err := w.raw.Write(frames[0].wsFrame(rev))
+		return err
+	case w.raw != nil:
+		bufs := make([][]byte, len(frames))
+		for i, f := range frames {
+			bufs[i] = f.wsFrame(rev)
+		}
+		_, err := w.raw.Writev(bufs)
+		return err
+	}
+	for _, f := range frames {
+		payload, bin := f.wsMessage(rev)
+		mt := websocket.TextMessage
+		if bin {
+			mt = websocket.BinaryMessage
+		}
+		if err := w.conn.WriteMessage(mt, payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *wsConn) close() {
+	_ = w.conn.WriteClose(1000, "")
+	_ = w.conn.Close()
+}
+
+func writeErrReason(err error) CloseReason {
+	if errors.Is(err, nbio.ErrOverflow) || errors.Is(err, websocket.ErrMessageSendQuqueIsFull) {
+		return ReasonSlowConsumer
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return ReasonTransportClose
+	}
+	return ReasonTransportError
+}
+
+func closeErrReason(err error) CloseReason {
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return ReasonTransportClose
+	case errors.Is(err, websocket.ErrMessageTooLarge):
+		return ReasonPayloadTooLarge
+	case errors.Is(err, nbio.ErrOverflow):
+		return ReasonSlowConsumer
+	}
+	return ReasonTransportError
+}

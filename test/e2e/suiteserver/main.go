@@ -1,0 +1,96 @@
+// Command suiteserver is the conformance server the official protocol test suites
+// run against (see ../../../README.md, "Conformance"):
+//
+//	go run ./test/e2e/suiteserver -addr 127.0.0.1:3000
+//
+// It serves an Engine.IO echo endpoint at /engine.io/ configured as the
+// engine.io-protocol test suite expects (pingInterval 300 ms, pingTimeout 200 ms,
+// maxHttpBufferSize 1e6, CORS for every origin), accepting EIO=3 as well so older
+// clients can be run against the same handlers. It prints one line,
+// "listening on http://HOST:PORT", once it accepts connections.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/socketd/socketd/server/engine"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:3000", "listen address (loopback; port 0 picks a free port)")
+	verbose := flag.Bool("v", false, "log session events to stderr")
+	flag.Parse()
+	if err := run(*addr, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "suiteserver:", err)
+		os.Exit(1)
+	}
+}
+
+// echo sends every message back unchanged, as the suite's reference server does.
+type echo struct{}
+
+func (echo) OnMessage(s *engine.Session, data []byte, binary bool) {
+	if binary {
+		_ = s.Send(engine.BinaryMessage(data))
+		return
+	}
+	_ = s.Send(engine.TextMessage(data))
+}
+
+func (echo) OnClose(*engine.Session, engine.CloseReason) {}
+
+func run(addr string, verbose bool) error {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	eio, err := engine.New(engine.Config{
+		PingInterval:      300 * time.Millisecond,
+		PingTimeout:       200 * time.Millisecond,
+		MaxHTTPBufferSize: 1e6,
+		CORS:              engine.CORSConfig{AllowedOrigins: []string{"*"}},
+		Logger:            logger,
+	}, func(*engine.Session) engine.Handler { return echo{} })
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", eio)
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = eio.Close(sctx)
+	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
