@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -28,7 +29,9 @@ import (
 //	SOCKETD_E2E_SERVER   a command line (split on spaces) started instead of the
 //	                     suiteserver built from ./suiteserver, e.g. a Node reference
 //	                     server; it must print "listening on http://HOST:PORT" on
-//	                     stdout and exit on SIGTERM.
+//	                     stdout and exit on SIGTERM. To restart a server on the port
+//	                     it had, the tests start the command again with
+//	                     "-addr 127.0.0.1:PORT" appended.
 
 const (
 	serverStartTimeout = 30 * time.Second // the go build is not included
@@ -134,11 +137,12 @@ func (b *lockedBuffer) String() string {
 
 // testServer is a server process started by a test.
 type testServer struct {
-	URL    string // http://127.0.0.1:PORT
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the process has exited
-	err    error         // Wait's result, valid after done
-	output *lockedBuffer // stdout after the "listening" line, and stderr
+	URL     string // http://127.0.0.1:PORT
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	err     error         // Wait's result, valid after done
+	output  *lockedBuffer // stdout after the "listening" line, and stderr
+	stopped bool          // stop has run
 }
 
 // startSuiteServer starts the conformance server (./suiteserver, built once) on a
@@ -152,6 +156,29 @@ func startSuiteServer(t testing.TB) *testServer {
 	}
 	bin := buildBinary(t, "./suiteserver")
 	return startServer(t, bin, "-addr", "127.0.0.1:0")
+}
+
+// startSuiteServerAt is startSuiteServer on the given address (127.0.0.1:PORT): the
+// suiteserver gets "-addr addr", a SOCKETD_E2E_SERVER command gets it appended.
+func startSuiteServerAt(t testing.TB, addr string) *testServer {
+	t.Helper()
+	if custom := strings.Fields(os.Getenv("SOCKETD_E2E_SERVER")); len(custom) > 0 {
+		return startServer(t, custom[0], append(custom[1:], "-addr", addr)...)
+	}
+	return startServer(t, buildBinary(t, "./suiteserver"), "-addr", addr)
+}
+
+// restart stops the server (SIGTERM, as at the end of a test) and starts a new one on
+// the same address, which is checked: clients must find it where they left the old one.
+func (s *testServer) restart(t testing.TB) *testServer {
+	t.Helper()
+	addr := strings.TrimPrefix(s.URL, "http://")
+	s.stop(t)
+	n := startSuiteServerAt(t, addr)
+	if n.URL != s.URL {
+		t.Fatalf("restarted server listens on %s, want %s", n.URL, s.URL)
+	}
+	return n
 }
 
 // startServer runs name with args, waits (bounded) for the line
@@ -230,9 +257,14 @@ func (w *firstLineWriter) Write(p []byte) (int, error) {
 
 // stop ends the server by its PID: SIGTERM, then SIGKILL after serverStopTimeout.
 // A server that must be killed, or that fails on SIGTERM, fails the test: the
-// contract is a clean exit on SIGTERM.
+// contract is a clean exit on SIGTERM. Only the first call acts (restart stops a
+// server during the test, the cleanup registered by startServer comes later).
 func (s *testServer) stop(t testing.TB) {
 	t.Helper()
+	if s.stopped {
+		return
+	}
+	s.stopped = true
 	defer func() {
 		if t.Failed() {
 			if out := s.output.String(); out != "" {
@@ -286,20 +318,27 @@ func runNodeScript(t testing.TB, node string, timeout time.Duration, script stri
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	err := cmd.Run()
-
-	res := nodeResult{Stderr: stderr.String(), ExitCode: cmd.ProcessState.ExitCode()}
 	if ctx.Err() != nil {
 		t.Fatalf("node %s %s: no result within %v; stdout:\n%s\nstderr:\n%s",
 			script, strings.Join(args, " "), timeout, &stdout, &stderr)
 	}
+	return decodeNodeResult(t, script, args, err, cmd.ProcessState, stdout.String(), stderr.String(), details)
+}
+
+// decodeNodeResult checks how a client script ended and decodes its last stdout line
+// (see runNodeScript).
+func decodeNodeResult(t testing.TB, script string, args []string, runErr error, state *os.ProcessState,
+	stdout, stderr string, details any) nodeResult {
+	t.Helper()
 	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("node %s: %v", script, err)
+	if runErr != nil && !errors.As(runErr, &exitErr) {
+		t.Fatalf("node %s: %v", script, runErr)
 	}
-	res.Line = lastLine(stdout.String())
+	res := nodeResult{Stderr: stderr, ExitCode: state.ExitCode()}
+	res.Line = lastLine(stdout)
 	if err := json.Unmarshal([]byte(res.Line), &res); err != nil {
 		t.Fatalf("node %s %s: exit %d, last stdout line is not JSON (%v); stdout:\n%s\nstderr:\n%s",
-			script, strings.Join(args, " "), res.ExitCode, err, &stdout, &stderr)
+			script, strings.Join(args, " "), res.ExitCode, err, stdout, stderr)
 	}
 	if details != nil {
 		if err := json.Unmarshal([]byte(res.Line), details); err != nil {
@@ -307,9 +346,113 @@ func runNodeScript(t testing.TB, node string, timeout time.Duration, script stri
 		}
 	}
 	if res.OK != (res.ExitCode == 0) {
-		t.Fatalf("node %s: exit status %d disagrees with %s; stderr:\n%s", script, res.ExitCode, res.Line, &stderr)
+		t.Fatalf("node %s: exit status %d disagrees with %s; stderr:\n%s", script, res.ExitCode, res.Line, stderr)
 	}
 	return res
+}
+
+// nodeProcess is a client script that talks with the test while it runs: the test
+// reads its stdout line by line and writes lines to its stdin.
+type nodeProcess struct {
+	script  string
+	args    []string
+	timeout time.Duration
+	cmd     *exec.Cmd
+	ctx     context.Context
+	cancel  context.CancelFunc
+	stdin   io.WriteCloser
+	lines   chan string // stdout lines; closed at EOF
+	stdout  *lockedBuffer
+	stderr  *lockedBuffer
+}
+
+// startNodeScript starts `node clients/<script> args...` bounded by timeout (the
+// process is killed then) and registers a cleanup that kills it if the test has not
+// collected its result.
+func startNodeScript(t testing.TB, node string, timeout time.Duration, script string, args ...string) *nodeProcess {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	p := &nodeProcess{script: script, args: args, timeout: timeout, ctx: ctx, cancel: cancel,
+		lines: make(chan string, 64), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	p.cmd = exec.CommandContext(ctx, node, append([]string{filepath.Join("clients", script)}, args...)...)
+	p.cmd.WaitDelay = 2 * time.Second
+	p.cmd.Stderr = p.stderr
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		cancel()
+		t.Fatalf("node %s: %v", script, err)
+	}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		t.Fatalf("node %s: %v", script, err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("node %s: %v", script, err)
+	}
+	t.Cleanup(cancel) // kills the process if result was not reached
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+		for sc.Scan() {
+			line := sc.Text()
+			_, _ = p.stdout.Write([]byte(line + "\n"))
+			select {
+			case p.lines <- line:
+			default: // nobody is waiting for more lines; the buffer keeps them all
+			}
+		}
+	}()
+	return p
+}
+
+// waitLine waits, at most within, for a stdout line for which match is true and
+// returns it. It fails the test if the script ends or prints its result first.
+func (p *nodeProcess) waitLine(t testing.TB, within time.Duration, what string, match func(string) bool) string {
+	t.Helper()
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				res := p.result(t, nil)
+				t.Fatalf("node %s ended before %s: %s\nstderr:\n%s", p.script, what, res.Line, res.Stderr)
+			}
+			if match(line) {
+				return line
+			}
+		case <-timer.C:
+			t.Fatalf("node %s: no %s within %v; stdout:\n%s\nstderr:\n%s", p.script, what, within, p.stdout, p.stderr)
+		}
+	}
+}
+
+// send writes line and a newline to the script's stdin.
+func (p *nodeProcess) send(t testing.TB, line string) {
+	t.Helper()
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		t.Fatalf("node %s: write stdin: %v\nstderr:\n%s", p.script, err, p.stderr)
+	}
+}
+
+// result closes stdin, waits for the script to exit (within the timeout given to
+// startNodeScript) and decodes its last stdout line as runNodeScript does.
+func (p *nodeProcess) result(t testing.TB, details any) nodeResult {
+	t.Helper()
+	_ = p.stdin.Close()
+	for range p.lines { // drain: Wait must not run before stdout is read to EOF
+	}
+	err := p.cmd.Wait()
+	timedOut := p.ctx.Err() != nil
+	p.cancel()
+	if timedOut {
+		t.Fatalf("node %s %s: no result within %v (%v); stdout:\n%s\nstderr:\n%s",
+			p.script, strings.Join(p.args, " "), p.timeout, err, p.stdout, p.stderr)
+	}
+	return decodeNodeResult(t, p.script, p.args, err, p.cmd.ProcessState, p.stdout.String(), p.stderr.String(), details)
 }
 
 func lastLine(s string) string {
