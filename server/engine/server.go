@@ -260,9 +260,9 @@ func (srv *Server) handshakeFrame(s *Session) *Frame {
 func (srv *Server) openSession(s *Session) {
 	srv.register(s)
 	h := srv.open(s)
-	s.recvMu.Lock()
+	s.mu.Lock()
 	s.handler = h
-	s.recvMu.Unlock()
+	s.mu.Unlock()
 }
 
 func (srv *Server) setCookie(h http.Header, s *Session) {

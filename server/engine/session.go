@@ -61,10 +61,10 @@ type Session struct {
 	jsonp  bool // polling answered as JSONP
 	base64 bool // EIO=3 client cannot take binary polling payloads
 
-	recvMu  sync.Mutex // serialises calls into handler; taken before mu
-	handler Handler
+	recvMu sync.Mutex // serialises calls into handler.OnMessage; taken before mu
 
 	mu        sync.Mutex
+	handler   Handler // set once, before the client hears of the session
 	state     state
 	transport Transport
 	ws        *wsConn // current transport, when it is WebSocket
@@ -139,6 +139,19 @@ func (s *Session) Send(frames ...*Frame) error {
 // Close ends the session from the server side: the client receives a close
 // packet (so it does not reconnect at once) and OnClose gets ReasonServerClose.
 func (s *Session) Close() { s.closeWith(ReasonServerClose, true) }
+
+// CloseWithReason is Close with the reason recorded, for a layer above that ends
+// the session for its own cause (ReasonParseError for a packet it could not
+// decode, ReasonProtocolError for one it must refuse).
+func (s *Session) CloseWithReason(reason CloseReason) { s.closeWith(reason, true) }
+
+// Writable reports whether a frame sent now would go out at once: a WebSocket,
+// or polling with a GET held. Volatile sends skip sessions that are not.
+func (s *Session) Writable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateOpen && (s.ws != nil || (s.poll != nil && len(s.queue) == 0))
+}
 
 func (s *Session) wakePollLocked() {
 	if s.poll != nil {
@@ -217,11 +230,14 @@ func (s *Session) receive(p engineio.Packet) {
 		if s.rev == engineio.V3 {
 			s.heartbeatFromClient()
 		}
-		s.recvMu.Lock()
-		if h := s.handler; h != nil {
+		s.mu.Lock()
+		h := s.handler
+		s.mu.Unlock()
+		if h != nil {
+			s.recvMu.Lock()
 			h.OnMessage(s, p.Data, p.Binary)
+			s.recvMu.Unlock()
 		}
-		s.recvMu.Unlock()
 	case engineio.Ping:
 		if s.rev != engineio.V3 {
 			s.fail(ReasonProtocolError, "invalid heartbeat direction")
@@ -319,6 +335,7 @@ func (s *Session) finish() {
 	s.probe = nil
 	s.wakePollLocked()
 	reason := s.reason
+	h := s.handler
 	s.mu.Unlock()
 
 	if ws != nil {
@@ -328,10 +345,6 @@ func (s *Session) finish() {
 		probe.close()
 	}
 	s.srv.unregister(s, reason)
-
-	s.recvMu.Lock()
-	h := s.handler
-	s.recvMu.Unlock()
 	if h != nil {
 		h.OnClose(s, reason)
 	}

@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/socketd/socketd/server/engine"
+	"github.com/socketd/socketd/server/internal/testutil"
 )
 
 // handshakeV3 opens an EIO=3 polling session with extra query and returns its sid.
@@ -220,7 +221,7 @@ func TestPollingOnlyTransportHasNoUpgrades(t *testing.T) {
 	if !strings.Contains(r.body, `"upgrades":[]`) {
 		t.Fatalf("open packet %q", r.body)
 	}
-	if c, err := dialWS(wsURL(ts, "EIO=4&transport=websocket")); err == nil || c == nil || c.resp.StatusCode != 400 {
+	if c, err := testutil.DialWS(wsURL(ts, "EIO=4&transport=websocket")); err == nil || c == nil || c.Resp.StatusCode != 400 {
 		t.Fatalf("websocket allowed: %v", err)
 	}
 }

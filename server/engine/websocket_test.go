@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"github.com/socketd/socketd/server/engine"
+	"github.com/socketd/socketd/server/internal/testutil"
 )
 
-func openWS(t *testing.T, ts *testServer, query string) (*wsClient, openPacket) {
+func openWS(t *testing.T, ts *testServer, query string) (*testutil.WSClient, openPacket) {
 	t.Helper()
-	c, err := dialWS(wsURL(ts, query))
+	c, err := testutil.DialWS(wsURL(ts, query))
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	t.Cleanup(c.close)
-	data, bin := c.readData(t)
+	t.Cleanup(c.Close)
+	data, bin := c.ReadData(t)
 	if bin || !strings.HasPrefix(data, "0{") {
 		t.Fatalf("first frame %q", data)
 	}
@@ -35,12 +36,12 @@ func TestWebSocketEchoV4(t *testing.T) {
 	if len(op.Upgrades) != 0 || op.MaxPayload == nil || *op.MaxPayload != 1e6 {
 		t.Fatalf("open %+v", op)
 	}
-	_ = c.sendText("4hello €𝄞")
-	if d, bin := c.readData(t); bin || d != "4hello €𝄞" {
+	_ = c.SendText("4hello €𝄞")
+	if d, bin := c.ReadData(t); bin || d != "4hello €𝄞" {
 		t.Fatalf("text echo %q", d)
 	}
-	_ = c.sendBinary([]byte{1, 2, 3, 4})
-	if d, bin := c.readData(t); !bin || d != "\x01\x02\x03\x04" {
+	_ = c.SendBinary([]byte{1, 2, 3, 4})
+	if d, bin := c.ReadData(t); !bin || d != "\x01\x02\x03\x04" {
 		t.Fatalf("binary echo %q %v", d, bin)
 	}
 }
@@ -52,12 +53,12 @@ func TestWebSocketEchoV3(t *testing.T) {
 		t.Fatal("EIO=3 open packet has maxPayload")
 	}
 	// EIO=3 binary frames carry the message type byte.
-	_ = c.sendBinary([]byte{4, 9, 8, 7})
-	if d, bin := c.readData(t); !bin || d != "\x04\x09\x08\x07" {
+	_ = c.SendBinary([]byte{4, 9, 8, 7})
+	if d, bin := c.ReadData(t); !bin || d != "\x04\x09\x08\x07" {
 		t.Fatalf("binary echo %q %v", d, bin)
 	}
-	_ = c.sendText("2")
-	if d, _ := c.readData(t); d != "3" {
+	_ = c.SendText("2")
+	if d, _ := c.ReadData(t); d != "3" {
 		t.Fatalf("pong %q", d)
 	}
 }
@@ -66,33 +67,33 @@ func TestWebSocketHeartbeatV4(t *testing.T) {
 	ts := newServer(t, engine.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
 	c, _ := openWS(t, ts, "EIO=4&transport=websocket")
 	for i := 0; i < 3; i++ {
-		if d, _ := c.readData(t); d != "2" {
+		if d, _ := c.ReadData(t); d != "2" {
 			t.Fatalf("ping %q", d)
 		}
-		_ = c.sendText("3")
+		_ = c.SendText("3")
 	}
-	if d, _ := c.readData(t); d != "2" {
+	if d, _ := c.ReadData(t); d != "2" {
 		t.Fatalf("ping %q", d)
 	}
 	if got := ts.waitClosed(); got != engine.ReasonPingTimeout {
 		t.Fatalf("reason %v", got)
 	}
-	c.readClose(t)
+	c.ReadClose(t)
 }
 
 func TestWebSocketCloseReasons(t *testing.T) {
 	tt := []struct {
 		name string
-		send func(c *wsClient)
+		send func(c *testutil.WSClient)
 		want engine.CloseReason
 	}{
-		{"client close packet", func(c *wsClient) { _ = c.sendText("1") }, engine.ReasonClientClose},
-		{"undecodable packet", func(c *wsClient) { _ = c.sendText("abc") }, engine.ReasonParseError},
-		{"empty text frame", func(c *wsClient) { _ = c.sendText("") }, engine.ReasonParseError},
-		{"client ping on EIO=4", func(c *wsClient) { _ = c.sendText("2") }, engine.ReasonProtocolError},
-		{"TCP close", func(c *wsClient) { c.close() }, engine.ReasonTransportClose},
-		{"RSV bits set", func(c *wsClient) { _ = c.writeFrame(0x81|0x30, []byte("4x")) }, engine.ReasonTransportError},
-		{"reserved opcode", func(c *wsClient) { _ = c.writeFrame(0x83, []byte("4x")) }, engine.ReasonTransportError},
+		{"client close packet", func(c *testutil.WSClient) { _ = c.SendText("1") }, engine.ReasonClientClose},
+		{"undecodable packet", func(c *testutil.WSClient) { _ = c.SendText("abc") }, engine.ReasonParseError},
+		{"invalid UTF-8 in a text frame", func(c *testutil.WSClient) { _ = c.WriteFrame(0x81, []byte{'4', 0xff, 0xfe}) }, engine.ReasonTransportError},
+		{"client ping on EIO=4", func(c *testutil.WSClient) { _ = c.SendText("2") }, engine.ReasonProtocolError},
+		{"TCP close", func(c *testutil.WSClient) { c.Close() }, engine.ReasonTransportClose},
+		{"RSV bits set", func(c *testutil.WSClient) { _ = c.WriteFrame(0x81|0x30, []byte("4x")) }, engine.ReasonTransportError},
+		{"reserved opcode", func(c *testutil.WSClient) { _ = c.WriteFrame(0x83, []byte("4x")) }, engine.ReasonTransportError},
 	}
 	for _, tc := range tt {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,21 +104,38 @@ func TestWebSocketCloseReasons(t *testing.T) {
 				t.Fatalf("reason %v, want %v", got, tc.want)
 			}
 			if tc.want != engine.ReasonTransportClose {
-				c.readClose(t)
+				c.ReadClose(t)
 			}
 		})
+	}
+}
+
+// TestWebSocketToleratedFrames pins down what nbio lets through rather than
+// closing: an empty message is dropped, and an unmasked client frame (RFC 6455
+// §5.1 says a server MUST close) is read like a masked one. Neither changes any
+// state; the session goes on.
+func TestWebSocketToleratedFrames(t *testing.T) {
+	ts := newServer(t, engine.Config{})
+	c, _ := openWS(t, ts, "EIO=4&transport=websocket")
+	_ = c.SendText("")
+	_ = c.WriteRaw([]byte{0x81, 2, '4', 'x'})
+	if d, _ := c.ReadData(t); d != "4x" {
+		t.Fatalf("echo %q", d)
+	}
+	if st := ts.eio.Stats(); st.Sessions != 1 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 
 func TestWebSocketMaxHTTPBufferSize(t *testing.T) {
 	ts := newServer(t, engine.Config{MaxHTTPBufferSize: 1000})
 	c, _ := openWS(t, ts, "EIO=4&transport=websocket")
-	_ = c.sendText("4" + strings.Repeat("a", 999))
-	if d, _ := c.readData(t); len(d) != 1000 {
+	_ = c.SendText("4" + strings.Repeat("a", 999))
+	if d, _ := c.ReadData(t); len(d) != 1000 {
 		t.Fatalf("echo len %d", len(d))
 	}
-	_ = c.sendText("4" + strings.Repeat("a", 1000))
-	if code := c.readClose(t); code != 1009 {
+	_ = c.SendText("4" + strings.Repeat("a", 1000))
+	if code := c.ReadClose(t); code != 1009 {
 		t.Fatalf("close code %d, want 1009", code)
 	}
 	if got := ts.waitClosed(); got != engine.ReasonPayloadTooLarge {
@@ -140,11 +158,11 @@ func TestWebSocketRefusedBeforeUpgrade(t *testing.T) {
 	}
 	for _, tc := range tt {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := dialWS(wsURL(ts, tc.query))
-			if err != errHandshake || c.resp.StatusCode != 400 {
+			c, err := testutil.DialWS(wsURL(ts, tc.query))
+			if err != testutil.ErrHandshake || c.Resp.StatusCode != 400 {
 				t.Fatalf("err %v", err)
 			}
-			body, _ := io.ReadAll(c.resp.Body)
+			body, _ := io.ReadAll(c.Resp.Body)
 			if !strings.Contains(string(body), tc.code) {
 				t.Fatalf("body %q, want %s", body, tc.code)
 			}
@@ -186,24 +204,24 @@ func TestUpgradeLosesNothing(t *testing.T) {
 			send(50)
 			collectPoll(ts.get(q).body)
 			send(50)
-			c, err := dialWS(wsURL(ts, "EIO="+rev+"&transport=websocket&sid="+sid))
+			c, err := testutil.DialWS(wsURL(ts, "EIO="+rev+"&transport=websocket&sid="+sid))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.close()
+			defer c.Close()
 			send(50)
-			_ = c.sendText("2probe")
-			if d, _ := c.readData(t); d != "3probe" {
+			_ = c.SendText("2probe")
+			if d, _ := c.ReadData(t); d != "3probe" {
 				t.Fatalf("probe reply %q", d)
 			}
 			send(50)
 			// Polling is drained (or released with a noop) while the upgrade is pending.
 			collectPoll(ts.get(q).body)
 			send(50)
-			_ = c.sendText("5")
+			_ = c.SendText("5")
 			send(50)
 			for len(got) < next {
-				d, _ := c.readData(t)
+				d, _ := c.ReadData(t)
 				if d[0] == '4' {
 					got = append(got, d[1:])
 				}
@@ -216,7 +234,7 @@ func TestUpgradeLosesNothing(t *testing.T) {
 			if r := ts.get(q); r.status != 400 {
 				t.Fatalf("GET after upgrade: %d", r.status)
 			}
-			if c2, err := dialWS(wsURL(ts, "EIO="+rev+"&transport=websocket&sid="+sid)); err != errHandshake || c2.resp.StatusCode != 400 {
+			if c2, err := testutil.DialWS(wsURL(ts, "EIO="+rev+"&transport=websocket&sid="+sid)); err != testutil.ErrHandshake || c2.Resp.StatusCode != 400 {
 				t.Fatalf("second websocket: %v", err)
 			}
 			if s.Transport() != engine.WebSocket {
@@ -252,21 +270,21 @@ func TestUpgradeHeldGETReleasedWithNoop(t *testing.T) {
 	held := make(chan response, 1)
 	go func() { held <- ts.get(q) }()
 	waitHeld(t, ts, sid)
-	c, err := dialWS(wsURL(ts, "EIO=4&transport=websocket&sid="+sid))
+	c, err := testutil.DialWS(wsURL(ts, "EIO=4&transport=websocket&sid="+sid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
-	_ = c.sendText("2probe")
-	if d, _ := c.readData(t); d != "3probe" {
+	defer c.Close()
+	_ = c.SendText("2probe")
+	if d, _ := c.ReadData(t); d != "3probe" {
 		t.Fatalf("probe %q", d)
 	}
 	if r := <-held; r.body != "6" {
 		t.Fatalf("held GET %q", r.body)
 	}
-	_ = c.sendText("5")
-	_ = c.sendText("4after")
-	if d, _ := c.readData(t); d != "4after" {
+	_ = c.SendText("5")
+	_ = c.SendText("4after")
+	if d, _ := c.ReadData(t); d != "4after" {
 		t.Fatalf("echo %q", d)
 	}
 }
@@ -274,16 +292,16 @@ func TestUpgradeHeldGETReleasedWithNoop(t *testing.T) {
 func TestUpgradeTimeoutKeepsPolling(t *testing.T) {
 	ts := newServer(t, engine.Config{UpgradeTimeout: 50 * time.Millisecond})
 	sid := ts.handshakeV4()
-	c, err := dialWS(wsURL(ts, "EIO=4&transport=websocket&sid="+sid))
+	c, err := testutil.DialWS(wsURL(ts, "EIO=4&transport=websocket&sid="+sid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
-	_ = c.sendText("2probe")
-	if d, _ := c.readData(t); d != "3probe" {
+	defer c.Close()
+	_ = c.SendText("2probe")
+	if d, _ := c.ReadData(t); d != "3probe" {
 		t.Fatalf("probe %q", d)
 	}
-	c.readClose(t) // the probe is dropped after UpgradeTimeout
+	c.ReadClose(t) // the probe is dropped after UpgradeTimeout
 	q := "EIO=4&transport=polling&sid=" + sid
 	if r := ts.post(q, "4still"); r.status != 200 {
 		t.Fatalf("post %d", r.status)

@@ -4,9 +4,11 @@
 //	go run ./test/e2e/suiteserver -addr 127.0.0.1:3000
 //
 // It serves an Engine.IO echo endpoint at /engine.io/ configured as the
-// engine.io-protocol test suite expects (pingInterval 300 ms, pingTimeout 200 ms,
-// maxHttpBufferSize 1e6, CORS for every origin), accepting EIO=3 as well so older
-// clients can be run against the same handlers. It prints one line,
+// engine.io-protocol test suite expects, and a Socket.IO endpoint at /socket.io/
+// with the handlers and settings of the socket.io-protocol suite plus those the
+// end-to-end tests use (socketio.go). Both take pingInterval 300 ms, pingTimeout
+// 200 ms, maxHttpBufferSize 1e6 and CORS for every origin, and accept EIO=3 as
+// well, so older clients run against the same handlers. It prints one line,
 // "listening on http://HOST:PORT", once it accepts connections.
 package main
 
@@ -65,8 +67,13 @@ func run(addr string, verbose bool) error {
 	if err != nil {
 		return err
 	}
+	sio, err := newSocketIO(logger)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", eio)
+	mux.Handle("/socket.io/", sio)
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -86,6 +93,7 @@ func run(addr string, verbose bool) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = eio.Close(sctx)
+	_ = sio.Close(sctx)
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}

@@ -1,0 +1,160 @@
+// Package testutil holds helpers for the server packages' tests.
+package testutil
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// WSClient is a minimal RFC 6455 client with raw frame access, so tests can also
+// send what a well-behaved library never would.
+type WSClient struct {
+	conn net.Conn
+	br   *bufio.Reader
+	// Resp is the handshake response (its body unread when the upgrade was refused).
+	Resp *http.Response
+}
+
+var ErrHandshake = errors.New("websocket handshake refused")
+
+func DialWS(rawURL string) (*WSClient, error) {
+	u := strings.Replace(rawURL, "http://", "", 1)
+	hostEnd := strings.IndexByte(u, '/')
+	host, path := u[:hostEnd], u[hostEnd:]
+	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var key [16]byte
+	_, _ = rand.Read(key[:])
+	k := base64.StdEncoding.EncodeToString(key[:])
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, k)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c := &WSClient{conn: conn, br: br, Resp: resp}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		conn.Close()
+		return c, ErrHandshake
+	}
+	sum := sha1.Sum([]byte(k + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
+		conn.Close()
+		return nil, errors.New("bad Sec-WebSocket-Accept")
+	}
+	return c, nil
+}
+
+// writeFrame sends one masked frame with the given first byte (FIN/RSV/opcode).
+func (c *WSClient) WriteFrame(b0 byte, payload []byte) error {
+	hdr := []byte{b0}
+	n := len(payload)
+	switch {
+	case n < 126:
+		hdr = append(hdr, 0x80|byte(n))
+	case n <= 0xFFFF:
+		hdr = append(hdr, 0x80|126, byte(n>>8), byte(n))
+	default:
+		hdr = append(hdr, 0x80|127)
+		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
+	}
+	var mask [4]byte
+	_, _ = rand.Read(mask[:])
+	hdr = append(hdr, mask[:]...)
+	masked := make([]byte, n)
+	for i := range payload {
+		masked[i] = payload[i] ^ mask[i%4]
+	}
+	_, err := c.conn.Write(append(hdr, masked...))
+	return err
+}
+
+// WriteRaw writes bytes to the connection as they are.
+func (c *WSClient) WriteRaw(b []byte) error {
+	_, err := c.conn.Write(b)
+	return err
+}
+
+func (c *WSClient) SendText(s string) error     { return c.WriteFrame(0x81, []byte(s)) }
+func (c *WSClient) SendBinary(b []byte) error   { return c.WriteFrame(0x82, b) }
+func (c *WSClient) Close()                      { c.conn.Close() }
+func (c *WSClient) SetDeadline(d time.Duration) { _ = c.conn.SetDeadline(time.Now().Add(d)) }
+
+// readFrame returns the next frame's opcode and payload (server frames are unmasked).
+func (c *WSClient) ReadFrame() (byte, []byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := uint64(h[1] & 0x7F)
+	switch n {
+	case 126:
+		var e [2]byte
+		if _, err := io.ReadFull(c.br, e[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(e[:]))
+	case 127:
+		var e [8]byte
+		if _, err := io.ReadFull(c.br, e[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(e[:])
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return 0, nil, err
+	}
+	return h[0] & 0x0F, p, nil
+}
+
+// readData returns the next text or binary message, skipping nothing else.
+func (c *WSClient) ReadData(t *testing.T) (string, bool) {
+	t.Helper()
+	op, p, err := c.ReadFrame()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	switch op {
+	case 1:
+		return string(p), false
+	case 2:
+		return string(p), true
+	}
+	t.Fatalf("unexpected opcode %d (payload %q)", op, p)
+	return "", false
+}
+
+// readClose reads until a close frame or EOF and returns the close code (0 on EOF).
+func (c *WSClient) ReadClose(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		op, p, err := c.ReadFrame()
+		if err != nil {
+			return 0
+		}
+		if op == 8 {
+			if len(p) >= 2 {
+				return int(binary.BigEndian.Uint16(p))
+			}
+			return 1005
+		}
+	}
+	t.Fatal("no close after 100 frames")
+	return 0
+}

@@ -1,0 +1,227 @@
+package socketio
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/socketd/socketd/protocol/engineio"
+	"github.com/socketd/socketd/protocol/socketio"
+	"github.com/socketd/socketd/server/engine"
+)
+
+// client is one Engine.IO connection and the sockets it has in namespaces. It is
+// the engine.Handler of its session, so its packet handling is serialised.
+type client struct {
+	srv  *Server
+	sess *engine.Session
+	rev  socketio.Revision
+	dec  *socketio.Decoder
+
+	mu           sync.Mutex
+	sockets      map[string]*Socket // by namespace
+	closed       bool
+	connectTimer *time.Timer
+}
+
+func newClient(srv *Server, sess *engine.Session) *client {
+	c := &client{srv: srv, sess: sess, sockets: make(map[string]*Socket, 1)}
+	if sess.Revision() == engineio.V3 {
+		c.rev = socketio.V4
+		c.dec = socketio.NewDecoder(srv.decCfg[0])
+		// Socket.IO v4 clients are in "/" from the start, without asking.
+		c.connect("/", emptyAuth)
+		return c
+	}
+	c.rev = socketio.V5
+	c.dec = socketio.NewDecoder(srv.decCfg[1])
+	c.connectTimer = time.AfterFunc(srv.cfg.ConnectTimeout, c.onConnectTimeout)
+	return c
+}
+
+var emptyAuth = json.RawMessage("{}")
+
+func (c *client) onConnectTimeout() {
+	c.mu.Lock()
+	idle := len(c.sockets) == 0 && !c.closed
+	c.mu.Unlock()
+	if idle {
+		c.srv.log.Debug("socket.io connect timeout", slog.String("sid", c.sess.ID()))
+		c.sess.CloseWithReason(engine.ReasonProtocolError)
+	}
+}
+
+// OnMessage implements engine.Handler.
+func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
+	var (
+		p   socketio.Packet
+		ok  bool
+		err error
+	)
+	if binary {
+		p, ok, err = c.dec.AddBinary(data)
+	} else {
+		p, ok, err = c.dec.Add(data)
+	}
+	if err != nil {
+		c.srv.log.Debug("socket.io parse error", slog.String("sid", c.sess.ID()), slog.String("error", err.Error()))
+		c.sess.CloseWithReason(engine.ReasonParseError)
+		return
+	}
+	if ok {
+		c.dispatch(&p)
+	}
+}
+
+func (c *client) dispatch(p *socketio.Packet) {
+	if p.Type == socketio.Connect {
+		auth := json.RawMessage(p.Data)
+		if c.rev == socketio.V4 {
+			auth = queryAuth(p.Query)
+		} else if len(auth) == 0 {
+			auth = emptyAuth
+		}
+		c.connect(p.Namespace, auth)
+		return
+	}
+	c.mu.Lock()
+	s := c.sockets[p.Namespace]
+	c.mu.Unlock()
+	if s == nil {
+		// Packets for a namespace the client is not in are dropped, as Node does.
+		return
+	}
+	switch p.Type {
+	case socketio.Disconnect:
+		s.onClose(ReasonClientNamespaceDisconnect)
+	case socketio.Event, socketio.BinaryEvent:
+		s.onEvent(p)
+	case socketio.Ack, socketio.BinaryAck:
+		s.onAck(p)
+	}
+}
+
+// queryAuth turns a v4 namespace query into the auth object Node gives v4 clients.
+func queryAuth(query string) json.RawMessage {
+	if query == "" {
+		return emptyAuth
+	}
+	out := []byte{'{'}
+	for _, kv := range strings.Split(query, "&") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		ku, err1 := url.QueryUnescape(k)
+		vu, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = socketio.AppendJSONString(out, ku)
+		out = append(out, ':')
+		out = socketio.AppendJSONString(out, vu)
+	}
+	return append(out, '}')
+}
+
+// connect runs the namespace's middleware and, if they admit the client, adds a
+// socket for it and answers CONNECT.
+func (c *client) connect(name string, auth json.RawMessage) {
+	n, ok := c.srv.lookup(name)
+	if !ok {
+		c.writePacket(socketio.NewConnectError(c.rev, name, "Invalid namespace", nil))
+		return
+	}
+	c.mu.Lock()
+	dup := c.sockets[name] != nil
+	c.mu.Unlock()
+	if dup {
+		return
+	}
+	s := newSocket(n, c, auth)
+	if err := n.admit(s); err != nil {
+		msg, data := err.Error(), json.RawMessage(nil)
+		if ce, ok := err.(*ConnectError); ok {
+			data = ce.Data
+		}
+		c.writePacket(socketio.NewConnectError(c.rev, name, msg, data))
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.sockets[name] = s
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	c.mu.Unlock()
+	n.add(s)
+	c.writePacket(socketio.NewConnectReply(c.rev, name, s.id, ""))
+	n.connected(s)
+}
+
+func (c *client) remove(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+}
+
+// OnClose implements engine.Handler.
+func (c *client) OnClose(_ *engine.Session, reason engine.CloseReason) {
+	c.mu.Lock()
+	c.closed = true
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	sockets := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		sockets = append(sockets, s)
+	}
+	c.mu.Unlock()
+	r := disconnectReason(reason)
+	for _, s := range sockets {
+		s.onClose(r)
+	}
+}
+
+func disconnectReason(r engine.CloseReason) DisconnectReason {
+	switch r {
+	case engine.ReasonPingTimeout:
+		return ReasonPingTimeout
+	case engine.ReasonTransportClose, engine.ReasonClientClose:
+		return ReasonTransportClose
+	case engine.ReasonParseError, engine.ReasonProtocolError, engine.ReasonPayloadTooLarge:
+		return ReasonParseError
+	case engine.ReasonServerShutdown:
+		return ReasonServerShuttingDown
+	case engine.ReasonServerClose:
+		return ReasonForcedServerClose
+	}
+	return ReasonTransportError
+}
+
+// writePacket encodes p for this client and queues it.
+func (c *client) writePacket(p socketio.Packet) error {
+	return c.sess.Send(encodeFrames(&p)...)
+}
+
+// encodeFrames turns a packet into its Engine.IO frames: the text header, then
+// one binary frame per attachment. The frames serve every client revision.
+func encodeFrames(p *socketio.Packet) []*engine.Frame {
+	frames := make([]*engine.Frame, 1, 1+len(p.Attachments))
+	frames[0] = engine.TextMessage(socketio.AppendEncode(nil, p))
+	for _, a := range p.Attachments {
+		frames = append(frames, engine.BinaryMessage(a))
+	}
+	return frames
+}

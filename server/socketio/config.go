@@ -1,0 +1,47 @@
+package socketio
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/socketd/socketd/server/adapter"
+	"github.com/socketd/socketd/server/engine"
+)
+
+// Config configures a Server. The zero value works; defaults are socket.io 4's.
+type Config struct {
+	// Engine configures the Engine.IO layer. Its Logger defaults to Logger.
+	Engine engine.Config
+	// ConnectTimeout is how long an EIO=4 client may take to connect to a
+	// namespace before its connection is closed. Zero means 45s.
+	ConnectTimeout time.Duration
+	// MaxAttachments bounds the binary attachments of one packet. Zero means 10.
+	MaxAttachments int
+	// MaxDepth bounds JSON nesting in a packet. Zero means 64.
+	MaxDepth int
+	// Adapter makes each namespace's adapter. Nil means adapter.MemoryFactory.
+	Adapter adapter.Factory
+	// Logger receives connection-level events. Nil means nothing is logged.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 45 * time.Second
+	}
+	if c.ConnectTimeout < 0 || c.MaxAttachments < 0 || c.MaxDepth < 0 {
+		return c, fmt.Errorf("socketio: negative ConnectTimeout, MaxAttachments or MaxDepth")
+	}
+	if c.Adapter == nil {
+		c.Adapter = adapter.MemoryFactory
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Engine.Logger == nil {
+		c.Engine.Logger = c.Logger
+	}
+	return c, nil
+}

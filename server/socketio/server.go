@@ -1,0 +1,110 @@
+package socketio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/socketd/socketd/protocol/socketio"
+	"github.com/socketd/socketd/server/engine"
+)
+
+// Server is a Socket.IO server and the http.Handler of its path.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	eng    *engine.Server
+	decCfg [2]socketio.DecoderConfig // by revision: [0] v4, [1] v5
+
+	mu   sync.RWMutex
+	nsps map[string]*Namespace
+}
+
+// New builds a Server with the main namespace "/". Call Close when done.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace)}
+	for i, rev := range []socketio.Revision{socketio.V4, socketio.V5} {
+		srv.decCfg[i] = socketio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth}
+		if err := srv.decCfg[i].Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := srv.Namespace("/"); err != nil {
+		return nil, err
+	}
+	srv.eng, err = engine.New(cfg.Engine, srv.onOpen)
+	if err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { srv.eng.ServeHTTP(w, r) }
+
+// Engine returns the Engine.IO server underneath.
+func (srv *Server) Engine() *engine.Server { return srv.eng }
+
+// Namespace returns the namespace called name, creating it (and its adapter) if
+// needed. Names start with "/"; one without is given one.
+func (srv *Server) Namespace(name string) (*Namespace, error) {
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if strings.ContainsRune(name, ',') {
+		return nil, fmt.Errorf("socketio: namespace %q contains a comma", name)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if n, ok := srv.nsps[name]; ok {
+		return n, nil
+	}
+	n := newNamespace(srv, name)
+	a, err := srv.cfg.Adapter(name, n)
+	if err != nil {
+		return nil, fmt.Errorf("socketio: adapter for %s: %w", name, err)
+	}
+	n.adapter = a
+	srv.nsps[name] = n
+	return n, nil
+}
+
+// Of is Namespace for static set-up code: it panics if the adapter cannot be made.
+func (srv *Server) Of(name string) *Namespace {
+	n, err := srv.Namespace(name)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func (srv *Server) lookup(name string) (*Namespace, bool) {
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	n, ok := srv.nsps[name]
+	return n, ok
+}
+
+// Close disconnects every client ("server shutting down") and releases the
+// adapters. It returns when the connections are closed or ctx ends.
+func (srv *Server) Close(ctx context.Context) error {
+	err := srv.eng.Close(ctx)
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	for _, n := range srv.nsps {
+		err = errors.Join(err, n.adapter.Close())
+	}
+	return err
+}
+
+func (srv *Server) onOpen(sess *engine.Session) engine.Handler {
+	return newClient(srv, sess)
+}

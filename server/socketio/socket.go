@@ -1,0 +1,330 @@
+package socketio
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/socketd/socketd/protocol/engineio"
+	"github.com/socketd/socketd/protocol/socketio"
+	"github.com/socketd/socketd/server/adapter"
+	"github.com/socketd/socketd/server/engine"
+)
+
+// Handshake describes how a socket connected.
+type Handshake struct {
+	Headers http.Header
+	// Query is the query string of the Engine.IO handshake request.
+	Query url.Values
+	// Auth is the CONNECT payload of a v5 client ({} when none), or for a v4
+	// client its namespace query as an object of strings.
+	Auth    json.RawMessage
+	Address string
+	Host    string
+	Secure  bool
+	Time    time.Time
+}
+
+// AckFunc receives a client's acknowledgement, or ErrAckTimeout/ErrDisconnected.
+type AckFunc func(args socketio.Args, err error)
+
+type pendingAck struct {
+	fn    AckFunc
+	timer *time.Timer
+}
+
+// Socket is one client's connection to one namespace.
+type Socket struct {
+	id        string
+	nsp       *Namespace
+	client    *client
+	handshake Handshake
+
+	mu              sync.Mutex
+	connected       bool
+	handlers        map[string]EventHandler
+	acks            map[uint64]*pendingAck
+	onDisconnecting []func(*Socket, DisconnectReason)
+	onDisconnect    []func(*Socket, DisconnectReason)
+}
+
+func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
+	req := c.sess.Request()
+	s := &Socket{
+		nsp:    n,
+		client: c,
+		handshake: Handshake{
+			Headers: req.Header,
+			Query:   req.Query,
+			Auth:    auth,
+			Address: req.RemoteAddr,
+			Host:    req.Host,
+			Secure:  req.Secure,
+			Time:    req.Time,
+		},
+	}
+	if c.sess.Revision() == engineio.V3 {
+		// v4 clients derive their socket id from the engine sid; so does Node.
+		s.id = c.sess.ID()
+		if n.name != "/" {
+			s.id = n.name + "#" + s.id
+		}
+	} else {
+		var b [15]byte
+		_, _ = rand.Read(b[:])
+		s.id = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	return s
+}
+
+// ID is the socket id, the one the client sees as socket.id.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace is the namespace the socket is in.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake describes the connection. It must not be modified.
+func (s *Socket) Handshake() *Handshake { return &s.handshake }
+
+// Session is the Engine.IO session underneath (shared by the client's sockets in
+// other namespaces).
+func (s *Socket) Session() *engine.Session { return s.client.sess }
+
+// Connected reports whether the socket is still in its namespace.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// On sets the handler of an event for this socket, overriding the namespace's.
+func (s *Socket) On(event string, h EventHandler) {
+	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string]EventHandler)
+	}
+	s.handlers[event] = h
+	s.mu.Unlock()
+}
+
+// OnDisconnecting registers a hook run when the socket is leaving, while it is
+// still in its rooms.
+func (s *Socket) OnDisconnecting(fn func(*Socket, DisconnectReason)) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnect registers a hook run after the socket left.
+func (s *Socket) OnDisconnect(fn func(*Socket, DisconnectReason)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, fn)
+	s.mu.Unlock()
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) {
+	s.nsp.adapter.AddAll(adapter.SocketID(s.id), toRooms(rooms))
+}
+
+// Leave removes the socket from a room.
+func (s *Socket) Leave(room string) { s.nsp.adapter.Del(adapter.SocketID(s.id), adapter.Room(room)) }
+
+// Rooms returns the socket's rooms, its own id room included.
+func (s *Socket) Rooms() []string {
+	rs := s.nsp.adapter.SocketRooms(adapter.SocketID(s.id))
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// Emit sends an event to this socket (arguments as in ToArgs).
+func (s *Socket) Emit(event string, args ...any) error {
+	a, err := ToArgs(args...)
+	if err != nil {
+		return err
+	}
+	return s.EmitArgs(event, a)
+}
+
+// EmitArgs sends an event with prepared arguments.
+func (s *Socket) EmitArgs(event string, args socketio.Args) error {
+	p, err := eventPacket(s.nsp.name, event, args)
+	if err != nil {
+		return err
+	}
+	return s.writePacket(p)
+}
+
+// EmitWithAck sends an event asking the client to acknowledge it; fn receives
+// the answer, or ErrAckTimeout after timeout (zero: no timeout), or
+// ErrDisconnected if the socket goes first. fn runs on the client's reading
+// side or a timer; it must not block.
+func (s *Socket) EmitWithAck(event string, timeout time.Duration, fn AckFunc, args ...any) error {
+	a, err := ToArgs(args...)
+	if err != nil {
+		return err
+	}
+	p, err := eventPacket(s.nsp.name, event, a)
+	if err != nil {
+		return err
+	}
+	p.ID, p.HasID = s.nsp.nextAckID(), true
+	pa := &pendingAck{fn: fn}
+	if !s.addAck(p.ID, pa) {
+		return ErrDisconnected
+	}
+	if timeout > 0 {
+		id := p.ID
+		pa.timer = time.AfterFunc(timeout, func() {
+			if s.takeAck(id) != nil {
+				fn(socketio.Args{}, ErrAckTimeout)
+			}
+		})
+	}
+	if err := s.writePacket(p); err != nil {
+		if s.takeAck(p.ID) != nil && pa.timer != nil {
+			pa.timer.Stop()
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Socket) addAck(id uint64, pa *pendingAck) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.connected {
+		return false
+	}
+	if s.acks == nil {
+		s.acks = make(map[uint64]*pendingAck)
+	}
+	s.acks[id] = pa
+	return true
+}
+
+func (s *Socket) takeAck(id uint64) *pendingAck {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pa := s.acks[id]
+	delete(s.acks, id)
+	return pa
+}
+
+// Broadcast returns an operator that targets every socket of the namespace but
+// this one.
+func (s *Socket) Broadcast() BroadcastOperator {
+	return s.nsp.operator().Except(s.id)
+}
+
+// To returns an operator that targets the sockets in rooms, except this one.
+func (s *Socket) To(rooms ...string) BroadcastOperator {
+	return s.Broadcast().To(rooms...)
+}
+
+// Disconnect removes the socket from its namespace; the client is told (reason
+// "io server disconnect") and does not reconnect by itself. With close the
+// whole connection is closed too.
+func (s *Socket) Disconnect(close bool) {
+	if close {
+		s.client.sess.Close()
+		return
+	}
+	if !s.Connected() {
+		return
+	}
+	_ = s.writePacket(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp.name})
+	s.onClose(ReasonServerNamespaceDisconnect)
+}
+
+func (s *Socket) writePacket(p socketio.Packet) error {
+	if !s.Connected() {
+		return ErrDisconnected
+	}
+	return s.client.writePacket(p)
+}
+
+func (s *Socket) handler(event string) EventHandler {
+	s.mu.Lock()
+	h := s.handlers[event]
+	s.mu.Unlock()
+	if h != nil {
+		return h
+	}
+	return s.nsp.handler(event)
+}
+
+func (s *Socket) onEvent(p *socketio.Packet) {
+	name, args, err := p.Event()
+	if err != nil {
+		// The decoder validated the packet; this cannot happen.
+		return
+	}
+	h := s.handler(name)
+	if h == nil {
+		return
+	}
+	h(s, &Event{Name: name, Args: args, socket: s, ackID: p.ID, hasAck: p.HasID})
+}
+
+func (s *Socket) onAck(p *socketio.Packet) {
+	if !p.HasID {
+		return
+	}
+	pa := s.takeAck(p.ID)
+	if pa == nil {
+		return
+	}
+	if pa.timer != nil {
+		pa.timer.Stop()
+	}
+	args, err := p.AckArgs()
+	if err != nil {
+		return
+	}
+	pa.fn(args, nil)
+}
+
+// onClose takes the socket out of its namespace, once.
+func (s *Socket) onClose(reason DisconnectReason) {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return
+	}
+	s.connected = false
+	acks := s.acks
+	s.acks = nil
+	disconnecting, disconnect := s.onDisconnecting, s.onDisconnect
+	s.mu.Unlock()
+
+	for _, fn := range disconnecting {
+		fn(s, reason)
+	}
+	s.nsp.remove(s)
+	s.client.remove(s)
+	for _, pa := range acks {
+		if pa.timer != nil {
+			pa.timer.Stop()
+		}
+		pa.fn(socketio.Args{}, ErrDisconnected)
+	}
+	for _, fn := range disconnect {
+		fn(s, reason)
+	}
+}
+
+func toRooms(rooms []string) []adapter.Room {
+	out := make([]adapter.Room, len(rooms))
+	for i, r := range rooms {
+		out[i] = adapter.Room(r)
+	}
+	return out
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	psio "github.com/socketd/socketd/protocol/socketio"
+	"github.com/socketd/socketd/server/engine"
+	"github.com/socketd/socketd/server/socketio"
+)
+
+// newSocketIO builds the Socket.IO endpoint: the socket.io-protocol suite's
+// reference handlers, plus the handlers test/e2e/socketio_clients_test.go
+// describes in its contract comment.
+func newSocketIO(logger *slog.Logger) (*socketio.Server, error) {
+	io, err := socketio.New(socketio.Config{
+		Engine: engine.Config{
+			PingInterval:      300 * time.Millisecond,
+			PingTimeout:       200 * time.Millisecond,
+			MaxHTTPBufferSize: 1e6,
+			CORS:              engine.CORSConfig{AllowedOrigins: []string{"*"}},
+		},
+		ConnectTimeout: time.Second,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	main := io.Of("/")
+	main.OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("auth", s.Handshake().Auth)
+	})
+	main.On("message", func(s *socketio.Socket, e *socketio.Event) {
+		_ = s.EmitArgs("message-back", e.Args)
+	})
+	main.On("message-with-ack", func(s *socketio.Socket, e *socketio.Event) {
+		_ = e.AckArgs(e.Args)
+	})
+	main.On("join", func(s *socketio.Socket, e *socketio.Event) {
+		var room string
+		if e.Arg(0, &room) == nil {
+			s.Join(room)
+		}
+		_ = e.Ack()
+	})
+	main.On("leave", func(s *socketio.Socket, e *socketio.Event) {
+		var room string
+		if e.Arg(0, &room) == nil {
+			s.Leave(room)
+		}
+		_ = e.Ack()
+	})
+	main.On("to-room", func(s *socketio.Socket, e *socketio.Event) {
+		var room string
+		if e.Arg(0, &room) == nil && e.Args.Len() > 1 {
+			_ = main.To(room).EmitArgs("room-message", argAt(e, 1))
+		}
+		_ = e.Ack()
+	})
+	main.On("to-all", func(s *socketio.Socket, e *socketio.Event) {
+		if e.Args.Len() > 0 {
+			_ = main.EmitArgs("all-message", argAt(e, 0))
+		}
+		_ = e.Ack()
+	})
+	main.On("kick-me", func(s *socketio.Socket, _ *socketio.Event) {
+		s.Disconnect(false)
+	})
+	main.On("ask-me", func(s *socketio.Socket, e *socketio.Event) {
+		_ = s.EmitWithAck("question", 5*time.Second, func(args psio.Args, err error) {
+			if err == nil && args.Len() > 0 {
+				_ = s.EmitArgs("answer", psio.Args{Values: args.Values[:1], Attachments: args.Attachments})
+			}
+		}, rawArg(e, 0))
+	})
+	main.On("binary-in-nested", func(s *socketio.Socket, e *socketio.Event) {
+		_ = s.EmitArgs("binary-out", e.Args)
+	})
+
+	io.Of("/custom").OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("auth", s.Handshake().Auth)
+	})
+
+	private := io.Of("/private")
+	private.Use(func(s *socketio.Socket) error {
+		var auth struct {
+			Token string `json:"token"`
+		}
+		_ = json.Unmarshal(s.Handshake().Auth, &auth)
+		if auth.Token != "s3cret" {
+			return &socketio.ConnectError{Message: "not authorized", Data: json.RawMessage(`{"code":"E_AUTH"}`)}
+		}
+		return nil
+	})
+	private.OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("welcome", "private")
+	})
+	return io, nil
+}
+
+// argAt is argument i of e with the attachments it refers to.
+func argAt(e *socketio.Event, i int) psio.Args {
+	return psio.Args{Values: e.Args.Values[i : i+1], Attachments: e.Args.Attachments}
+}
+
+// rawArg is argument i as JSON, or null.
+func rawArg(e *socketio.Event, i int) json.RawMessage {
+	if i < e.Args.Len() && len(bytes.TrimSpace(e.Args.Values[i])) > 0 {
+		return e.Args.Values[i]
+	}
+	return json.RawMessage("null")
+}
