@@ -14,6 +14,10 @@ import (
 
 var errPayloadTooLarge = &HandshakeError{3, "Payload too large"}
 
+// upgradePollRelease is how long a GET that arrives during an upgrade is held
+// before it is ended with a noop.
+const upgradePollRelease = 100 * time.Millisecond
+
 // bufPool holds polling response buffers; a response is assembled whole so it goes
 // out with a Content-Length in one write.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -43,8 +47,19 @@ func (srv *Server) pollingHandshake(w http.ResponseWriter, r *http.Request, s *S
 // pollGET holds the request until something is queued for the client, then answers
 // with everything queued as one payload.
 func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, jsonp int) {
+	if s.expire() {
+		srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
+		return
+	}
 	s.mu.Lock()
 	switch {
+	case s.state == stateClosed && s.lingering:
+		// The client closed while this GET was on its way: end it cleanly, once.
+		s.lingering = false
+		s.mu.Unlock()
+		srv.sessions.CompareAndDelete(s.id, s)
+		_ = srv.writePayload(w, r, s, []*Frame{noopFrame}, jsonp)
+		return
 	case s.state == stateClosed:
 		s.mu.Unlock()
 		srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
@@ -61,12 +76,23 @@ func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, j
 		srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
 		return
 	}
-	if len(s.queue) == 0 && !s.upgrading && s.state == stateOpen {
+	if len(s.queue) == 0 && s.state == stateOpen {
 		ch := make(chan struct{}, 1)
 		s.poll = ch
+		var release <-chan time.Time
+		if s.upgrading {
+			// The client pauses polling before it completes an upgrade, so a GET
+			// arriving now was sent before it saw the probe answer: end it with
+			// a noop soon (engine.io checks every 100 ms), or with an error if
+			// the upgrade completes first.
+			t := time.NewTimer(upgradePollRelease)
+			defer t.Stop()
+			release = t.C
+		}
 		s.mu.Unlock()
 		select {
 		case <-ch:
+		case <-release:
 		case <-r.Context().Done():
 		}
 		s.mu.Lock()
@@ -84,12 +110,17 @@ func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, j
 			return
 		}
 	}
+	if s.transport != Polling {
+		s.mu.Unlock()
+		srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+		return
+	}
 	frames := s.takeQueueLocked()
 	closing := s.state == stateClosing
 	s.mu.Unlock()
 	if len(frames) == 0 {
-		// Released by an upgrade, by the client's own close, or by the upgrade
-		// completing while held: a noop ends the poll cleanly.
+		// Released by an upgrade probe or by the client's own close: a noop
+		// ends the poll cleanly.
 		frames = []*Frame{noopFrame}
 	}
 	if err := srv.writePayload(w, r, s, frames, jsonp); err != nil {
@@ -148,6 +179,10 @@ func hasBinary(frames []*Frame) bool {
 
 // pollPOST takes a payload from the client.
 func (srv *Server) pollPOST(w http.ResponseWriter, r *http.Request, s *Session, jsonp bool) {
+	if s.expire() {
+		srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
+		return
+	}
 	s.mu.Lock()
 	switch {
 	case s.state == stateClosed:

@@ -281,3 +281,32 @@ func TestPollingConcurrentSendsKeepOrderPerSender(t *testing.T) {
 		last[p[1]] = p[1:]
 	}
 }
+
+func TestPollingGETRacingClientCloseGetsNoop(t *testing.T) {
+	ts := newServer(t, engine.Config{})
+	sid := ts.handshakeV4()
+	q := "EIO=4&transport=polling&sid=" + sid
+	if r := ts.post(q, "1"); r.status != 200 {
+		t.Fatalf("close post %d", r.status)
+	}
+	if got := ts.waitClosed(); got != engine.ReasonClientClose {
+		t.Fatalf("reason %v", got)
+	}
+	// A GET the client sent alongside its close is ended cleanly...
+	if r := ts.get(q); r.status != 200 || r.body != "6" {
+		t.Fatalf("racing GET: %d %q", r.status, r.body)
+	}
+	// ...but the session is gone for everything else.
+	if r := ts.get(q); r.status != 400 {
+		t.Fatalf("second GET after close: %d", r.status)
+	}
+	if r := ts.post(q, "4x"); r.status != 400 {
+		t.Fatalf("post after close: %d", r.status)
+	}
+	if _, ok := ts.eio.Session(sid); ok {
+		t.Fatal("closed session still returned by Session")
+	}
+	if st := ts.eio.Stats(); st.Sessions != 0 || st.Closed[engine.ReasonClientClose] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -74,6 +74,14 @@ func (srv *Server) Stats() Stats {
 
 // Session returns the open session with the given sid.
 func (srv *Server) Session(sid string) (*Session, bool) {
+	s, ok := srv.lookup(sid)
+	if !ok || s.closed() {
+		return nil, false
+	}
+	return s, true
+}
+
+func (srv *Server) lookup(sid string) (*Session, bool) {
 	v, ok := srv.sessions.Load(sid)
 	if !ok {
 		return nil, false
@@ -120,8 +128,21 @@ func (srv *Server) register(s *Session) {
 		slog.String("transport", s.transport.String()), slog.Int("eio", int(s.rev)))
 }
 
+// closedPollGrace is how long a polling session the client closed itself stays
+// findable: a GET the client had already sent when it POSTed its close packet
+// is then ended with a noop, as if it had been held, rather than refused.
+const closedPollGrace = 2 * time.Second
+
 func (srv *Server) unregister(s *Session, reason CloseReason) {
-	if _, ok := srv.sessions.LoadAndDelete(s.id); !ok {
+	s.mu.Lock()
+	lingering := s.lingering
+	s.mu.Unlock()
+	if lingering {
+		if _, ok := srv.sessions.Load(s.id); !ok {
+			return
+		}
+		time.AfterFunc(closedPollGrace, func() { srv.sessions.CompareAndDelete(s.id, s) })
+	} else if _, ok := srv.sessions.LoadAndDelete(s.id); !ok {
 		return
 	}
 	srv.count.Add(-1)
@@ -197,7 +218,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s, ok := srv.Session(sid)
+	s, ok := srv.lookup(sid)
 	if !ok {
 		srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
 		return

@@ -65,6 +65,7 @@ type Session struct {
 
 	mu        sync.Mutex
 	handler   Handler // set once, before the client hears of the session
+	lingering bool    // closed by the client; the next GET gets a noop (see closedPollGrace)
 	state     state
 	transport Transport
 	ws        *wsConn // current transport, when it is WebSocket
@@ -77,6 +78,7 @@ type Session struct {
 	timer     *time.Timer
 	timerKind timerKind
 	timerGen  uint32
+	timerAt   time.Time
 	upTimer   *time.Timer
 	reason    CloseReason
 	lastRecv  atomic.Int64 // EIO=3: UnixNano of the last packet from the client
@@ -90,6 +92,24 @@ func (s *Session) Revision() engineio.Revision { return s.rev }
 
 // Request describes the handshake request. It must not be modified.
 func (s *Session) Request() *Request { return &s.req }
+
+// expire closes the session if its heartbeat deadline has passed and reports
+// whether it did.
+func (s *Session) expire() bool {
+	s.mu.Lock()
+	expired := s.state == stateOpen && s.heartbeatExpiredLocked(time.Now())
+	s.mu.Unlock()
+	if expired {
+		s.closeWith(ReasonPingTimeout, false)
+	}
+	return expired
+}
+
+func (s *Session) closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateClosed
+}
 
 // Transport is the transport in use now.
 func (s *Session) Transport() Transport {
@@ -170,17 +190,39 @@ func (s *Session) takeQueueLocked() []*Frame {
 	return q
 }
 
-// armLocked re-arms the session's one heartbeat timer. A new timer per arm (rather
+// armLocked re-arms the session's one heartbeat timer for d from now.
+func (s *Session) armLocked(kind timerKind, d time.Duration) {
+	s.armAtLocked(kind, time.Now().Add(d))
+}
+
+// armAtLocked re-arms the timer for an absolute deadline, so that deadlines
+// derived from one another (the pong is due PingTimeout after the ping was due)
+// do not add up the latency of each timer firing. A new timer per arm (rather
 // than Reset) with a generation check makes a callback that already fired for an
 // older deadline harmless.
-func (s *Session) armLocked(kind timerKind, d time.Duration) {
+func (s *Session) armAtLocked(kind timerKind, at time.Time) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
 	s.timerGen++
 	gen := s.timerGen
 	s.timerKind = kind
-	s.timer = time.AfterFunc(d, func() { s.onTimer(gen) })
+	s.timerAt = at
+	s.timer = time.AfterFunc(time.Until(at), func() { s.onTimer(gen) })
+}
+
+// heartbeatExpiredLocked reports whether the client has missed its heartbeat
+// deadline even if the timer has not fired yet, so a request arriving just
+// after the deadline finds the session gone, exactly as the protocol promises.
+func (s *Session) heartbeatExpiredLocked(now time.Time) bool {
+	switch s.timerKind {
+	case timerPong:
+		return !now.Before(s.timerAt)
+	case timerIdle:
+		idle := s.srv.cfg.PingInterval + s.srv.cfg.PingTimeout
+		return !now.Before(time.Unix(0, s.lastRecv.Load()).Add(idle))
+	}
+	return false
 }
 
 func (s *Session) startHeartbeatLocked() {
@@ -200,7 +242,7 @@ func (s *Session) onTimer(gen uint32) {
 	}
 	switch s.timerKind {
 	case timerPing:
-		s.armLocked(timerPong, s.srv.cfg.PingTimeout)
+		s.armAtLocked(timerPong, s.timerAt.Add(s.srv.cfg.PingTimeout))
 		s.mu.Unlock()
 		_ = s.Send(pingFrame)
 	case timerIdle:
@@ -305,6 +347,9 @@ func (s *Session) closeWith(reason CloseReason, notify bool) {
 		s.mu.Unlock()
 		return
 	}
+	// A client closing over polling with no GET held may have one on its way;
+	// that one GET is answered with a noop instead of an error.
+	s.lingering = reason == ReasonClientClose && s.ws == nil && s.poll == nil
 	if notify && s.ws != nil {
 		_ = s.ws.write(s.rev, []*Frame{closeFrame})
 	} else if s.poll != nil && reason != ReasonClientClose && s.state == stateOpen {

@@ -37,10 +37,13 @@ type wsEngine struct {
 // wsConn is one WebSocket connection of a session: its transport, or its probe
 // during an upgrade.
 type wsConn struct {
-	conn  *websocket.Conn
-	raw   *nbio.Conn // set when on the poller: frames are written pre-encoded
 	sess  *Session
 	probe atomic.Bool
+
+	mu      sync.Mutex // guards conn and closing: a probe can be dropped mid-handshake
+	conn    *websocket.Conn
+	raw     *nbio.Conn // set when on the poller: frames are written pre-encoded
+	closing bool
 }
 
 func newWSEngine(srv *Server) (*wsEngine, error) {
@@ -73,20 +76,27 @@ func newWSEngine(srv *Server) (*wsEngine, error) {
 
 func (e *wsEngine) stop() { e.nb.Stop() }
 
-func (e *wsEngine) accept(w http.ResponseWriter, r *http.Request, s *Session, probe bool, hdr http.Header) *wsConn {
+// accept completes the WebSocket handshake and ties the connection to wc.
+func (e *wsEngine) accept(w http.ResponseWriter, r *http.Request, wc *wsConn, hdr http.Header) bool {
 	c, err := e.up.UpgradeAndTransferConnToPoller(w, r, hdr)
 	if err != nil {
 		e.srv.log.Debug("websocket upgrade failed", slog.String("error", err.Error()))
-		return nil
+		return false
 	}
-	wc := &wsConn{conn: c, sess: s}
+	wc.mu.Lock()
+	wc.conn = c
 	wc.raw, _ = c.Conn.(*nbio.Conn)
-	wc.probe.Store(probe)
+	closing := wc.closing
+	wc.mu.Unlock()
 	e.attachMu.Lock()
 	c.SetSession(wc)
 	e.attached.Broadcast()
 	e.attachMu.Unlock()
-	return wc
+	if closing {
+		wc.close()
+		return false
+	}
+	return true
 }
 
 // connOf returns the wsConn of c, waiting for accept to have tied it.
@@ -107,8 +117,8 @@ func (e *wsEngine) connOf(c *websocket.Conn) *wsConn {
 func (e *wsEngine) handshake(w http.ResponseWriter, r *http.Request, s *Session) {
 	hdr := http.Header{}
 	e.srv.setCookie(hdr, s)
-	wc := e.accept(w, r, s, false, hdr)
-	if wc == nil {
+	wc := &wsConn{sess: s}
+	if !e.accept(w, r, wc, hdr) {
 		return
 	}
 	e.srv.openSession(s)
@@ -130,26 +140,33 @@ func (e *wsEngine) handshake(w http.ResponseWriter, r *http.Request, s *Session)
 
 // upgrade starts probing a WebSocket for a polling session.
 func (e *wsEngine) upgrade(w http.ResponseWriter, r *http.Request, s *Session) {
+	if s.expire() {
+		e.srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
+		return
+	}
+	// The probe slot is taken before the WebSocket handshake answers, so that
+	// the probe packets the client sends right after it find their session.
+	wc := &wsConn{sess: s}
+	wc.probe.Store(true)
 	s.mu.Lock()
-	ok := s.state == stateOpen && s.transport == Polling && s.probe == nil
+	reserved := s.state == stateOpen && s.transport == Polling && s.probe == nil
+	if reserved {
+		s.probe = wc
+		s.upTimer = time.AfterFunc(e.srv.cfg.UpgradeTimeout, func() { s.dropProbe(wc, "upgrade timeout") })
+	}
 	s.mu.Unlock()
-	if !ok {
-		e.srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+	if !e.accept(w, r, wc, nil) {
+		if reserved {
+			s.dropProbe(wc, "websocket handshake failed")
+		}
 		return
 	}
-	wc := e.accept(w, r, s, true, nil)
-	if wc == nil {
-		return
-	}
-	s.mu.Lock()
-	if s.state != stateOpen || s.transport != Polling || s.probe != nil {
-		s.mu.Unlock()
+	if !reserved {
+		// A session already on WebSocket or mid-upgrade refuses another one
+		// after the WebSocket handshake, as engine.io does: clients see a
+		// close, not an HTTP error.
 		wc.close()
-		return
 	}
-	s.probe = wc
-	s.upTimer = time.AfterFunc(e.srv.cfg.UpgradeTimeout, func() { s.dropProbe(wc, "upgrade timeout") })
-	s.mu.Unlock()
 }
 
 func (e *wsEngine) onMessage(c *websocket.Conn, mt websocket.MessageType, data []byte) {
@@ -283,9 +300,17 @@ func (w *wsConn) write(rev engineio.Revision, frames []*Frame) error {
 	return nil
 }
 
+// close closes the connection with a normal close frame; before the handshake
+// has completed it marks the connection to be closed once it has.
 func (w *wsConn) close() {
-	_ = w.conn.WriteClose(1000, "")
-	_ = w.conn.Close()
+	w.mu.Lock()
+	w.closing = true
+	c := w.conn
+	w.mu.Unlock()
+	if c != nil {
+		_ = c.WriteClose(1000, "")
+		_ = c.Close()
+	}
 }
 
 func writeErrReason(err error) CloseReason {

@@ -234,8 +234,17 @@ func TestUpgradeLosesNothing(t *testing.T) {
 			if r := ts.get(q); r.status != 400 {
 				t.Fatalf("GET after upgrade: %d", r.status)
 			}
-			if c2, err := testutil.DialWS(wsURL(ts, "EIO="+rev+"&transport=websocket&sid="+sid)); err != testutil.ErrHandshake || c2.Resp.StatusCode != 400 {
+			c2, err := testutil.DialWS(wsURL(ts, "EIO="+rev+"&transport=websocket&sid="+sid))
+			if err != nil {
 				t.Fatalf("second websocket: %v", err)
+			}
+			if code := c2.ReadClose(t); code != 1000 {
+				t.Fatalf("second websocket closed with %d", code)
+			}
+			c2.Close()
+			_ = c.SendText("4still")
+			if d, _ := c.ReadData(t); d != "4still" {
+				t.Fatalf("first websocket after the second: %q", d)
 			}
 			if s.Transport() != engine.WebSocket {
 				t.Fatal("not upgraded")

@@ -406,8 +406,13 @@ func TestConnectTimeout(t *testing.T) {
 	e := newEnv(t, socketio.Config{ConnectTimeout: 50 * time.Millisecond}, nil)
 	c := e.dial("4")
 	c.ReadClose(t)
-	if st := e.io.Engine().Stats(); st.Closed[engine.ReasonProtocolError] != 1 {
-		t.Fatalf("stats %+v", st)
+	// The close frame goes out just before the session is unregistered.
+	deadline := time.Now().Add(5 * time.Second)
+	for e.io.Engine().Stats().Closed[engine.ReasonProtocolError] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v", e.io.Engine().Stats())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
