@@ -32,6 +32,10 @@ type wsEngine struct {
 	// Upgrade has returned the connection to us, so before we tie it to its session.
 	attachMu sync.Mutex
 	attached *sync.Cond
+
+	startOnce sync.Once
+	startErr  error
+	started   atomic.Bool
 }
 
 // wsConn is one WebSocket connection of a session: its transport, or its probe
@@ -55,9 +59,6 @@ func newWSEngine(srv *Server) (*wsEngine, error) {
 		MaxWriteBufferSize:      srv.cfg.MaxQueueBytes,
 		SupportServerOnly:       true,
 	})
-	if err := nb.Start(); err != nil {
-		return nil, err
-	}
 	e := &wsEngine{srv: srv, nb: nb}
 	e.attached = sync.NewCond(&e.attachMu)
 	up := websocket.NewUpgrader()
@@ -74,10 +75,30 @@ func newWSEngine(srv *Server) (*wsEngine, error) {
 	return e, nil
 }
 
-func (e *wsEngine) stop() { e.nb.Stop() }
+// start runs the event loop on the first WebSocket. Starting lazily keeps a
+// server that never sees one free of the loop's goroutines, and steps around an
+// nbio race: a Stop right after Start can miss the pollers' shutdown signal.
+func (e *wsEngine) start() error {
+	e.startOnce.Do(func() {
+		e.startErr = e.nb.Start()
+		e.started.Store(e.startErr == nil)
+	})
+	return e.startErr
+}
+
+func (e *wsEngine) stop() {
+	if e.started.Load() {
+		e.nb.Stop()
+	}
+}
 
 // accept completes the WebSocket handshake and ties the connection to wc.
 func (e *wsEngine) accept(w http.ResponseWriter, r *http.Request, wc *wsConn, hdr http.Header) bool {
+	if err := e.start(); err != nil {
+		e.srv.log.Error("websocket event loop failed to start", slog.String("error", err.Error()))
+		http.Error(w, "websocket unavailable", http.StatusServiceUnavailable)
+		return false
+	}
 	c, err := e.up.UpgradeAndTransferConnToPoller(w, r, hdr)
 	if err != nil {
 		e.srv.log.Debug("websocket upgrade failed", slog.String("error", err.Error()))

@@ -171,7 +171,12 @@ func (s *Socket) EmitWithAck(event string, timeout time.Duration, fn AckFunc, ar
 	if err != nil {
 		return err
 	}
-	p, err := eventPacket(s.nsp.name, event, a)
+	return s.EmitArgsWithAck(event, timeout, fn, a)
+}
+
+// EmitArgsWithAck is EmitWithAck with prepared arguments.
+func (s *Socket) EmitArgsWithAck(event string, timeout time.Duration, fn AckFunc, args socketio.Args) error {
+	p, err := eventPacket(s.nsp.name, event, args)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"time"
 
+	"github.com/socketd/socketd/protocol/engineio"
 	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
 	"github.com/socketd/socketd/server/socketio"
@@ -70,11 +70,15 @@ func newSocketIO(logger *slog.Logger) (*socketio.Server, error) {
 		s.Disconnect(false)
 	})
 	main.On("ask-me", func(s *socketio.Socket, e *socketio.Event) {
-		_ = s.EmitWithAck("question", 5*time.Second, func(args psio.Args, err error) {
+		question := psio.Args{Values: []json.RawMessage{json.RawMessage("null")}}
+		if e.Args.Len() > 0 {
+			question = argAt(e, 0)
+		}
+		_ = s.EmitArgsWithAck("question", 5*time.Second, func(args psio.Args, err error) {
 			if err == nil && args.Len() > 0 {
 				_ = s.EmitArgs("answer", psio.Args{Values: args.Values[:1], Attachments: args.Attachments})
 			}
-		}, rawArg(e, 0))
+		}, question)
 	})
 	main.On("binary-in-nested", func(s *socketio.Socket, e *socketio.Event) {
 		_ = s.EmitArgs("binary-out", e.Args)
@@ -91,7 +95,14 @@ func newSocketIO(logger *slog.Logger) (*socketio.Server, error) {
 		}
 		_ = json.Unmarshal(s.Handshake().Auth, &auth)
 		if auth.Token != "s3cret" {
-			return &socketio.ConnectError{Message: "not authorized", Data: json.RawMessage(`{"code":"E_AUTH"}`)}
+			err := &socketio.ConnectError{Message: "not authorized"}
+			// A v4 (2.x) client is sent the data instead of the message when there
+			// is data (Node: err.data || err.message); the contract wants it to see
+			// the message.
+			if s.Session().Revision() != engineio.V3 {
+				err.Data = json.RawMessage(`{"code":"E_AUTH"}`)
+			}
+			return err
 		}
 		return nil
 	})
@@ -106,10 +117,3 @@ func argAt(e *socketio.Event, i int) psio.Args {
 	return psio.Args{Values: e.Args.Values[i : i+1], Attachments: e.Args.Attachments}
 }
 
-// rawArg is argument i as JSON, or null.
-func rawArg(e *socketio.Event, i int) json.RawMessage {
-	if i < e.Args.Len() && len(bytes.TrimSpace(e.Args.Values[i])) > 0 {
-		return e.Args.Values[i]
-	}
-	return json.RawMessage("null")
-}
