@@ -116,4 +116,3 @@ func newSocketIO(logger *slog.Logger) (*socketio.Server, error) {
 func argAt(e *socketio.Event, i int) psio.Args {
 	return psio.Args{Values: e.Args.Values[i : i+1], Attachments: e.Args.Attachments}
 }
-
