@@ -1,0 +1,288 @@
+package drupal
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors of the calls to Drupal; the concrete error wraps one of them with
+// details (%w).
+var (
+	// ErrBackendStatus: Drupal answered with a status other than 200.
+	ErrBackendStatus = errors.New("drupal: backend answered with a non-200 status")
+	// ErrBadReply: Drupal's reply is not the JSON object expected.
+	ErrBadReply = errors.New("drupal: backend reply is not a JSON object")
+	// ErrBackendError: Drupal's reply carries an "error" field.
+	ErrBackendError = errors.New("drupal: backend reported an error")
+	// ErrInvalidToken: Drupal says the auth token is not valid.
+	ErrInvalidToken = errors.New("drupal: auth token not valid")
+	// ErrWrongClient: the auth reply names another socket than the one asking.
+	ErrWrongClient = errors.New("drupal: auth reply is for another client")
+)
+
+// maxReplyBytes bounds what is read of a Drupal reply.
+const maxReplyBytes = 4 << 20
+
+// Backend posts messages to Drupal's message endpoint (spec §3.4): a form POST
+// with the fields messageJson (the message as JSON) and serviceKey, to
+// backend.scheme://host:port + basePath + messagePath, with basic auth when
+// backend.httpAuth is set. Every call is bounded by the auth timeout.
+type Backend struct {
+	url        string
+	serviceKey string
+	user, pass string
+	basicAuth  bool
+	timeout    time.Duration
+	client     *http.Client
+}
+
+// NewBackend builds the client of Drupal's message endpoint from cfg (defaults
+// applied). hc nil means a client built from cfg: certificate checks only with
+// backend.strictSSL, redirects not followed (drupal-node.js treated a 301 as a
+// failure).
+func NewBackend(cfg Config, hc *http.Client) *Backend {
+	cfg = cfg.WithDefaults()
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: !cfg.Backend.StrictSSL} //nolint:gosec // backend.strictSSL defaults to false, as in drupal-node.js.
+		tr.MaxIdleConnsPerHost = 16
+		hc = &http.Client{
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	path := cfg.Backend.BasePath + cfg.Backend.MessagePath
+	if strings.HasSuffix(cfg.Backend.BasePath, "/") && strings.HasPrefix(cfg.Backend.MessagePath, "/") {
+		// basePath "/" with messagePath "/nodejs/message": Config cannot tell an
+		// explicit basePath "" (the example file's) from the default "/".
+		path = cfg.Backend.BasePath + cfg.Backend.MessagePath[1:]
+	}
+	b := &Backend{
+		url:        cfg.Backend.Scheme + "://" + net.JoinHostPort(cfg.Backend.Host, strconv.Itoa(cfg.Backend.Port)) + path,
+		serviceKey: cfg.ServiceKey,
+		timeout:    time.Duration(cfg.AuthTimeout),
+		client:     hc,
+	}
+	if cfg.Backend.HTTPAuth != "" {
+		b.basicAuth = true
+		b.user, b.pass, _ = strings.Cut(cfg.Backend.HTTPAuth, ":")
+	}
+	return b
+}
+
+// URL is the endpoint messages are posted to.
+func (b *Backend) URL() string { return b.url }
+
+// Post sends msg (a JSON object: json.RawMessage, []byte, or a value for
+// encoding/json) and returns the body of Drupal's 200 reply.
+func (b *Backend) Post(ctx context.Context, msg any) (body []byte, err error) {
+	var js []byte
+	switch m := msg.(type) {
+	case json.RawMessage:
+		js = m
+	case []byte:
+		js = m
+	default:
+		if js, err = json.Marshal(msg); err != nil {
+			return nil, fmt.Errorf("drupal: encoding message: %w", err)
+		}
+	}
+	if b.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.timeout)
+		defer cancel()
+	}
+	form := url.Values{"messageJson": {string(js)}, "serviceKey": {b.serviceKey}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.url, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("drupal: backend request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if b.basicAuth {
+		req.SetBasicAuth(b.user, b.pass)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("drupal: backend call: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	if err != nil {
+		return nil, fmt.Errorf("drupal: reading backend reply: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return body, fmt.Errorf("%w: %s", ErrBackendStatus, resp.Status)
+	}
+	return body, nil
+}
+
+// Authenticate asks Drupal whether the client's authenticate message (spec
+// §3.3: the client's object plus messageType "authenticate" and clientId) names
+// a valid session, and checks the reply: an error field, a falsy
+// nodejsValidAuthToken or a clientId other than clientID are errors.
+func (b *Backend) Authenticate(ctx context.Context, msg json.RawMessage, clientID string) (*AuthReply, error) {
+	body, err := b.Post(ctx, msg)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ParseAuthReply(body)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Valid {
+		return r, ErrInvalidToken
+	}
+	if r.ClientID != clientID {
+		return r, fmt.Errorf("%w: %q", ErrWrongClient, r.ClientID)
+	}
+	return r, nil
+}
+
+// AuthReply is Drupal's answer to an authenticate message (spec §3.5), read
+// leniently: PHP may send the uid as a string, presenceUids nested or as an
+// object after array_unique, contentTokens as [] when empty.
+type AuthReply struct {
+	// Valid is nodejsValidAuthToken.
+	Valid bool
+	// UID is the Drupal user id; 0 is anonymous.
+	UID       int64
+	AuthToken string
+	ClientID  string
+	// Channels the socket joins.
+	Channels []string
+	// PresenceUIDs are the users told when this one comes online or goes
+	// offline.
+	PresenceUIDs []int64
+	// ContentTokens maps token channels to one-time tokens.
+	ContentTokens map[string]string
+	// Raw is the whole reply, what the browser gets in clientAuthenticated.
+	Raw json.RawMessage
+}
+
+// ParseAuthReply reads Drupal's reply to authenticate. It fails when the reply
+// is not a JSON object, carries a truthy "error", or has a uid that is not a
+// non-negative integer.
+func ParseAuthReply(body []byte) (*AuthReply, error) {
+	raw := trimJSON(body)
+	fs, err := objectFields(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadReply, err)
+	}
+	m := fieldMap(fs)
+	if truthy(m["error"]) {
+		msg, _ := jsonString(m["error"])
+		return nil, fmt.Errorf("%w: %q", ErrBackendError, msg)
+	}
+	r := &AuthReply{Valid: truthy(m["nodejsValidAuthToken"]), Raw: raw}
+	if v, ok := m["uid"]; ok && !isNull(v) {
+		if r.UID, ok = jsonUID(v); !ok {
+			return nil, fmt.Errorf("%w: uid %s", ErrBadReply, v)
+		}
+	}
+	r.AuthToken, _ = jsonString(m["authToken"])
+	if v := bytes.TrimSpace(m["clientId"]); len(v) > 0 && v[0] == '"' {
+		r.ClientID, _ = jsonString(v)
+	}
+	r.Channels = stringList(m["channels"])
+	r.PresenceUIDs = uidList(m["presenceUids"], nil, 0)
+	r.ContentTokens = stringMap(m["contentTokens"])
+	return r, nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	v := bytes.TrimSpace(raw)
+	return len(v) == 0 || string(v) == "null"
+}
+
+// stringList reads the strings of an array, or of an object's values (what PHP
+// writes for an array with holes); numbers count as their text, other values are
+// skipped.
+func stringList(raw json.RawMessage) []string {
+	var out []string
+	for _, v := range containerValues(raw) {
+		if s, ok := jsonString(v); ok && s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// uidList collects the uids in raw, however nested, once each and in order;
+// 0 (anonymous) is skipped.
+func uidList(raw json.RawMessage, out []int64, depth int) []int64 {
+	if depth > 8 {
+		return out
+	}
+	v := bytes.TrimSpace(raw)
+	if len(v) == 0 {
+		return out
+	}
+	if v[0] == '[' || v[0] == '{' {
+		for _, e := range containerValues(v) {
+			out = uidList(e, out, depth+1)
+		}
+		return out
+	}
+	if uid, ok := jsonUID(v); ok && uid > 0 {
+		for _, u := range out {
+			if u == uid {
+				return out
+			}
+		}
+		out = append(out, uid)
+	}
+	return out
+}
+
+// stringMap reads an object of strings; anything else is an empty map.
+func stringMap(raw json.RawMessage) map[string]string {
+	out := make(map[string]string)
+	fs, err := objectFields(bytes.TrimSpace(raw))
+	if err != nil {
+		return out
+	}
+	for _, f := range fs {
+		if s, ok := jsonString(f.value); ok {
+			out[f.key] = s
+		}
+	}
+	return out
+}
+
+// containerValues returns the elements of an array or the values of an object.
+func containerValues(raw json.RawMessage) []json.RawMessage {
+	v := bytes.TrimSpace(raw)
+	if len(v) == 0 {
+		return nil
+	}
+	switch v[0] {
+	case '[':
+		var out []json.RawMessage
+		if json.Unmarshal(v, &out) != nil {
+			return nil
+		}
+		return out
+	case '{':
+		fs, err := objectFields(v)
+		if err != nil {
+			return nil
+		}
+		out := make([]json.RawMessage, len(fs))
+		for i, f := range fs {
+			out[i] = f.value
+		}
+		return out
+	}
+	return nil
+}
