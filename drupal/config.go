@@ -43,8 +43,10 @@ type Config struct {
 	SSLPassPhrase string `json:"sslPassPhrase"`
 	// SocketOptions are socket.io 2.x server options; those socketd has an
 	// equivalent for are honoured (path, pingInterval, pingTimeout,
-	// transports, maxHttpBufferSize, cookie, origins, serveClient), others are
-	// reported as ignored.
+	// transports, maxHttpBufferSize, cookie, origins, serveClient,
+	// allowEIO3), others are reported as ignored. Values have JSON types
+	// (float64, bool, string, []any, map[string]any); Load has checked the
+	// honoured ones (numbers are float64 even when the file quoted them).
 	SocketOptions map[string]any `json:"socketOptions"`
 	// Resource is the 1.0.10 socket path key ("/socket.io"), honoured when
 	// SocketOptions has no path.

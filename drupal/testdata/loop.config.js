@@ -1,0 +1,4 @@
+settings = { port: 8080 };
+while (true) {
+  settings.port++;
+}

@@ -1,0 +1,5 @@
+settings = {
+  port: 8080,
+  host: 'localhost'
+  serviceKey: 'missing comma above'
+};

@@ -1,0 +1,6 @@
+settings = {
+  port: 'abc',
+  debug: 'maybe',
+  backend: { port: true },
+  socketOptions: { pingInterval: 'soon' }
+};
