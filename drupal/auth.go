@@ -1,0 +1,223 @@
+package drupal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/socketd/socketd/server/socketio"
+)
+
+// ackSuccess is the acknowledgement of a successful authenticate.
+var ackSuccess = json.RawMessage(`{"result":"success"}`)
+
+// onAuthenticate handles the authenticate event (spec §3): {authToken,
+// contentTokens?} with an optional ack. A cached authentication is applied at
+// once; otherwise Drupal is asked on a goroutine, so the socket's reading side
+// is never held up by the backend.
+func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
+	if e.Args.Len() == 0 {
+		b.disconnect(s, slog.LevelInfo, "authenticate without a payload")
+		return
+	}
+	fs, err := objectFields(e.Args.Values[0])
+	if err != nil {
+		b.disconnect(s, slog.LevelInfo, "authenticate payload is not an object")
+		return
+	}
+	m := fieldMap(fs)
+	token, ok := jsonString(m["authToken"])
+	if !ok || token == "" || !isJSONStringValue(m["authToken"]) {
+		b.disconnect(s, slog.LevelInfo, "authenticate without an authToken")
+		return
+	}
+	clientTokens := stringMap(m["contentTokens"])
+
+	b.mu.Lock()
+	c := b.sockets[s.ID()]
+	if c == nil || c.s != s || b.closed {
+		b.mu.Unlock()
+		return
+	}
+	switch c.state {
+	case stateAuthenticating:
+		b.mu.Unlock()
+		b.logDebug("drupal: authenticate ignored, already in progress", slog.String("sid", c.id))
+		return
+	case stateAuthenticated:
+		raw, same := c.authRaw, c.authToken == token
+		b.mu.Unlock()
+		if !same {
+			b.disconnect(s, slog.LevelInfo, "authenticate again with another token")
+			return
+		}
+		// The Drupal client authenticates on every connect event; repeat
+		// the answer.
+		push(s, clientAuthenticated(raw))
+		_ = e.Ack(ackSuccess)
+		return
+	}
+	if ent := b.cachedLocked(token); ent != nil {
+		res := b.setupLocked(c, token, ent.reply, mergeTokens(clientTokens, nil))
+		b.mu.Unlock()
+		b.logDebug("drupal: reusing cached authentication", slog.String("sid", c.id), slog.Int64("uid", ent.reply.UID))
+		b.afterSetup(c, ent.reply, res, e)
+		return
+	}
+	// The message Drupal gets is the client's object with messageType and
+	// clientId set, as drupal-node.js builds it (keys in the same order).
+	msg, _ := setField(e.Args.Values[0], "messageType", json.RawMessage(`"authenticate"`))
+	msg, _ = setField(msg, "clientId", json.RawMessage(jsonQuote(c.id)))
+	ctx, cancel := context.WithCancel(b.ctx)
+	c.state = stateAuthenticating
+	c.cancelAuth = cancel
+	started := b.goBackgroundLocked(func(context.Context) {
+		defer cancel()
+		b.authenticateRemote(ctx, c, token, msg, clientTokens, e)
+	})
+	b.mu.Unlock()
+	if !started {
+		cancel()
+	}
+}
+
+// authenticateRemote asks Drupal and applies the answer; any failure
+// disconnects the socket with the reason logged (spec §3.6).
+func (b *Bridge) authenticateRemote(ctx context.Context, c *conn, token string, msg json.RawMessage, clientTokens map[string]string, e *socketio.Event) {
+	reply, err := b.backend.Authenticate(ctx, msg, c.id)
+	b.mu.Lock()
+	if err == nil {
+		// Cached under the token the client sent, even if the socket went
+		// away meanwhile: its reconnect will not ask again.
+		b.cache[token] = &authEntry{reply: reply, expires: b.clock.Now().Add(time.Duration(b.cfg.AuthCacheTTL))}
+	}
+	if c.state != stateAuthenticating || b.sockets[c.id] != c {
+		b.mu.Unlock()
+		b.logDebug("drupal: client went away during authentication", slog.String("sid", c.id))
+		return
+	}
+	c.cancelAuth = nil
+	if err != nil {
+		c.state = statePending
+		b.mu.Unlock()
+		level := slog.LevelWarn
+		if errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrWrongClient) {
+			level = slog.LevelInfo
+		}
+		b.disconnect(c.s, level, "authentication failed", slog.String("error", err.Error()))
+		return
+	}
+	res := b.setupLocked(c, token, reply, mergeTokens(clientTokens, reply.ContentTokens))
+	b.mu.Unlock()
+	b.logDebug("drupal: client authenticated", slog.String("sid", c.id), slog.Int64("uid", reply.UID))
+	b.afterSetup(c, reply, res, e)
+}
+
+// cachedLocked returns the live cache entry of token, dropping an expired one.
+func (b *Bridge) cachedLocked(token string) *authEntry {
+	ent := b.cache[token]
+	if ent == nil {
+		return nil
+	}
+	if !b.clock.Now().Before(ent.expires) {
+		delete(b.cache, token)
+		return nil
+	}
+	return ent
+}
+
+// mergeTokens is the content tokens to redeem: the client's, overridden by
+// those Drupal echoed.
+func mergeTokens(client, reply map[string]string) map[string]string {
+	out := make(map[string]string, len(client)+len(reply))
+	for k, v := range client {
+		out[k] = v
+	}
+	for k, v := range reply {
+		out[k] = v
+	}
+	return out
+}
+
+// setupResult is what setupLocked leaves to do once the lock is released.
+type setupResult struct {
+	newlyOnline bool
+	presence    []string // sockets told the user came online
+}
+
+// setupLocked makes c an authenticated socket (spec §3.7): uid and token
+// recorded, the authenticated room and the reply's channels joined, presence
+// updated, content tokens redeemed. token is the client's auth token, the key
+// of the cache entry.
+func (b *Bridge) setupLocked(c *conn, token string, r *AuthReply, tokens map[string]string) setupResult {
+	c.state = stateAuthenticated
+	c.uid = r.UID
+	c.authToken = token
+	c.authRaw = r.Raw
+	c.channels = make(map[string]struct{}, len(r.Channels))
+	c.tokens = make(map[string]struct{})
+	b.authed++
+	c.s.Join(roomAuthenticated)
+	for _, name := range r.Channels {
+		b.joinChannelLocked(c, name)
+	}
+	set := b.uids[c.uid]
+	if set == nil {
+		set = make(map[string]*conn)
+		b.uids[c.uid] = set
+	}
+	set[c.id] = c
+	var res setupResult
+	if c.uid != 0 {
+		if p := b.online[c.uid]; p != nil {
+			p.stop() // back within the grace period: still online
+		} else {
+			p = &presence{list: append([]int64(nil), r.PresenceUIDs...)}
+			b.online[c.uid] = p
+			res.newlyOnline = true
+			res.presence = b.socketsOfUIDsLocked(p.list)
+		}
+	}
+	for name, tok := range tokens {
+		b.redeemTokenLocked(c, name, tok)
+	}
+	return res
+}
+
+// afterSetup does the writes of an authentication, in drupal-node.js's order:
+// clientAuthenticated push, ack, presence notifications, userOnline to Drupal,
+// extension hooks.
+func (b *Bridge) afterSetup(c *conn, r *AuthReply, res setupResult, e *socketio.Event) {
+	push(c.s, clientAuthenticated(r.Raw))
+	_ = e.Ack(ackSuccess)
+	if res.newlyOnline {
+		b.emitToSockets(res.presence, presenceNotification(c.uid, "online"))
+		b.notifyBackend(json.RawMessage(`{"uid":` + strconv.FormatInt(c.uid, 10) + `,"messageType":"userOnline"}`))
+	}
+	for _, ext := range b.exts {
+		ext.OnAuthenticate(c.s, r)
+	}
+}
+
+// clientAuthenticated is the push that tells the page it is authenticated: the
+// whole auth reply (spec §3.7).
+func clientAuthenticated(raw json.RawMessage) json.RawMessage {
+	return json.RawMessage(`{"callback":"clientAuthenticated","data":` + string(raw) + `}`)
+}
+
+// isJSONStringValue reports whether raw is a JSON string (not a number).
+func isJSONStringValue(raw json.RawMessage) bool {
+	for _, ch := range raw {
+		switch ch {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '"':
+			return true
+		}
+		return false
+	}
+	return false
+}

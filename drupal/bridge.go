@@ -1,0 +1,377 @@
+package drupal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/socketd/socketd/server/socketio"
+)
+
+// Version is the drupal-node.js version socketd reports in health/check.
+// Drupal refuses to talk to a server whose major version differs from 1 or
+// that is older than 1.0.8 (D8) / 1.0.9 (D7), so this is the version socketd
+// is a replacement for, not socketd's own.
+const Version = "1.0.13"
+
+// Timings of drupal-node.js 1.0.13.
+const (
+	// offlineGrace is how long a user with no socket left stays online (spec
+	// §4.4): a page reload does not flap presence.
+	offlineGrace = 2 * time.Second
+	// tokenLeaveGrace is the same for a content token channel.
+	tokenLeaveGrace = 2 * time.Second
+	// sweepInterval is how often expired auth cache entries and unused
+	// content tokens are dropped.
+	sweepInterval = time.Minute
+)
+
+// Rooms of the "/" namespace. Socket ids never contain ':', so these cannot
+// collide with a socket's own room.
+const (
+	roomAuthenticated = "drupal:authenticated"
+	channelPrefix     = "channel:"
+	tokenPrefix       = "token:"
+)
+
+// Options are what New needs besides the configuration. The zero value works.
+type Options struct {
+	// Logger receives the bridge's log; nil discards it.
+	Logger *slog.Logger
+	// HTTPClient calls Drupal; nil means one built from Config (backend.strictSSL,
+	// no redirects). Calls are bounded by Config.AuthTimeout either way.
+	HTTPClient *http.Client
+	// Extensions are the Go extensions (Extension), in order.
+	Extensions []Extension
+	// Now replaces time.Now (tests).
+	Now func() time.Time
+
+	clock clock // tests: timers too
+}
+
+// Bridge connects Drupal to the Socket.IO server: it authenticates sockets
+// against Drupal, maps Drupal channels, users and content tokens onto rooms of
+// the "/" namespace, and serves the HTTP API Drupal calls (Routes).
+//
+// Its state (who is authenticated, channels, presence, tokens) lives in this
+// process, as drupal-node.js kept it in its Node process; with a cluster
+// adapter the messages reach other nodes' sockets but counts are local.
+type Bridge struct {
+	cfg       Config
+	log       *slog.Logger
+	io        *socketio.Server
+	nsp       *socketio.Namespace
+	backend   *Backend
+	clock     clock
+	exts      []Extension
+	bodyLimit int64
+	debug     atomic.Bool
+
+	ctx    context.Context // cancelled by Close; parent of backend calls
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background backend calls
+
+	mu            sync.Mutex
+	closed        bool
+	sockets       map[string]*conn // every socket of "/", by id
+	authed        int              // authenticated sockets
+	channels      map[string]*channel
+	uids          map[int64]map[string]*conn // authenticated sockets by uid, 0 included
+	online        map[int64]*presence        // online users (uid != 0)
+	cache         map[string]*authEntry      // by auth token
+	tokenChannels map[string]*tokenChannel
+	tokenTimers   map[tokenKey]*graceTimer
+	sweeper       stopper
+}
+
+// connState is where a socket is in the authentication flow.
+type connState uint8
+
+const (
+	statePending       connState = iota // connected, not authenticated
+	stateAuthenticating                 // waiting for Drupal
+	stateAuthenticated
+	stateGone // disconnected
+)
+
+// conn is the bridge's record of one socket.
+type conn struct {
+	s          *socketio.Socket
+	id         string
+	state      connState
+	uid        int64
+	authToken  string
+	authRaw    json.RawMessage // the auth reply pushed in clientAuthenticated
+	channels   map[string]struct{}
+	tokens     map[string]struct{} // token channels
+	cancelAuth context.CancelFunc
+}
+
+// channel is a Drupal channel: a room plus the sockets the bridge put in it.
+// It exists until channel/remove, even when empty (spec §9.10).
+type channel struct {
+	sockets        map[string]*conn
+	clientWritable bool
+}
+
+// authEntry is a cached successful authentication.
+type authEntry struct {
+	reply   *AuthReply
+	expires time.Time
+}
+
+// New builds the bridge and registers its handlers on io's "/" namespace. cfg
+// gets its defaults applied here; it must be valid (Config.Validate).
+func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
+	if sio == nil {
+		return nil, errors.New("drupal: nil socketio.Server")
+	}
+	cfg = cfg.WithDefaults()
+	limit, err := cfg.BodyLimit()
+	if err != nil {
+		return nil, fmt.Errorf("drupal: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	clk := opts.clock
+	if clk == nil {
+		clk = realClock{now: opts.Now}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bridge{
+		cfg:           cfg,
+		log:           log,
+		io:            sio,
+		nsp:           sio.Of("/"),
+		backend:       NewBackend(cfg, opts.HTTPClient),
+		clock:         clk,
+		exts:          append([]Extension(nil), opts.Extensions...),
+		bodyLimit:     limit,
+		ctx:           ctx,
+		cancel:        cancel,
+		sockets:       make(map[string]*conn),
+		channels:      make(map[string]*channel),
+		uids:          make(map[int64]map[string]*conn),
+		online:        make(map[int64]*presence),
+		cache:         make(map[string]*authEntry),
+		tokenChannels: make(map[string]*tokenChannel),
+		tokenTimers:   make(map[tokenKey]*graceTimer),
+	}
+	b.debug.Store(cfg.Debug)
+	for _, ext := range b.exts {
+		if err := ext.Setup(b); err != nil {
+			cancel()
+			return nil, fmt.Errorf("drupal: extension %T: %w", ext, err)
+		}
+	}
+	b.mu.Lock()
+	b.sweeper = b.clock.AfterFunc(sweepInterval, b.sweepTick)
+	b.mu.Unlock()
+	b.nsp.OnConnection(b.onConnection)
+	b.nsp.On("authenticate", b.onAuthenticate)
+	b.nsp.On("join-token-channel", b.onJoinTokenChannel)
+	b.nsp.On("message", b.onClientMessage)
+	return b, nil
+}
+
+// Close stops the bridge's timers and waits for its calls to Drupal to end
+// (they are cancelled). Sockets are left to the socketio.Server.
+func (b *Bridge) Close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	if b.sweeper != nil {
+		b.sweeper.Stop()
+	}
+	for _, p := range b.online {
+		p.stop()
+	}
+	for _, t := range b.tokenTimers {
+		t.t.Stop()
+	}
+	for _, c := range b.sockets {
+		if c.cancelAuth != nil {
+			c.cancelAuth()
+		}
+	}
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+}
+
+// Backend is the client of Drupal's message endpoint, for extensions that send
+// their own message types (sendMessageToBackend).
+func (b *Bridge) Backend() *Backend { return b.backend }
+
+// Namespace is the "/" namespace the bridge serves.
+func (b *Bridge) Namespace() *socketio.Namespace { return b.nsp }
+
+// Debug reports whether debug logging is on (config debug, debug/toggle).
+func (b *Bridge) Debug() bool { return b.debug.Load() }
+
+// logDebug logs verbose details: at Info when debug is on (drupal-node.js's
+// debug mode printed them), at Debug otherwise.
+func (b *Bridge) logDebug(msg string, args ...any) {
+	if b.debug.Load() {
+		b.log.Info(msg, args...)
+		return
+	}
+	b.log.Debug(msg, args...)
+}
+
+// goBackground runs f on its own goroutine unless the bridge is closed; Close
+// waits for it. f gets a context cancelled by Close.
+func (b *Bridge) goBackground(f func(ctx context.Context)) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.goBackgroundLocked(f)
+}
+
+func (b *Bridge) goBackgroundLocked(f func(ctx context.Context)) bool {
+	if b.closed {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f(b.ctx)
+	}()
+	return true
+}
+
+// notifyBackend posts msg to Drupal in the background, logging failures
+// (userOnline, userOffline, forwarded client messages).
+func (b *Bridge) notifyBackend(msg any) {
+	b.goBackground(func(ctx context.Context) {
+		if _, err := b.backend.Post(ctx, msg); err != nil && ctx.Err() == nil {
+			b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
+		}
+	})
+}
+
+// onConnection registers a new socket of "/" (pre-auth: it gets nothing
+// published until it authenticates).
+func (b *Bridge) onConnection(s *socketio.Socket) {
+	c := &conn{s: s, id: s.ID()}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.sockets[c.id] = c
+	b.mu.Unlock()
+	s.OnDisconnecting(b.onDisconnecting)
+	b.logDebug("drupal: client connected", slog.String("sid", c.id))
+	for _, ext := range b.exts {
+		ext.OnConnect(s)
+	}
+}
+
+// onDisconnecting forgets a socket: channels, token channels and presence
+// (spec §4.4). It runs while the socket is still in its rooms.
+func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectReason) {
+	b.mu.Lock()
+	c := b.sockets[s.ID()]
+	if c == nil || c.s != s {
+		b.mu.Unlock()
+		return
+	}
+	delete(b.sockets, c.id)
+	if c.cancelAuth != nil {
+		c.cancelAuth()
+	}
+	if c.state == stateAuthenticated {
+		b.forgetAuthenticatedLocked(c)
+	}
+	c.state = stateGone
+	b.mu.Unlock()
+	b.logDebug("drupal: client disconnected", slog.String("sid", c.id), slog.String("reason", string(reason)))
+	for _, ext := range b.exts {
+		ext.OnDisconnect(s)
+	}
+}
+
+// forgetAuthenticatedLocked removes an authenticated socket from the tables and
+// starts the grace timers of its user and content channels.
+func (b *Bridge) forgetAuthenticatedLocked(c *conn) {
+	b.authed--
+	for name := range c.channels {
+		if ch := b.channels[name]; ch != nil {
+			delete(ch.sockets, c.id)
+		}
+	}
+	if set := b.uids[c.uid]; set != nil {
+		delete(set, c.id)
+		if len(set) == 0 {
+			delete(b.uids, c.uid)
+		}
+	}
+	if c.uid != 0 {
+		b.scheduleOfflineLocked(c.uid)
+	}
+	b.leaveTokenChannelsLocked(c)
+}
+
+// disconnect ends a socket's membership of "/" from the server side, with the
+// reason logged. The client is told (io server disconnect) and, as with
+// drupal-node.js, does not reconnect by itself. It must not be called with b.mu
+// held (the socket's disconnect hooks take it).
+func (b *Bridge) disconnect(s *socketio.Socket, level slog.Level, reason string, args ...any) {
+	b.log.Log(context.Background(), level, "drupal: disconnecting client: "+reason, append([]any{slog.String("sid", s.ID())}, args...)...)
+	s.Disconnect(false)
+}
+
+// push sends one message event carrying msg (a JSON object) to a socket.
+func push(s *socketio.Socket, msg json.RawMessage) {
+	_ = s.Emit("message", msg)
+}
+
+// emitToSockets sends msg to the listed sockets (by their id rooms).
+func (b *Bridge) emitToSockets(ids []string, msg json.RawMessage) {
+	if len(ids) == 0 {
+		return
+	}
+	_ = b.nsp.To(ids...).Emit("message", msg)
+}
+
+// emitToRoom sends msg to a room, except the socket except (when not "").
+func (b *Bridge) emitToRoom(room, except string, msg json.RawMessage) {
+	op := b.nsp.To(room)
+	if except != "" {
+		op = op.Except(except)
+	}
+	_ = op.Emit("message", msg)
+}
+
+// sweepTick drops expired auth cache entries and stale content tokens, then
+// re-arms itself.
+func (b *Bridge) sweepTick() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.sweepLocked(b.clock.Now())
+	b.sweeper = b.clock.AfterFunc(sweepInterval, b.sweepTick)
+}
+
+func (b *Bridge) sweepLocked(now time.Time) {
+	for tok, e := range b.cache {
+		if !now.Before(e.expires) {
+			delete(b.cache, tok)
+		}
+	}
+	b.sweepTokensLocked(now)
+}

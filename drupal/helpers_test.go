@@ -1,0 +1,508 @@
+package drupal
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/socketd/socketd/server/socketio"
+)
+
+const (
+	testKey  = "testServiceKey"
+	waitTime = 5 * time.Second
+)
+
+// fakeClock drives the bridge's timers by hand.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c    *fakeClock
+	at   time.Time
+	f    func()
+	done bool // fired or stopped
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_600_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) stopper {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.done
+	t.done = true
+	return was
+}
+
+// Advance moves time on and runs the timers that came due, in order, on the
+// caller's goroutine.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	for {
+		c.mu.Lock()
+		var next *fakeTimer
+		for _, t := range c.timers {
+			if !t.done && !t.at.After(c.now) && (next == nil || t.at.Before(next.at)) {
+				next = t
+			}
+		}
+		if next != nil {
+			next.done = true
+		}
+		c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool { return t.done && t != next })
+		c.mu.Unlock()
+		if next == nil {
+			return
+		}
+		next.f()
+	}
+}
+
+// user is how the fake Drupal answers an auth token.
+type user struct {
+	uid      int64
+	channels []string
+	presence []int64
+}
+
+// fakeDrupal is Drupal's /nodejs/message endpoint. override, when set, sees
+// the authenticate messages first and returns true when it answered.
+type fakeDrupal struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	users    map[string]user
+	override func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage) bool
+	authN    atomic.Int32
+	msgs     chan map[string]json.RawMessage // every message but authenticate
+}
+
+func newFakeDrupal(t *testing.T) *fakeDrupal {
+	d := &fakeDrupal{users: make(map[string]user), msgs: make(chan map[string]json.RawMessage, 100)}
+	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
+	t.Cleanup(d.srv.Close)
+	return d
+}
+
+func (d *fakeDrupal) setUser(token string, u user) {
+	d.mu.Lock()
+	d.users[token] = u
+	d.mu.Unlock()
+}
+
+func (d *fakeDrupal) setOverride(f func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage) bool) {
+	d.mu.Lock()
+	d.override = f
+	d.mu.Unlock()
+}
+
+func (d *fakeDrupal) serve(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	if r.PostForm.Get("serviceKey") != testKey {
+		w.WriteHeader(404)
+		_, _ = io.WriteString(w, `{"error":"Invalid service key."}`)
+		return
+	}
+	var msg map[string]json.RawMessage
+	if json.Unmarshal([]byte(r.PostForm.Get("messageJson")), &msg) != nil {
+		w.WriteHeader(400)
+		return
+	}
+	var mt string
+	_ = json.Unmarshal(msg["messageType"], &mt)
+	d.mu.Lock()
+	override := d.override
+	d.mu.Unlock()
+	if mt == "authenticate" && override != nil && override(w, r, msg) {
+		return
+	}
+	if mt != "authenticate" {
+		d.msgs <- msg
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+		return
+	}
+	d.authN.Add(1)
+	var token, clientID string
+	_ = json.Unmarshal(msg["authToken"], &token)
+	_ = json.Unmarshal(msg["clientId"], &clientID)
+	d.mu.Lock()
+	u, ok := d.users[token]
+	d.mu.Unlock()
+	if !ok {
+		fmt.Fprintf(w, `{"uid":0,"authToken":%q,"nodejsValidAuthToken":false,"clientId":%q}`, token, clientID)
+		return
+	}
+	ct := msg["contentTokens"]
+	if ct == nil {
+		ct = json.RawMessage(`[]`)
+	}
+	ch, _ := json.Marshal(nonNil(u.channels))
+	pr, _ := json.Marshal(u.presence)
+	if u.presence == nil {
+		pr = []byte(`[]`)
+	}
+	fmt.Fprintf(w, `{"nodejsValidAuthToken":true,"uid":%d,"authToken":%q,"clientId":%q,"channels":%s,"presenceUids":%s,"contentTokens":%s}`,
+		u.uid, token, clientID, ch, pr, ct)
+}
+
+// nextMsg waits for a message Drupal got other than authenticate.
+func (d *fakeDrupal) nextMsg(t *testing.T) map[string]json.RawMessage {
+	t.Helper()
+	select {
+	case m := <-d.msgs:
+		return m
+	case <-time.After(waitTime):
+		t.Fatal("no message reached Drupal")
+		return nil
+	}
+}
+
+// hookEvent is an extension hook call.
+type hookEvent struct {
+	kind string
+	sid  string
+	uid  int64
+}
+
+// recorder is a test extension recording its hooks.
+type recorder struct {
+	NopExtension
+	events chan hookEvent
+	allow  atomic.Bool
+}
+
+func (r *recorder) OnConnect(s *socketio.Socket) { r.events <- hookEvent{"connect", s.ID(), 0} }
+func (r *recorder) OnAuthenticate(s *socketio.Socket, a *AuthReply) {
+	r.events <- hookEvent{"authenticate", s.ID(), a.UID}
+}
+func (r *recorder) OnDisconnect(s *socketio.Socket) { r.events <- hookEvent{"disconnect", s.ID(), 0} }
+func (r *recorder) OnPublish(_ json.RawMessage, sent int) {
+	r.events <- hookEvent{"publish", "", int64(sent)}
+}
+func (r *recorder) OnClientMessage(s *socketio.Socket, m *ClientMessage) bool {
+	r.events <- hookEvent{"client-message", s.ID(), m.UID}
+	return r.allow.Load()
+}
+
+// env is a bridge with a Socket.IO server, its HTTP API and a fake Drupal.
+type env struct {
+	t      *testing.T
+	b      *Bridge
+	io     *socketio.Server
+	clk    *fakeClock
+	drupal *fakeDrupal
+	rec    *recorder
+	url    string
+}
+
+func newEnv(t *testing.T, mutate func(*Config)) *env {
+	t.Helper()
+	d := newFakeDrupal(t)
+	cfg := backendCfg(t, d.srv.URL)
+	cfg.ServiceKey = testKey
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	sio, err := socketio.New(socketio.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{events: make(chan hookEvent, 1000)}
+	rec.allow.Store(true)
+	clk := newFakeClock()
+	b, err := New(cfg, sio, Options{Extensions: []Extension{rec}, clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A test-only event: answers at once, to show the reading side is free.
+	sio.Of("/").On("echo", func(s *socketio.Socket, e *socketio.Event) { _ = e.AckArgs(e.Args) })
+	r := chi.NewRouter()
+	r.Mount("/socket.io", sio)
+	r.Mount(strings.TrimSuffix(cfg.WithDefaults().BaseAuthPath, "/"), b.Routes())
+	if pub := b.PublicRoutes(); pub != nil {
+		r.Mount("/", pub)
+	}
+	hs := httptest.NewServer(r)
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+		_ = sio.Close(t.Context())
+		b.Close()
+	})
+	return &env{t: t, b: b, io: sio, clk: clk, drupal: d, rec: rec, url: hs.URL}
+}
+
+// event waits for the next hook call of a kind, skipping others.
+func (e *env) event(kind string) hookEvent {
+	e.t.Helper()
+	deadline := time.After(waitTime)
+	for {
+		select {
+		case ev := <-e.rec.events:
+			if ev.kind == kind {
+				return ev
+			}
+		case <-deadline:
+			e.t.Fatalf("no %s hook", kind)
+		}
+	}
+}
+
+// api calls the HTTP API with the service key.
+func (e *env) api(method, path, body string) (int, string) {
+	e.t.Helper()
+	return e.apiKey(method, path, body, testKey)
+}
+
+func (e *env) apiKey(method, path, body, key string) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("NodejsServiceKey", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// expectAPI checks a call's status and body.
+func (e *env) expectAPI(method, path, body string, wantStatus int, wantBody string) {
+	e.t.Helper()
+	st, got := e.api(method, path, body)
+	if st != wantStatus || got != wantBody {
+		e.t.Fatalf("%s %s: %d %s\nwant %d %s", method, path, st, got, wantStatus, wantBody)
+	}
+}
+
+// client is a minimal Socket.IO v4 (socket.io-client 2.x) client over an
+// Engine.IO v3 WebSocket, what the Drupal page runs.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	id   string
+	in   chan string // Socket.IO packets (the Engine.IO "4" stripped)
+	ackN int
+	wmu  sync.Mutex
+}
+
+func (e *env) dial() *client {
+	e.t.Helper()
+	t := e.t
+	host := strings.TrimPrefix(e.url, "http://")
+	conn, err := net.DialTimeout("tcp", host, waitTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key [16]byte
+	_, _ = rand.Read(key[:])
+	k := base64.StdEncoding.EncodeToString(key[:])
+	fmt.Fprintf(conn, "GET /socket.io/?EIO=3&transport=websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, k)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("websocket handshake: %v %v", resp, err)
+	}
+	sum := sha1.Sum([]byte(k + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
+		t.Fatal("bad Sec-WebSocket-Accept")
+	}
+	c := &client{t: t, conn: conn, in: make(chan string, 100)}
+	t.Cleanup(func() { _ = conn.Close() })
+	open := make(chan string, 1)
+	go c.readLoop(br, open)
+	select {
+	case o := <-open:
+		var hs struct{ Sid string }
+		if err := json.Unmarshal([]byte(o), &hs); err != nil {
+			t.Fatalf("open packet %q", o)
+		}
+		c.id = hs.Sid
+	case <-time.After(waitTime):
+		t.Fatal("no open packet")
+	}
+	if p := c.next(); p != "0" {
+		t.Fatalf("namespace connect %q", p)
+	}
+	e.event("connect")
+	return c
+}
+
+func (c *client) readLoop(br *bufio.Reader, open chan<- string) {
+	defer close(c.in)
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			return
+		}
+		n := uint64(h[1] & 0x7F)
+		switch n {
+		case 126:
+			var e [2]byte
+			if _, err := io.ReadFull(br, e[:]); err != nil {
+				return
+			}
+			n = uint64(binary.BigEndian.Uint16(e[:]))
+		case 127:
+			var e [8]byte
+			if _, err := io.ReadFull(br, e[:]); err != nil {
+				return
+			}
+			n = binary.BigEndian.Uint64(e[:])
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			return
+		}
+		if h[0]&0x0F != 1 || len(p) == 0 {
+			if h[0]&0x0F == 8 {
+				return
+			}
+			continue
+		}
+		switch p[0] {
+		case '0':
+			open <- string(p[1:])
+		case '4':
+			c.in <- string(p[1:])
+		case '1':
+			return
+		}
+	}
+}
+
+func (c *client) send(text string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	payload := []byte(text)
+	hdr := []byte{0x81}
+	switch n := len(payload); {
+	case n < 126:
+		hdr = append(hdr, 0x80|byte(n))
+	case n <= 0xFFFF:
+		hdr = append(hdr, 0x80|126, byte(n>>8), byte(n))
+	default:
+		hdr = append(hdr, 0x80|127)
+		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
+	}
+	var mask [4]byte
+	_, _ = rand.Read(mask[:])
+	hdr = append(hdr, mask[:]...)
+	for i := range payload {
+		payload[i] ^= mask[i%4]
+	}
+	if _, err := c.conn.Write(append(hdr, payload...)); err != nil {
+		c.t.Errorf("write: %v", err)
+	}
+}
+
+// emit sends an event; with ack it asks for an acknowledgement and returns its id.
+func (c *client) emit(event, payload string, ack bool) int {
+	id := ""
+	if ack {
+		c.ackN++
+		id = fmt.Sprint(c.ackN)
+	}
+	c.send("42" + id + `[` + jsonQuote(event) + `,` + payload + `]`)
+	return c.ackN
+}
+
+// next returns the next Socket.IO packet, e.g. `2["message",{...}]`, `31[...]`
+// or `1` (disconnected); "EOF" when the connection ended.
+func (c *client) next() string {
+	c.t.Helper()
+	select {
+	case p, ok := <-c.in:
+		if !ok {
+			return "EOF"
+		}
+		return p
+	case <-time.After(waitTime):
+		c.t.Fatal("nothing received")
+		return ""
+	}
+}
+
+// expectMessage checks that the next packet is a message event carrying msg.
+func (c *client) expectMessage(msg string) {
+	c.t.Helper()
+	if got, want := c.next(), `2["message",`+msg+`]`; got != want {
+		c.t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// expectNothing checks that nothing was received before a sentinel the server
+// sends now (packets of one connection arrive in order).
+func (c *client) expectNothing(e *env) {
+	c.t.Helper()
+	s, ok := e.io.Of("/").Socket(c.id)
+	if !ok {
+		c.t.Fatal("socket gone")
+	}
+	_ = s.Emit("sentinel")
+	if got := c.next(); got != `2["sentinel"]` {
+		c.t.Fatalf("unexpected %s", got)
+	}
+}
+
+// expectDisconnect checks that the server disconnected the socket.
+func (c *client) expectDisconnect() {
+	c.t.Helper()
+	if got := c.next(); got != "1" {
+		c.t.Fatalf("want disconnect, got %s", got)
+	}
+}
+
+// authenticate authenticates with token and checks the clientAuthenticated
+// push and the ack; it returns the reply pushed.
+func (c *client) authenticate(e *env, token string) string {
+	c.t.Helper()
+	id := c.emit("authenticate", `{"authToken":`+jsonQuote(token)+`}`, true)
+	p := c.next()
+	const prefix = `2["message",{"callback":"clientAuthenticated","data":`
+	if !strings.HasPrefix(p, prefix) {
+		c.t.Fatalf("want clientAuthenticated, got %s", p)
+	}
+	if got, want := c.next(), fmt.Sprintf(`3%d[{"result":"success"}]`, id); got != want {
+		c.t.Fatalf("ack %s, want %s", got, want)
+	}
+	e.event("authenticate")
+	return p[len(prefix) : len(p)-2]
+}
