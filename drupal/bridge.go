@@ -95,8 +95,8 @@ type Bridge struct {
 type connState uint8
 
 const (
-	statePending       connState = iota // connected, not authenticated
-	stateAuthenticating                 // waiting for Drupal
+	statePending        connState = iota // connected, not authenticated
+	stateAuthenticating                  // waiting for Drupal
 	stateAuthenticated
 	stateGone // disconnected
 )
