@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/logging"
+)
+
+// pubRec is one published message and what came back of it. Broadcasts use
+// the first nBcast sequence numbers; channel publishes the rest.
+type pubRec struct {
+	sent     atomic.Int64 // ns since bench.base it was sent (channels: scheduled); 0 = not yet
+	expected atomic.Int32 // deliveries it should produce
+	got      atomic.Int32 // deliveries counted (a broadcast counts each client once)
+	stage    atomic.Int32 // channels: index of the rate stage
+	ch       atomic.Int32 // channels: channel number
+}
+
+// bench is one load-client run against one server.
+type bench struct {
+	cfg  config
+	base time.Time
+	log  io.Writer
+
+	dial    dialer
+	engine  *nbio.Engine // poll mode
+	clients []atomic.Pointer[client]
+	server  *procStat // nil without -pid
+	self    *procStat
+
+	pingIntervalMs atomic.Int64
+
+	authed      atomic.Int64   // clients authenticated and still connected
+	members     []atomic.Int32 // authenticated members per channel
+	closing     atomic.Bool    // teardown: closes are expected
+	disconnects atomic.Int64   // authenticated clients lost before teardown
+	unexpected  atomic.Int64   // events that match no publish
+	dups        atomic.Int64   // a broadcast seen twice by one client
+	extra       atomic.Int64   // channel deliveries beyond the expected count
+	misrouted   atomic.Int64   // channel deliveries to a client not in the channel
+
+	pubs     []pubRec
+	nBcast   int
+	bcastLat [][]atomic.Int64 // [broadcast][client] latency ns, 0 = not received
+	nextSeq  atomic.Int64
+	hists    []*hist // channels: one per stage
+	connHist hist    // connect+authenticate latency
+
+	errMu  sync.Mutex
+	errs   map[string]int
+	nErrs  int
+	connWG sync.WaitGroup // goroutine mode readers
+}
+
+func (b *bench) now() int64 { return int64(time.Since(b.base)) }
+
+func (b *bench) logf(format string, args ...any) {
+	if b.log != nil {
+		fmt.Fprintf(b.log, "socketbench: "+format+"\n", args...)
+	}
+}
+
+// noteErr counts an error by its text (digits folded so ports and counts do
+// not make every error distinct).
+func (b *bench) noteErr(err error) {
+	msg := err.Error()
+	var sb strings.Builder
+	digit := false
+	for _, r := range msg {
+		if r >= '0' && r <= '9' {
+			if !digit {
+				sb.WriteByte('N')
+			}
+			digit = true
+			continue
+		}
+		digit = false
+		sb.WriteRune(r)
+	}
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	b.nErrs++
+	if _, ok := b.errs[sb.String()]; ok || len(b.errs) < 20 {
+		b.errs[sb.String()]++
+	}
+}
+
+func (b *bench) errorList() []string {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	var out []string
+	for k, v := range b.errs {
+		out = append(out, fmt.Sprintf("%dx %s", v, k))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func newBench(cfg config, logw io.Writer) (*bench, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" || u.Scheme != "http" {
+		return nil, fmt.Errorf("bad -url %q (want http://host:port)", cfg.URL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	b := &bench{
+		cfg:     cfg,
+		base:    time.Now(),
+		log:     logw,
+		clients: make([]atomic.Pointer[client], cfg.N),
+		members: make([]atomic.Int32, max(cfg.Channels, 1)),
+		self:    newProcStat(0),
+		errs:    map[string]int{},
+	}
+	b.self.pid = selfPID()
+	if cfg.PID > 0 {
+		b.server = newProcStat(cfg.PID)
+		if _, err := b.server.cpu(); err != nil {
+			return nil, fmt.Errorf("cannot read /proc for -pid %d: %v", cfg.PID, err)
+		}
+	}
+	path := cfg.Path
+	if !strings.HasSuffix(path, "/") {
+		path += "/"
+	}
+	b.dial = dialer{
+		addr:    addr,
+		host:    u.Host,
+		path:    fmt.Sprintf("%s?EIO=%d&transport=websocket", path, cfg.EIO),
+		timeout: cfg.ConnectTimeout,
+	}
+	for _, s := range cfg.sources() {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, fmt.Errorf("bad source address %q", s)
+		}
+		b.dial.srcs = append(b.dial.srcs, &net.TCPAddr{IP: ip})
+	}
+	// Tables the receivers read are allocated before any connection exists.
+	b.nBcast = 0
+	if cfg.has("broadcast") {
+		b.nBcast = cfg.Broadcasts + cfg.Warmup
+	}
+	nPubs := b.nBcast
+	if cfg.has("channels") {
+		nPubs += cfg.MaxPublishes
+	}
+	b.pubs = make([]pubRec, nPubs)
+	b.bcastLat = make([][]atomic.Int64, b.nBcast)
+	for i := range b.bcastLat {
+		b.bcastLat[i] = make([]atomic.Int64, cfg.N)
+	}
+	b.nextSeq.Store(int64(b.nBcast))
+	b.hists = make([]*hist, cfg.MaxStages)
+	for i := range b.hists {
+		b.hists[i] = new(hist)
+	}
+	if cfg.IO == "poll" {
+		logging.SetLevel(logging.LevelNone)
+		b.engine = nbio.NewEngine(nbio.Config{Name: "socketbench", NPoller: cfg.Pollers, ReadBufferSize: 64 << 10})
+		b.engine.OnData(func(nc *nbio.Conn, data []byte) {
+			c, ok := nc.Session().(*client)
+			if !ok {
+				return
+			}
+			c.mu.Lock()
+			c.feed(data)
+			c.mu.Unlock()
+		})
+		b.engine.OnClose(func(nc *nbio.Conn, _ error) {
+			if c, ok := nc.Session().(*client); ok {
+				c.onClosed()
+			}
+		})
+		if err := b.engine.Start(); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// onAuthed runs when a client has received clientAuthenticated.
+func (b *bench) onAuthed(c *client) {
+	b.authed.Add(1)
+	b.members[int(c.idx)%len(b.members)].Add(1)
+}
+
+func (b *bench) onClientClosed(c *client, prev int32) {
+	if prev != stAuthed {
+		return
+	}
+	b.authed.Add(-1)
+	b.members[int(c.idx)%len(b.members)].Add(-1)
+	if !b.closing.Load() {
+		b.disconnects.Add(1)
+	}
+}
+
+// deliver counts one published message received by c.
+func (b *bench) deliver(c *client, seq int, now int64) {
+	if seq >= len(b.pubs) {
+		b.unexpected.Add(1)
+		return
+	}
+	p := &b.pubs[seq]
+	sent := p.sent.Load()
+	if sent == 0 {
+		b.unexpected.Add(1)
+		return
+	}
+	lat := max(now-sent, 1)
+	if seq < b.nBcast {
+		if !b.bcastLat[seq][c.idx].CompareAndSwap(0, lat) {
+			b.dups.Add(1)
+			return
+		}
+		p.got.Add(1)
+		return
+	}
+	if int(c.idx)%len(b.members) != int(p.ch.Load()) {
+		b.misrouted.Add(1)
+	}
+	if p.got.Add(1) > p.expected.Load() {
+		b.extra.Add(1)
+	}
+	b.hists[p.stage.Load()].add(lat)
+}
+
+// connectOne opens client i and follows the Drupal flow up to
+// clientAuthenticated on the calling goroutine, then hands the connection to
+// the poller (or to a reader goroutine).
+func (b *bench) connectOne(i int, buf []byte) error {
+	start := time.Now()
+	deadline := start.Add(b.cfg.ConnectTimeout)
+	nc, rest, err := b.dial.handshake(i, deadline)
+	if err != nil {
+		return err
+	}
+	c := &client{b: b, idx: int32(i), nc: nc}
+	b.clients[i].Store(c)
+	c.mu.Lock()
+	if len(rest) > 0 {
+		c.feed(rest)
+	}
+	for c.failed == nil && c.st.Load() != stAuthed {
+		c.mu.Unlock()
+		n, rerr := nc.Read(buf)
+		c.mu.Lock()
+		if n > 0 {
+			c.feed(buf[:n])
+		}
+		if rerr != nil && c.failed == nil && c.st.Load() != stAuthed {
+			c.failed = rerr
+		}
+	}
+	failed := c.failed
+	c.mu.Unlock()
+	if failed != nil {
+		_ = nc.Close()
+		c.onClosed()
+		if st := c.st.Load(); errors.Is(failed, errServerClose) || errors.Is(failed, errNamespaceRefused) {
+			return fmt.Errorf("%w (state %d)", failed, st)
+		}
+		return failed
+	}
+	_ = nc.SetDeadline(time.Time{})
+	b.connHist.add(int64(time.Since(start)))
+	if b.engine == nil {
+		b.connWG.Add(1)
+		go b.readLoop(c)
+		return nil
+	}
+	nb, err := nbio.NBConn(nc) // dups the descriptor and closes nc
+	if err != nil {
+		_ = nc.Close()
+		c.onClosed()
+		return err
+	}
+	nb.SetSession(c)
+	c.nb.Store(nb)
+	if _, err := b.engine.AddConn(nb); err != nil {
+		c.onClosed()
+		return err
+	}
+	return nil
+}
+
+// readLoop is goroutine mode: one blocked reader per connection.
+func (b *bench) readLoop(c *client) {
+	defer b.connWG.Done()
+	buf := make([]byte, 1024)
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			c.mu.Lock()
+			c.feed(buf[:n])
+			c.mu.Unlock()
+		}
+		if err != nil {
+			_ = c.nc.Close()
+			c.onClosed()
+			return
+		}
+	}
+}
+
+// connectRange opens clients [from, to) with cfg.Concurrency in flight.
+func (b *bench) connectRange(ctx context.Context, from, to int) (ok, failed int) {
+	var next atomic.Int64
+	next.Store(int64(from))
+	var nok, nfail atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(b.cfg.Concurrency, to-from); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= to {
+					return
+				}
+				if err := b.connectOne(i, buf); err != nil {
+					nfail.Add(1)
+					b.noteErr(err)
+					continue
+				}
+				nok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(nok.Load()), int(nfail.Load())
+}
+
+// pinger sends the client's heartbeat in EIO=3 (the client pings there),
+// spreading the clients over the interval.
+func (b *bench) pinger(ctx context.Context) {
+	const tick = 250 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		iv := time.Duration(b.pingIntervalMs.Load()) * time.Millisecond
+		if iv <= 0 {
+			iv = 25 * time.Second
+		}
+		slots := max(int(iv/tick)-1, 1) // a little early rather than late
+		for i := n % slots; i < len(b.clients); i += slots {
+			c := b.clients[i].Load()
+			if c != nil && c.st.Load() == stAuthed && (b.engine == nil || c.nb.Load() != nil) {
+				_ = c.write("2")
+			}
+		}
+	}
+}
+
+// closeAll ends every connection; servers see ordinary transport closes.
+func (b *bench) closeAll() {
+	b.closing.Store(true)
+	for i := range b.clients {
+		if c := b.clients[i].Load(); c != nil && c.st.Load() != stClosed {
+			c.closeConn()
+		}
+	}
+	if b.engine != nil {
+		b.engine.Stop()
+	} else {
+		done := make(chan struct{})
+		go func() { b.connWG.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// serverCPU returns the server's CPU time, or -1 without -pid.
+func (b *bench) serverCPU() time.Duration {
+	if b.server == nil {
+		return -1
+	}
+	d, err := b.server.cpu()
+	if err != nil {
+		return -1
+	}
+	return d
+}
+
+func (b *bench) serverRSS() int64 {
+	if b.server == nil {
+		return -1
+	}
+	kb, _, err := b.server.status()
+	if err != nil {
+		return -1
+	}
+	return kb
+}
+
+// publish posts one message to the server's publish route and returns the
+// "sent" count of its reply (spec §2, §4.3).
+type publisher struct {
+	hc  *http.Client
+	url string
+	key string
+}
+
+func newPublisher(cfg config, conns int) *publisher {
+	tr := &http.Transport{
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	return &publisher{
+		hc:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		url: strings.TrimSuffix(cfg.URL, "/") + cfg.BasePath + "publish",
+		key: cfg.ServiceKey,
+	}
+}
+
+var errPublishRefused = errors.New("publish refused")
+
+func (p *publisher) post(body []byte) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, p.url, strings.NewReader(string(body)))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("NodejsServiceKey", p.key)
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(rb), `"success"`) {
+		return 0, fmt.Errorf("%w: HTTP %d %.100s", errPublishRefused, resp.StatusCode, rb)
+	}
+	sent, ok := intAfter(rb, []byte(`"sent":`))
+	if !ok {
+		return -1, nil
+	}
+	return sent, nil
+}
+
+func (p *publisher) close() { p.hc.CloseIdleConnections() }
