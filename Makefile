@@ -1,6 +1,6 @@
 # socketd — build, run and test.
-#   make run    socketd on the embedded default (no Drupal, no Redis needed)
-#   make test   every test: go vet, gofmt, unit and race tests, fuzz smoke, end-to-end with real npm clients
+#   make run    socketd on the embedded default (dev mode: no Drupal, no Redis needed)
+#   make test   every test: go vet, gofmt, race-enabled unit tests, fuzz smoke, end-to-end with real npm clients
 #   make bench  Go micro-benchmarks (allocations reported)
 SHELL := /bin/bash
 GO ?= go
@@ -8,28 +8,33 @@ NPM ?= npm
 FUZZTIME ?= 5s
 export GOFLAGS ?= -buildvcs=false
 
+# Packages with unit tests (test/e2e has its own target).
+PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/...
+
 .PHONY: all build run test vet fmt-check unit race fuzz e2e-deps e2e bench clean
 
 all: build
 
-build:
+include client_js/client_js.mk
+
+build: client-js
 	$(GO) build ./...
 
-run:
-	$(GO) run ./cmd/socketd
+run: client-js
+	$(GO) run ./cmd/socketd -dev
 
 vet:
 	$(GO) vet ./...
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-unit:
-	$(GO) test -count=1 ./protocol/... ./server/... ./cmd/...
+unit: client-js
+	$(GO) test -count=1 $(PKGS)
 
-race:
-	$(GO) test -race -count=1 ./protocol/... ./server/... ./cmd/...
+race: client-js
+	$(GO) test -race -count=1 $(PKGS)
 
 # Each fuzz target runs briefly; go test -fuzz takes one target per invocation.
 fuzz:
@@ -42,13 +47,13 @@ e2e-deps:
 	@command -v node >/dev/null || { echo "node is required for the end-to-end tests"; exit 1; }
 	cd test/e2e && $(NPM) ci --no-audit --no-fund --loglevel=error
 
-e2e: e2e-deps
-	$(GO) test -count=1 -timeout 15m ./test/e2e/...
+e2e: e2e-deps client-js
+	$(GO) test -count=1 -timeout 20m ./test/e2e/...
 
 test: vet fmt-check race fuzz e2e
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./protocol/... ./server/...
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-clean:
+clean: client-js-clean
 	rm -rf bin test/e2e/node_modules

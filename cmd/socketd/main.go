@@ -1,8 +1,12 @@
-// Command socketd is the socketd server.
+// Command socketd is the socketd server: a Socket.IO server that replaces
+// drupal-node.js, the Node.js app of Drupal's "Node.js integration" module.
 //
-// This first cut serves the Engine.IO endpoint at /socket.io/ (every message is
-// echoed back) so the transport layer can be tried with any engine.io client; the
-// Socket.IO layer and the Drupal drop-in replace the echo as they land.
+//	socketd /etc/socketd/nodejs.config.js     # the operator's existing config file
+//	socketd -config nodejs.config.json        # or JSON / YAML with the same keys
+//	socketd -dev                              # local try-out: built-in Drupal stand-in, /demo page
+//
+// Configuration comes from the file, then the NODE_* environment variables of
+// the Lagoon/wodby images, then flags; see README.md for every key.
 package main
 
 import (
@@ -10,68 +14,90 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"github.com/socketd/socketd/server/engine"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	flag.Parse()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*addr, logger); err != nil {
-		logger.Error("socketd stopped", slog.String("error", err.Error()))
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "socketd:", err)
 		os.Exit(1)
 	}
 }
 
-type echo struct{}
-
-func (echo) OnMessage(s *engine.Session, data []byte, binary bool) {
-	if binary {
-		_ = s.Send(engine.BinaryMessage(data))
-		return
-	}
-	_ = s.Send(engine.TextMessage(data))
+// flags are the command line; a zero value leaves the configuration alone.
+type flags struct {
+	config       string
+	dev          bool
+	host         string
+	port         int
+	serviceKey   string
+	backend      string
+	clientBundle string
+	logLevel     string
 }
 
-func (echo) OnClose(*engine.Session, engine.CloseReason) {}
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("socketd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "", "configuration file (nodejs.config.js, .json or .yaml); also accepted as the first argument")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: with no config file, listen on 127.0.0.1:8080 with a built-in stand-in for Drupal's auth callback (accepts every token) and a demo page at /demo")
+	fs.StringVar(&f.host, "host", "", "listen host (overrides the config's host)")
+	fs.IntVar(&f.port, "port", 0, "listen port (overrides the config's port)")
+	fs.StringVar(&f.serviceKey, "service-key", "", "shared secret with Drupal (overrides serviceKey)")
+	fs.StringVar(&f.backend, "backend", "", "Drupal's base URL for callbacks, e.g. http://drupal.local:80/ (overrides backend.scheme/host/port/basePath)")
+	fs.StringVar(&f.clientBundle, "client-bundle", "", "socket.io browser client served at <path>/socket.io.js: 2 or 4 (overrides clientBundle)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info, or debug when the config has debug: true)")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	switch rest := fs.Args(); {
+	case len(rest) > 1:
+		return f, fmt.Errorf("one configuration file expected, got %q", rest)
+	case len(rest) == 1 && f.config != "" && f.config != rest[0]:
+		return f, errors.New("both -config and a config file argument given")
+	case len(rest) == 1:
+		f.config = rest[0]
+	}
+	return f, nil
+}
 
-func run(addr string, logger *slog.Logger) error {
-	eio, err := engine.New(engine.Config{Logger: logger}, func(*engine.Session) engine.Handler { return echo{} })
+func run(args []string, stderr io.Writer) error {
+	f, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", eio)
-	ln, err := net.Listen("tcp", addr)
+	cfg, err := loadConfig(f, os.Getenv, fileExists)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	if f.logLevel != "" {
+		if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+			return fmt.Errorf("-log-level: %w", err)
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, k := range cfg.Ignored {
+		logger.Warn("configuration key ignored", slog.String("key", k))
+	}
+	app, err := newApp(cfg, f.dev, logger)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	logger.Info("socketd listening", slog.String("url", fmt.Sprintf("http://%s/socket.io/", ln.Addr())))
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = eio.Close(sctx)
-	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
-		err = serr
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
+	return app.serve(ctx)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }

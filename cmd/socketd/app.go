@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	clientjs "github.com/socketd/socketd/client_js"
+	"github.com/socketd/socketd/drupal"
+	"github.com/socketd/socketd/drupal/devdrupal"
+	"github.com/socketd/socketd/server/socketio"
+)
+
+// app is socketd assembled: Socket.IO server, Drupal bridge, HTTP router.
+type app struct {
+	cfg    drupal.Config
+	log    *slog.Logger
+	io     *socketio.Server
+	bridge *drupal.Bridge
+	router http.Handler
+	tls    *tls.Config
+}
+
+func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
+	ec, err := engineConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ec.Logger = logger
+	sio, err := socketio.New(socketio.Config{Engine: ec, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger})
+	if err != nil {
+		_ = sio.Close(context.Background())
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge}
+
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	path := cfg.SocketPath()
+	serveClient, _ := cfg.SocketOptions["serveClient"].(bool)
+	if _, set := cfg.SocketOptions["serveClient"]; !set {
+		serveClient = true
+	}
+	if serveClient {
+		h := clientjs.Handler(cfg.ClientBundle)
+		for _, n := range clientjs.Names() {
+			r.Handle(path+"/"+n, h)
+		}
+		if !clientjs.Available(cfg.ClientBundle) {
+			logger.Warn("socket.io client bundle not built into this binary: run make client-js", slog.String("path", path+"/socket.io.js"))
+		}
+	}
+	r.Handle(path+"/*", sio)
+	r.Handle(path, sio)
+	r.Mount(strings.TrimSuffix(cfg.BaseAuthPath, "/"), bridge.Routes())
+	if dev {
+		r.Handle(devBackendPath, devdrupal.New(devdrupal.Config{ServiceKey: cfg.ServiceKey, Logger: logger}))
+		demo := clientjs.DemoHandler(path)
+		r.Handle("/demo", demo)
+		r.Handle("/demo/*", demo)
+	}
+	a.router = r
+
+	if cfg.Scheme == "https" {
+		if a.tls, err = tlsConfig(cfg); err != nil {
+			bridge.Close()
+			_ = sio.Close(context.Background())
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// serve listens until ctx ends, then shuts down: new requests are refused,
+// clients are told the server is going away, the bridge stops its timers.
+func (a *app) serve(ctx context.Context) error {
+	addr := net.JoinHostPort(a.cfg.Host, strconv.Itoa(a.cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           a.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         a.tls,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if a.tls != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	a.log.Info("socketd listening",
+		slog.String("url", fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())),
+		slog.String("socket_path", a.cfg.SocketPath()+"/"),
+		slog.String("drupal_api", a.cfg.BaseAuthPath),
+		slog.String("backend", fmt.Sprintf("%s://%s:%d%s%s", a.cfg.Backend.Scheme, a.cfg.Backend.Host, a.cfg.Backend.Port, a.cfg.Backend.BasePath, a.cfg.Backend.MessagePath)))
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		a.log.Info("socketd shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a.bridge.Close()
+	_ = a.io.Close(sctx)
+	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// tlsConfig loads the https key pair (the key may be encrypted with
+// sslPassPhrase) and appends the CA bundle to the served chain, as Node's
+// https server does with its ca option.
+func tlsConfig(cfg drupal.Config) (*tls.Config, error) {
+	certPEM, err := os.ReadFile(cfg.SSLCertPath)
+	if err != nil {
+		return nil, fmt.Errorf("sslCertPath: %w", err)
+	}
+	keyPEM, err := os.ReadFile(cfg.SSLKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("sslKeyPath: %w", err)
+	}
+	if cfg.SSLPassPhrase != "" {
+		if keyPEM, err = decryptKey(keyPEM, cfg.SSLPassPhrase); err != nil {
+			return nil, fmt.Errorf("sslKeyPath with sslPassPhrase: %w", err)
+		}
+	}
+	if cfg.SSLCAPath != "" {
+		ca, err := os.ReadFile(cfg.SSLCAPath)
+		if err != nil {
+			return nil, fmt.Errorf("sslCAPath: %w", err)
+		}
+		certPEM = append(append(certPEM, '\n'), ca...)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("sslCertPath/sslKeyPath: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// decryptKey decrypts a legacy PEM-encrypted private key ("Proc-Type: 4,ENCRYPTED"),
+// the form a passphrase-protected key made by openssl usually has.
+func decryptKey(keyPEM []byte, pass string) ([]byte, error) {
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	//lint:ignore SA1019 legacy PEM encryption is what sslPassPhrase keys use; there is no replacement in the standard library.
+	if !x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck
+		return keyPEM, nil
+	}
+	der, err := x509.DecryptPEMBlock(block, []byte(pass)) //nolint:staticcheck
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
+}
