@@ -482,6 +482,16 @@ func (c *client) expectNothing(e *env) {
 	}
 }
 
+// sync waits until the server handled everything this client sent before
+// (a socket's events are handled in order; echo answers at once).
+func (c *client) sync() {
+	c.t.Helper()
+	id := c.emit("echo", `"sync"`, true)
+	if got, want := c.next(), fmt.Sprintf(`3%d["sync"]`, id); got != want {
+		c.t.Fatalf("sync: got %s, want %s", got, want)
+	}
+}
+
 // expectDisconnect checks that the server disconnected the socket.
 func (c *client) expectDisconnect() {
 	c.t.Helper()

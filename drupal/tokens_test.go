@@ -80,6 +80,8 @@ func TestJoinTokenChannel(t *testing.T) {
 	a.emit("join-token-channel", `{"channel":"w","contentToken":"nope"}`, false)
 	a.emit("join-token-channel", `{"channel":"w"}`, false)
 	a.emit("join-token-channel", `"w"`, false)
+	a.sync()
+	pre.sync()
 	a.expectNothing(e)
 	pre.expectNothing(e)
 
@@ -93,6 +95,7 @@ func TestJoinTokenChannel(t *testing.T) {
 	e.drupal.setUser("t7", user{uid: 7})
 	pre2.authenticate(e, "t7")
 	pre2.emit("join-token-channel", `{"channel":"w","contentToken":"k1"}`, false)
+	pre2.sync()
 	pre2.expectNothing(e)
 	e.expectAPI("POST", "/nodejs/content/token/users", `{"channel":"w"}`, 200, `{"users":{"uids":[5,6],"authTokens":[]}}`)
 
