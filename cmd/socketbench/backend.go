@@ -44,11 +44,14 @@ func (be *backend) stats(u string) backendStats {
 	}
 }
 
-// serve listens on addr; the returned function stops the server.
-func (be *backend) serve(addr string) (string, func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, err
+// serve listens on addr (or serves ln when not nil); the returned function
+// stops the server.
+func (be *backend) serve(addr string, ln net.Listener) (string, func(), error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return "", nil, err
+		}
 	}
 	hs := &http.Server{Handler: be, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
 	go func() { _ = hs.Serve(ln) }()

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -68,6 +69,10 @@ type config struct {
 	MaxPublishes int           `json:"max_publishes"`
 
 	Timeout time.Duration `json:"timeout_ns"`
+
+	// backendLn, when set, is where the stand-in backend serves instead of
+	// BackendAddr (tests start it on a free port before the server under test).
+	backendLn net.Listener
 }
 
 var scenarioNames = []string{"idle", "broadcast", "channels", "storm"}
@@ -222,7 +227,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 	be := &backend{serviceKey: cfg.ServiceKey, channels: cfg.Channels, anon: cfg.Anon, delay: cfg.BackendDelay}
 	beURL := ""
 	if cfg.BackendAddr != "none" {
-		u, stop, err := be.serve(cfg.BackendAddr)
+		u, stop, err := be.serve(cfg.BackendAddr, cfg.backendLn)
 		if err != nil {
 			if b.engine != nil {
 				b.engine.Stop()

@@ -165,9 +165,10 @@ func (b *bench) runIdle(ctx context.Context, rss0 int64) *idleResult {
 	sleepCtx(ctx, cfg.IdleSettle)
 	disc0 := b.disconnects.Load()
 	cpu0, t0 := b.serverCPU(), time.Now()
+	spacing := min(time.Second, max(cfg.IdleSettle/5, 10*time.Millisecond))
 	for i := 0; i < 3 && ctx.Err() == nil; i++ {
 		if i > 0 {
-			sleepCtx(ctx, time.Second)
+			sleepCtx(ctx, spacing)
 		}
 		r.RSSKBNSamples = append(r.RSSKBNSamples, b.serverRSS())
 	}
