@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 )
 
 // The HTTP API Drupal calls (spec §2), with drupal-node.js 1.0.13's methods,
@@ -43,7 +44,8 @@ var uidRE = regexp.MustCompile(`^\d+$`)
 // Auth are served here too.
 func (b *Bridge) Routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(b.checkServiceKey, b.readBody)
+	// express routes ignore a trailing slash (strict routing is off).
+	r.Use(b.checkServiceKey, b.readBody, middleware.StripSlashes)
 	r.NotFound(notFound)
 	r.MethodNotAllowed(notFound)
 	get := func(p string, h http.HandlerFunc) { r.Get(p, h); r.Head(p, h) }

@@ -141,6 +141,7 @@ func TestAPIChannels(t *testing.T) {
 	e.expectAPI("POST", "/nodejs/channel/add/bad%20name", ``, 200, `{"status":"failed","error":"Invalid channel name."}`)
 	e.expectAPI("GET", "/nodejs/channel/check/my_Chan1", ``, 200, `{"status":"success","result":true}`)
 	e.expectAPI("GET", "/nodejs/channel/check/other", ``, 200, `{"status":"success","result":false}`)
+	e.expectAPI("GET", "/nodejs/channel/check/my_Chan1/", ``, 200, `{"status":"success","result":true}`)
 	e.expectAPI("GET", "/nodejs/channel/check/bad-name", ``, 200, `{"status":"failed","error":"Invalid channel name."}`)
 	e.expectAPI("POST", "/nodejs/channel/remove/my_Chan1", ``, 200, `{"status":"success"}`)
 	e.expectAPI("POST", "/nodejs/channel/remove/my_Chan1", ``, 200, `{"status":"failed","error":"Non-existent channel name."}`)
