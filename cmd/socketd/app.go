@@ -70,6 +70,9 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 	r.Handle(path+"/*", sio)
 	r.Handle(path, sio)
 	r.Mount(strings.TrimSuffix(cfg.BaseAuthPath, "/"), bridge.Routes())
+	if pub := bridge.PublicRoutes(); pub != nil {
+		r.Mount("/", pub)
+	}
 	if dev {
 		r.Handle(devBackendPath, devdrupal.New(devdrupal.Config{ServiceKey: cfg.ServiceKey, Logger: logger}))
 		demo := clientjs.DemoHandler(path)

@@ -22,6 +22,10 @@
 // later packets (and nothing else). Emits never block: they queue on the
 // connection, bounded in bytes (engine.Config.MaxQueueBytes).
 //
+// Disconnect hooks can run on the goroutine of whatever ended the socket: an
+// emit that finds the client over its outbound limit, or a Disconnect call. Do
+// not hold a lock a hook takes while emitting or disconnecting.
+//
 // Room membership and broadcasts go through an adapter.Adapter per namespace
 // (in memory by default), the seam where a multi-node adapter plugs in. A
 // broadcast is encoded once; every target connection gets the same frames.

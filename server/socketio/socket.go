@@ -126,9 +126,16 @@ func (s *Socket) OnDisconnect(fn func(*Socket, DisconnectReason)) {
 	s.mu.Unlock()
 }
 
-// Join adds the socket to rooms.
+// Join adds the socket to rooms. It does nothing once the socket has
+// disconnected, so a late Join cannot leave a stale room entry behind.
 func (s *Socket) Join(rooms ...string) {
-	s.nsp.adapter.AddAll(adapter.SocketID(s.id), toRooms(rooms))
+	// Holding mu orders this against onClose: either the join lands before
+	// the socket is marked gone (and DelAll removes it), or it is skipped.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connected {
+		s.nsp.adapter.AddAll(adapter.SocketID(s.id), toRooms(rooms))
+	}
 }
 
 // Leave removes the socket from a room.
