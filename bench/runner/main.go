@@ -1,0 +1,268 @@
+// Command runner drives socketd's benchmark: it starts each server under test
+// in turn (the floor, the Node peer, socketd, or any server given with
+// -server), runs socketbench against it, stops it, and repeats the round
+// -runs times with the server order rotated, so servers are interleaved and
+// share the machine's state alike. It writes result.json (every run's
+// socketbench document plus medians, ratios and the issue's targets) and
+// report.html (self-contained: tables and inline SVG charts).
+//
+// bench/run.sh builds the binaries and calls it; see docs/PERFORMANCE.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// server is one server under test: how to start it and where it listens.
+type server struct {
+	Name    string   `json:"name"`
+	URL     string   `json:"url"`
+	Command []string `json:"command"`
+}
+
+type options struct {
+	Servers     []string      `json:"servers"`
+	Runs        int           `json:"runs"`
+	N           int           `json:"n"`
+	EIO         int           `json:"eio"`
+	Scenario    string        `json:"scenario"`
+	BenchArgs   []string      `json:"socketbench_args"`
+	Socketbench string        `json:"socketbench"`
+	Backend     string        `json:"backend_addr"`
+	ServiceKey  string        `json:"-"`
+	Pause       time.Duration `json:"pause_ns"`
+	RunTimeout  time.Duration `json:"run_timeout_ns"`
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	var o options
+	var servers, extra multiFlag
+	var benchArgs string
+	serverList := flag.String("servers", "floor,node", "comma list of servers to run, in order: floor, node, socketd and names given with -server")
+	flag.Var(&extra, "server", `extra server "name|url|command args..." (repeatable); the command must be the server process itself (no shell), as its PID is measured`)
+	flag.IntVar(&o.Runs, "runs", 3, "rounds; every server runs once per round")
+	flag.IntVar(&o.N, "n", 10000, "clients")
+	flag.IntVar(&o.EIO, "eio", 3, "Engine.IO revision the clients speak (3: Drupal's socket.io-client 2.x)")
+	flag.StringVar(&o.Scenario, "scenario", "all", "socketbench -scenario")
+	flag.StringVar(&benchArgs, "bench-args", "", "more socketbench flags, space separated (e.g. \"-stage 2s -broadcasts 5\")")
+	flag.StringVar(&o.Socketbench, "socketbench", "bin/socketbench", "socketbench binary")
+	flag.StringVar(&o.Backend, "backend-addr", "127.0.0.1:8099", "stand-in Drupal backend address the servers are configured with")
+	flag.StringVar(&o.ServiceKey, "service-key", "bench-service-key", "service key the servers are configured with")
+	flag.DurationVar(&o.Pause, "pause", 3*time.Second, "pause between runs")
+	flag.DurationVar(&o.RunTimeout, "run-timeout", 5*time.Minute, "bound on one socketbench run")
+	floorBin := flag.String("floor", "bin/benchfloor", "floor server binary")
+	nodeBin := flag.String("node", "node", "node binary for the Node peer")
+	socketdCmd := flag.String("socketd-cmd", "bin/socketd bench/nodejs.config.js", "socketd command line (it must listen on -socketd-url and use the stand-in backend)")
+	socketdURL := flag.String("socketd-url", "http://127.0.0.1:8093", "socketd base URL")
+	outDir := flag.String("out", "bench/results", "directory for result.json, report.html and the raw runs")
+	reportOnly := flag.String("report", "", "only rebuild report.html from this result.json")
+	flag.Parse()
+
+	if *reportOnly != "" {
+		if err := rebuildReport(*reportOnly, *outDir); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	be := "http://" + o.Backend + "/nodejs/message"
+	known := map[string]server{
+		"floor": {Name: "floor", URL: "http://127.0.0.1:8091", Command: []string{*floorBin, "-addr", "127.0.0.1:8091", "-backend", be, "-service-key", o.ServiceKey}},
+		"node": {Name: "node", URL: "http://127.0.0.1:8092", Command: []string{*nodeBin, "bench/node-peer/server.mjs", "--port", "8092",
+			"--backend", be, "--service-key", o.ServiceKey}},
+		"socketd": {Name: "socketd", URL: *socketdURL, Command: strings.Fields(*socketdCmd)},
+	}
+	for _, e := range extra {
+		parts := strings.SplitN(e, "|", 3)
+		if len(parts) != 3 || parts[0] == "" {
+			fatal(fmt.Errorf("bad -server %q (want name|url|command)", e))
+		}
+		known[parts[0]] = server{Name: parts[0], URL: parts[1], Command: strings.Fields(parts[2])}
+	}
+	var list []server
+	for _, name := range strings.Split(*serverList, ",") {
+		s, ok := known[strings.TrimSpace(name)]
+		if !ok {
+			fatal(fmt.Errorf("unknown server %q", name))
+		}
+		list = append(list, s)
+		servers = append(servers, s.Name)
+	}
+	o.Servers = servers
+	o.BenchArgs = strings.Fields(benchArgs)
+	if o.Runs < 1 || len(list) == 0 {
+		fatal(errors.New("need at least one run and one server"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := runAll(ctx, o, list, *outDir)
+	if err != nil {
+		fatal(err)
+	}
+	if err := writeOutputs(res, *outDir); err != nil {
+		fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "runner: wrote %s and %s\n", filepath.Join(*outDir, "result.json"), filepath.Join(*outDir, "report.html"))
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "runner:", err)
+	os.Exit(1)
+}
+
+// runAll runs every server once per round, rotating the order each round.
+func runAll(ctx context.Context, o options, list []server, dir string) (*suite, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "raw"), 0o755); err != nil {
+		return nil, err
+	}
+	res := &suite{Tool: "socketd bench runner", Started: time.Now().UTC().Format(time.RFC3339), Options: o,
+		Runs: map[string][]json.RawMessage{}}
+	for _, s := range list {
+		res.Servers = append(res.Servers, s)
+	}
+	for r := 0; r < o.Runs && ctx.Err() == nil; r++ {
+		for k := range list {
+			s := list[(k+r)%len(list)]
+			if ctx.Err() != nil {
+				break
+			}
+			raw, cmd, err := runOne(ctx, o, s, r, dir)
+			res.Commands = append(res.Commands, cmd...)
+			if err != nil {
+				msg := fmt.Sprintf("round %d, %s: %v", r+1, s.Name, err)
+				fmt.Fprintln(os.Stderr, "runner:", msg)
+				res.Failures = append(res.Failures, msg)
+			}
+			if raw != nil {
+				res.Runs[s.Name] = append(res.Runs[s.Name], raw)
+			}
+			time.Sleep(o.Pause)
+		}
+	}
+	res.Seconds = time.Since(mustParse(res.Started)).Seconds()
+	res.aggregate()
+	return res, nil
+}
+
+func mustParse(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339, s)
+	return t
+}
+
+// runOne starts s, waits for its health check, runs socketbench and stops s.
+func runOne(ctx context.Context, o options, s server, round int, dir string) (json.RawMessage, []string, error) {
+	var cmds []string
+	if len(s.Command) == 0 {
+		return nil, nil, errors.New("no command")
+	}
+	if err := portFree(s.URL); err != nil {
+		return nil, nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.log", s.Name, round+1)))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer logf.Close()
+	srv := exec.Command(s.Command[0], s.Command[1:]...)
+	srv.Stdout, srv.Stderr = logf, logf
+	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmds = append(cmds, strings.Join(s.Command, " "))
+	if err := srv.Start(); err != nil {
+		return nil, cmds, fmt.Errorf("start: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	defer stopServer(srv, exited)
+	if err := waitReady(ctx, s.URL+"/nodejs/health/check", o.ServiceKey, exited); err != nil {
+		return nil, cmds, err
+	}
+	out := filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.json", s.Name, round+1))
+	args := []string{"-q", "-url", s.URL, "-pid", fmt.Sprint(srv.Process.Pid), "-label", s.Name,
+		"-n", fmt.Sprint(o.N), "-eio", fmt.Sprint(o.EIO), "-scenario", o.Scenario,
+		"-backend-addr", o.Backend, "-service-key", o.ServiceKey, "-timeout", o.RunTimeout.String(), "-out", out}
+	args = append(args, o.BenchArgs...)
+	cmds = append(cmds, o.Socketbench+" "+strings.Join(args, " "))
+	fmt.Fprintf(os.Stderr, "runner: round %d/%d: %s (pid %d), %d clients\n", round+1, o.Runs, s.Name, srv.Process.Pid, o.N)
+	rctx, cancel := context.WithTimeout(ctx, o.RunTimeout+time.Minute)
+	defer cancel()
+	bench := exec.CommandContext(rctx, o.Socketbench, args...)
+	bench.Stderr = os.Stderr
+	t0 := time.Now()
+	berr := bench.Run()
+	raw, rerr := os.ReadFile(out)
+	if rerr != nil {
+		return nil, cmds, fmt.Errorf("socketbench: %v (no result: %v)", berr, rerr)
+	}
+	if !json.Valid(raw) {
+		return nil, cmds, errors.New("socketbench wrote invalid JSON")
+	}
+	fmt.Fprintf(os.Stderr, "runner: %s done in %.0fs%s\n", s.Name, time.Since(t0).Seconds(), map[bool]string{true: "", false: " (with problems, see the result)"}[berr == nil])
+	return raw, cmds, nil
+}
+
+// portFree fails when something already listens on the server's address.
+func portFree(u string) error {
+	hostport := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	hostport, _, _ = strings.Cut(hostport, "/")
+	c, err := net.DialTimeout("tcp", hostport, 300*time.Millisecond)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%s is already in use", hostport)
+	}
+	return nil
+}
+
+func waitReady(ctx context.Context, u, key string, exited <-chan error) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("server exited during start-up: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		req.Header.Set("NodejsServiceKey", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"version"`) {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready within 20s", u)
+}
+
+// stopServer ends the server process group we started: SIGTERM, then SIGKILL.
+func stopServer(cmd *exec.Cmd, exited <-chan error) {
+	pgid := cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-exited
+	}
+}

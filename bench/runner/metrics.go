@@ -1,0 +1,412 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// suite is result.json.
+type suite struct {
+	Tool     string                       `json:"tool"`
+	Started  string                       `json:"started"`
+	Seconds  float64                      `json:"seconds"`
+	Options  options                      `json:"options"`
+	Servers  []server                     `json:"servers"`
+	Commands []string                     `json:"commands"`
+	Machine  json.RawMessage              `json:"machine,omitempty"`
+	Failures []string                     `json:"failures,omitempty"`
+	Metrics  []metric                     `json:"metrics"`
+	Medians  map[string]map[string]stat   `json:"medians"` // server -> metric key -> stat
+	Ratios   map[string]map[string]ratios `json:"ratios"`  // server -> metric key -> ratios
+	// CommonRate is the highest channel publish rate every server sustained;
+	// chan_cpu_common_us compares CPU per publish there, at equal load.
+	CommonRate float64                      `json:"channels_common_rate"`
+	Targets    map[string][]target          `json:"targets"` // server -> the issue's targets
+	Curves     map[string]curves            `json:"curves"`  // for the report's charts
+	Runs       map[string][]json.RawMessage `json:"runs"`    // server -> socketbench documents
+}
+
+// metric is one figure read from every run's socketbench document.
+type metric struct {
+	Key    string  `json:"key"`
+	Label  string  `json:"label"`
+	Unit   string  `json:"unit"`
+	Path   string  `json:"path,omitempty"` // dotted path in the socketbench document
+	Scale  float64 `json:"-"`
+	Better string  `json:"better"` // lower or higher
+}
+
+var metricDefs = []metric{
+	{Key: "idle_kb_per_conn", Label: "Idle: server RSS per connection", Unit: "KB", Path: "idle.kb_per_conn", Better: "lower"},
+	{Key: "idle_rss_mb", Label: "Idle: server RSS at N", Unit: "MB", Path: "idle.rss_kb_n", Scale: 1.0 / 1024, Better: "lower"},
+	{Key: "bcast_cpu_us", Label: "Broadcast: server CPU per delivery", Unit: "µs", Path: "broadcast.server_cpu_us_per_delivery", Better: "lower"},
+	{Key: "bcast_first_ms", Label: "Broadcast: first receipt", Unit: "ms", Path: "broadcast.first_ms.median", Better: "lower"},
+	{Key: "bcast_median_ms", Label: "Broadcast: median receipt", Unit: "ms", Path: "broadcast.median_ms.median", Better: "lower"},
+	{Key: "bcast_p99_ms", Label: "Broadcast: p99 receipt", Unit: "ms", Path: "broadcast.p99_ms.median", Better: "lower"},
+	{Key: "bcast_last_ms", Label: "Broadcast: last receipt", Unit: "ms", Path: "broadcast.last_ms.median", Better: "lower"},
+	{Key: "bcast_rate", Label: "Broadcast: deliveries per second", Unit: "/s", Path: "broadcast.deliveries_per_sec.median", Better: "higher"},
+	{Key: "chan_rate", Label: "Channels: sustained publishes per second (no loss, p99 ≤ limit)", Unit: "/s", Path: "channels.sustained_rate", Better: "higher"},
+	{Key: "chan_cpu_us", Label: "Channels: server CPU per publish at its sustained rate", Unit: "µs", Path: "channels.sustained_server_cpu_us_per_publish", Better: "lower"},
+	{Key: "chan_cpu_common_us", Label: "Channels: server CPU per publish at the common rate", Unit: "µs", Better: "lower"},
+	{Key: "chan_p99_ms", Label: "Channels: p99 delivery at its sustained rate", Unit: "ms", Path: "channels.sustained_p99_ms", Better: "lower"},
+	{Key: "conn_rate", Label: "Connect storm: connect+authenticate per second", Unit: "/s", Path: "connect_storm.per_second", Better: "higher"},
+	{Key: "conn_cpu_us", Label: "Connect storm: server CPU per connection", Unit: "µs", Path: "connect_storm.server_cpu_us_per_conn", Better: "lower"},
+	{Key: "conn_p99_ms", Label: "Connect storm: p99 connect+authenticate latency", Unit: "ms", Path: "connect_storm.latency_p99_ms", Better: "lower"},
+	{Key: "client_cores_at_rate", Label: "Channels: load client CPU (cores) at the sustained rate", Unit: "cores", Better: "lower"},
+	{Key: "lost", Label: "Deliveries lost (all scenarios)", Unit: "", Path: "delivery.lost", Better: "lower"},
+	{Key: "failed_conns", Label: "Clients that failed to connect", Unit: "", Path: "connect_storm.failed", Better: "lower"},
+}
+
+// stat is the median of a figure over the runs, with its range.
+type stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+type ratios struct {
+	VsNode  float64 `json:"vs_node,omitempty"`
+	VsFloor float64 `json:"vs_floor,omitempty"`
+}
+
+// target is one of issue 5's targets for a server, evaluated on the medians.
+type target struct {
+	Name   string  `json:"name"`
+	Rule   string  `json:"rule"`
+	Value  float64 `json:"value"`
+	Limit  float64 `json:"limit"`
+	Unit   string  `json:"unit"`
+	Met    bool    `json:"met"`
+	Status string  `json:"status"` // met, missed, not measured
+}
+
+// curves are the medians over runs the charts draw.
+type curves struct {
+	Memory   [][2]float64 `json:"memory"`       // (connections, RSS MB)
+	CDF      [][2]float64 `json:"broadcast"`    // (ms, fraction received)
+	ChanP99  [][2]float64 `json:"channels_p99"` // (target rate, p99 ms)
+	ChanCPU  [][2]float64 `json:"channels_cpu"` // (target rate, µs per publish), passing stages
+	Passed   []float64    `json:"channels_passed_rates"`
+	ConnRate float64      `json:"-"`
+}
+
+// lookup reads a number at a dotted path of a decoded JSON document.
+func lookup(doc any, path string) (float64, bool) {
+	for _, k := range strings.Split(path, ".") {
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return 0, false
+		}
+		doc = m[k]
+	}
+	switch v := doc.(type) {
+	case float64:
+		return v, true
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func med(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func statOf(v []float64) stat {
+	if len(v) == 0 {
+		return stat{}
+	}
+	return stat{Median: round(med(v)), Min: round(slices.Min(v)), Max: round(slices.Max(v)), N: len(v)}
+}
+
+func round(v float64) float64 {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	mag := math.Pow(10, 3-math.Ceil(math.Log10(math.Abs(v))))
+	return math.Round(v*mag) / mag
+}
+
+func (s *suite) docs(name string) []map[string]any {
+	var out []map[string]any
+	for _, raw := range s.Runs[name] {
+		var d map[string]any
+		if json.Unmarshal(raw, &d) == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+type stageInfo struct {
+	rate, p99, cpu, client float64
+	pass                   bool
+}
+
+func stagesOf(d map[string]any) []stageInfo {
+	ch, _ := d["channels"].(map[string]any)
+	list, _ := ch["stages"].([]any)
+	var out []stageInfo
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		rate, _ := lookup(m, "target_rate")
+		p99, _ := lookup(m, "p99_ms")
+		cpu, _ := lookup(m, "server_cpu_us_per_publish")
+		cl, _ := lookup(m, "client_cpu_cores")
+		pass, _ := m["pass"].(bool)
+		out = append(out, stageInfo{rate: rate, p99: p99, cpu: cpu, client: cl, pass: pass})
+	}
+	return out
+}
+
+// aggregate computes medians, ratios, targets and chart curves from s.Runs.
+func (s *suite) aggregate() {
+	s.Metrics = metricDefs
+	s.Medians = map[string]map[string]stat{}
+	s.Ratios = map[string]map[string]ratios{}
+	s.Targets = map[string][]target{}
+	s.Curves = map[string]curves{}
+	names := s.serverNames()
+	for _, name := range names {
+		docs := s.docs(name)
+		if len(docs) > 0 && s.Machine == nil {
+			s.Machine, _ = json.Marshal(docs[0]["machine"])
+		}
+		m := map[string]stat{}
+		for _, def := range metricDefs {
+			if def.Path == "" {
+				continue
+			}
+			var v []float64
+			for _, d := range docs {
+				if x, ok := lookup(d, def.Path); ok {
+					if def.Scale != 0 {
+						x *= def.Scale
+					}
+					v = append(v, x)
+				}
+			}
+			if len(v) > 0 {
+				m[def.Key] = statOf(v)
+			}
+		}
+		// Load client CPU at the sustained stage: says when it, not the server, was the limit.
+		var cl []float64
+		for _, d := range docs {
+			st := stagesOf(d)
+			for i := len(st) - 1; i >= 0; i-- {
+				if st[i].pass {
+					cl = append(cl, st[i].client)
+					break
+				}
+			}
+		}
+		if len(cl) > 0 {
+			m["client_cores_at_rate"] = statOf(cl)
+		}
+		s.Medians[name] = m
+		s.Curves[name] = curvesOf(docs)
+	}
+	s.commonRate(names)
+	for _, name := range names {
+		r := map[string]ratios{}
+		for key, st := range s.Medians[name] {
+			var q ratios
+			if n, ok := s.Medians["node"][key]; ok && n.Median != 0 && name != "node" {
+				q.VsNode = round(st.Median / n.Median)
+			}
+			if f, ok := s.Medians["floor"][key]; ok && f.Median != 0 && name != "floor" {
+				q.VsFloor = round(st.Median / f.Median)
+			}
+			if q != (ratios{}) {
+				r[key] = q
+			}
+		}
+		s.Ratios[name] = r
+		if name != "node" {
+			s.Targets[name] = s.targetsFor(name)
+		}
+	}
+}
+
+func (s *suite) serverNames() []string {
+	var out []string
+	for _, sv := range s.Servers {
+		if !slices.Contains(out, sv.Name) {
+			out = append(out, sv.Name)
+		}
+	}
+	return out
+}
+
+// commonRate finds the highest stage rate every server passed (median over
+// runs) and records each server's CPU per publish there.
+func (s *suite) commonRate(names []string) {
+	perServer := map[string]map[float64][]float64{}
+	for _, name := range names {
+		perServer[name] = map[float64][]float64{}
+		for _, d := range s.docs(name) {
+			for _, st := range stagesOf(d) {
+				if st.pass {
+					perServer[name][st.rate] = append(perServer[name][st.rate], st.cpu)
+				}
+			}
+		}
+	}
+	best := 0.0
+	for rate := range perServer[names[0]] {
+		ok := true
+		for _, name := range names {
+			if len(perServer[name][rate]) == 0 {
+				ok = false
+			}
+		}
+		if ok && rate > best {
+			best = rate
+		}
+	}
+	s.CommonRate = best
+	if best == 0 {
+		return
+	}
+	for _, name := range names {
+		s.Medians[name]["chan_cpu_common_us"] = statOf(perServer[name][best])
+	}
+}
+
+func curvesOf(docs []map[string]any) curves {
+	var c curves
+	// Memory: the median RSS at each step, starting from the empty server.
+	var rss0 []float64
+	steps := map[int][][2]float64{}
+	maxStep := 0
+	for _, d := range docs {
+		if v, ok := lookup(d, "server.rss_kb_0"); ok {
+			rss0 = append(rss0, v/1024)
+		}
+		cs, _ := d["connect_storm"].(map[string]any)
+		samples, _ := cs["rss_samples"].([]any)
+		for i, x := range samples {
+			m, _ := x.(map[string]any)
+			n, _ := lookup(m, "conns")
+			kb, _ := lookup(m, "rss_kb")
+			steps[i] = append(steps[i], [2]float64{n, kb / 1024})
+			maxStep = max(maxStep, i+1)
+		}
+	}
+	if len(rss0) > 0 {
+		c.Memory = append(c.Memory, [2]float64{0, med(rss0)})
+	}
+	for i := 0; i < maxStep; i++ {
+		var xs, ys []float64
+		for _, p := range steps[i] {
+			xs, ys = append(xs, p[0]), append(ys, p[1])
+		}
+		c.Memory = append(c.Memory, [2]float64{med(xs), round(med(ys))})
+	}
+	// Broadcast CDF: the median latency at each quantile.
+	byQ := map[float64][]float64{}
+	var qs []float64
+	for _, d := range docs {
+		b, _ := d["broadcast"].(map[string]any)
+		pts, _ := b["latency_cdf"].([]any)
+		for _, x := range pts {
+			m, _ := x.(map[string]any)
+			q, _ := lookup(m, "q")
+			v, _ := lookup(m, "ms")
+			if _, seen := byQ[q]; !seen {
+				qs = append(qs, q)
+			}
+			byQ[q] = append(byQ[q], v)
+		}
+	}
+	slices.Sort(qs)
+	for _, q := range qs {
+		c.CDF = append(c.CDF, [2]float64{round(med(byQ[q])), q})
+	}
+	// Channels: p99 per stage rate (failing stages included: they show the knee).
+	p99 := map[float64][]float64{}
+	cpu := map[float64][]float64{}
+	var rates []float64
+	for _, d := range docs {
+		for _, st := range stagesOf(d) {
+			if _, seen := p99[st.rate]; !seen {
+				rates = append(rates, st.rate)
+			}
+			p99[st.rate] = append(p99[st.rate], st.p99)
+			if st.pass {
+				cpu[st.rate] = append(cpu[st.rate], st.cpu)
+			}
+		}
+	}
+	slices.Sort(rates)
+	for _, r := range rates {
+		c.ChanP99 = append(c.ChanP99, [2]float64{r, round(med(p99[r]))})
+		if len(cpu[r]) > 0 {
+			c.ChanCPU = append(c.ChanCPU, [2]float64{r, round(med(cpu[r]))})
+		}
+		// A rate counts as passed when most runs passed it.
+		if 2*len(cpu[r]) > len(p99[r]) {
+			c.Passed = append(c.Passed, r)
+		}
+	}
+	return c
+}
+
+// targetsFor evaluates issue 5's targets for one server against the Node peer
+// and the floor measured in the same suite.
+func (s *suite) targetsFor(name string) []target {
+	get := func(server, key string) (float64, bool) {
+		st, ok := s.Medians[server][key]
+		return st.Median, ok && st.N > 0
+	}
+	var out []target
+	add := func(tname, rule, key, ref string, factor float64, higher bool, unit string) {
+		t := target{Name: tname, Rule: rule, Unit: unit, Status: "not measured"}
+		v, ok1 := get(name, key)
+		r, ok2 := get(ref, key)
+		if ok1 && ok2 {
+			t.Value, t.Limit = v, round(r*factor)
+			if higher {
+				t.Met = v >= r*factor
+			} else {
+				t.Met = v <= r*factor
+			}
+			t.Status = map[bool]string{true: "met", false: "missed"}[t.Met]
+		}
+		out = append(out, t)
+	}
+	add("Idle memory", "RSS per connection ≤ 1/3 of Node's", "idle_kb_per_conn", "node", 1.0/3, false, "KB")
+	add("Broadcast CPU", "CPU per delivery ≤ 1.25× the floor's", "bcast_cpu_us", "floor", 1.25, false, "µs")
+	add("Broadcast latency", "time to last receipt ≤ 1/2 of Node's", "bcast_last_ms", "node", 0.5, false, "ms")
+	add("Channel CPU", "CPU per publish ≤ 1/2 of Node's (at the common rate "+strconv.FormatFloat(s.CommonRate, 'f', -1, 64)+"/s)", "chan_cpu_common_us", "node", 0.5, false, "µs")
+	add("Channel rate", "sustained publishes/s ≥ 2.5× Node's", "chan_rate", "node", 2.5, true, "/s")
+	add("Connect CPU", "CPU per connect+authenticate ≤ 1/3 of Node's", "conn_cpu_us", "node", 1.0/3, false, "µs")
+	if v, ok := get(name, "lost"); ok {
+		t := target{Name: "No loss", Rule: "every expected delivery received", Value: v, Unit: "lost", Met: v == 0}
+		t.Status = map[bool]string{true: "met", false: "missed"}[t.Met]
+		out = append(out, t)
+	}
+	out = append(out,
+		target{Name: "50,000 held", Rule: "50,000 idle connections, no errors (needs RLIMIT_NOFILE above 50,000)", Status: "not measured"},
+		target{Name: "Long-polling", Rule: "2,000 EIO=3 polling clients, RSS per connection ≤ Node's", Status: "not measured"})
+	return out
+}
+
+func (t target) String() string {
+	return fmt.Sprintf("%s: %s: %g%s vs limit %g (%s)", t.Name, t.Rule, t.Value, t.Unit, t.Limit, t.Status)
+}
