@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lesismal/nbio"
@@ -416,55 +420,204 @@ func (b *bench) serverRSS() int64 {
 	return kb
 }
 
-// publish posts one message to the server's publish route and returns the
-// "sent" count of its reply (spec §2, §4.3).
+// publisher posts messages to the server's publish route over kept-alive
+// HTTP/1.1 connections and returns the "sent" count of each reply (spec §2,
+// §4.3). It is a minimal client (one write and a buffered read per request,
+// no goroutines of its own) so that the load client is cheap per publish:
+// the channel scenario shares the cores with the server.
 type publisher struct {
-	hc  *http.Client
-	url string
-	key string
+	addr, host, path, key string
+	timeout               time.Duration
+	idle                  chan *pconn
+}
+
+type pconn struct {
+	c      net.Conn
+	br     *bufio.Reader
+	reused bool
 }
 
 func newPublisher(cfg config, conns int) *publisher {
-	tr := &http.Transport{
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
+	u, _ := url.Parse(cfg.URL)
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
 	return &publisher{
-		hc:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		url: strings.TrimSuffix(cfg.URL, "/") + cfg.BasePath + "publish",
-		key: cfg.ServiceKey,
+		addr: addr, host: u.Host, key: cfg.ServiceKey, timeout: 30 * time.Second,
+		path: strings.TrimSuffix(u.Path, "/") + cfg.BasePath + "publish",
+		idle: make(chan *pconn, conns),
 	}
 }
 
 var errPublishRefused = errors.New("publish refused")
 
 func (p *publisher) post(body []byte) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, p.url, strings.NewReader(string(body)))
-	if err != nil {
-		return 0, err
+	req := make([]byte, 0, 192+len(body))
+	req = append(req, "POST "...)
+	req = append(req, p.path...)
+	req = append(req, " HTTP/1.1\r\nHost: "...)
+	req = append(req, p.host...)
+	req = append(req, "\r\nContent-Type: application/json\r\nNodejsServiceKey: "...)
+	req = append(req, p.key...)
+	req = append(req, "\r\nContent-Length: "...)
+	req = strconv.AppendInt(req, int64(len(body)), 10)
+	req = append(req, "\r\n\r\n"...)
+	req = append(req, body...)
+	for attempt := 0; ; attempt++ {
+		pc, err := p.get()
+		if err != nil {
+			return 0, err
+		}
+		status, rb, keep, err := pc.roundTrip(req, p.timeout)
+		if err != nil {
+			_ = pc.c.Close()
+			// A kept-alive connection the server closed while idle fails
+			// before any reply byte: send again once, on a new connection.
+			if pc.reused && attempt == 0 && errors.Is(err, errStaleConn) {
+				continue
+			}
+			return 0, err
+		}
+		p.put(pc, keep)
+		if status != http.StatusOK || !bytes.Contains(rb, []byte(`"success"`)) {
+			return 0, fmt.Errorf("%w: HTTP %d %.100s", errPublishRefused, status, rb)
+		}
+		sent, ok := intAfter(rb, []byte(`"sent":`))
+		if !ok {
+			return -1, nil
+		}
+		return sent, nil
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("NodejsServiceKey", p.key)
-	resp, err := p.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(rb), `"success"`) {
-		return 0, fmt.Errorf("%w: HTTP %d %.100s", errPublishRefused, resp.StatusCode, rb)
-	}
-	sent, ok := intAfter(rb, []byte(`"sent":`))
-	if !ok {
-		return -1, nil
-	}
-	return sent, nil
 }
 
-func (p *publisher) close() { p.hc.CloseIdleConnections() }
+func (p *publisher) get() (*pconn, error) {
+	select {
+	case pc := <-p.idle:
+		pc.reused = true
+		return pc, nil
+	default:
+	}
+	c, err := net.DialTimeout("tcp", p.addr, p.timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &pconn{c: c, br: bufio.NewReaderSize(c, 4096)}, nil
+}
+
+func (p *publisher) put(pc *pconn, keep bool) {
+	if keep {
+		select {
+		case p.idle <- pc:
+			return
+		default:
+		}
+	}
+	_ = pc.c.Close()
+}
+
+func (p *publisher) close() {
+	for {
+		select {
+		case pc := <-p.idle:
+			_ = pc.c.Close()
+		default:
+			return
+		}
+	}
+}
+
+var errStaleConn = errors.New("connection closed before the reply")
+
+// roundTrip writes one request and reads one response (status, body and
+// whether the connection may be reused), with Content-Length or chunked bodies.
+func (pc *pconn) roundTrip(req []byte, timeout time.Duration) (int, []byte, bool, error) {
+	_ = pc.c.SetDeadline(time.Now().Add(timeout))
+	if _, err := pc.c.Write(req); err != nil {
+		return 0, nil, false, errStaleConn
+	}
+	line, err := pc.br.ReadSlice('\n')
+	if err != nil {
+		if len(line) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			return 0, nil, false, errStaleConn
+		}
+		return 0, nil, false, err
+	}
+	// "HTTP/1.1 200 OK"
+	_, rest, _ := bytes.Cut(line, []byte(" "))
+	code, _, _ := bytes.Cut(rest, []byte(" "))
+	status, err := strconv.Atoi(string(bytes.TrimSpace(code)))
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("bad status line %q", line)
+	}
+	clen, chunked, keep := -1, false, true
+	for {
+		h, err := pc.br.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, false, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		k, v, _ := bytes.Cut(h, []byte(":"))
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			clen, _ = strconv.Atoi(string(v))
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(v, []byte("chunked"))
+		case bytes.EqualFold(k, []byte("Connection")):
+			keep = !bytes.EqualFold(v, []byte("close"))
+		}
+	}
+	var body []byte
+	switch {
+	case chunked:
+		for {
+			l, err := pc.br.ReadSlice('\n')
+			if err != nil {
+				return 0, nil, false, err
+			}
+			sz, _, _ := bytes.Cut(bytes.TrimSpace(l), []byte(";"))
+			n, err := strconv.ParseInt(string(sz), 16, 32)
+			if err != nil || n < 0 || len(body)+int(n) > 1<<20 {
+				return 0, nil, false, errors.New("bad chunked reply")
+			}
+			if n == 0 {
+				for { // trailers up to the blank line
+					t, err := pc.br.ReadSlice('\n')
+					if err != nil {
+						return 0, nil, false, err
+					}
+					if len(bytes.TrimSpace(t)) == 0 {
+						break
+					}
+				}
+				break
+			}
+			start := len(body)
+			body = append(body, make([]byte, n+2)...)
+			if _, err := io.ReadFull(pc.br, body[start:]); err != nil {
+				return 0, nil, false, err
+			}
+			body = body[:len(body)-2]
+		}
+	case clen >= 0:
+		if clen > 1<<20 {
+			return 0, nil, false, errors.New("reply too large")
+		}
+		body = make([]byte, clen)
+		if _, err := io.ReadFull(pc.br, body); err != nil {
+			return 0, nil, false, err
+		}
+	default: // until close
+		b, err := io.ReadAll(io.LimitReader(pc.br, 1<<20))
+		if err != nil {
+			return 0, nil, false, err
+		}
+		body, keep = b, false
+	}
+	_ = pc.c.SetDeadline(time.Time{})
+	return status, body, keep, nil
+}

@@ -319,3 +319,26 @@ func TestUpgradeTimeoutKeepsPolling(t *testing.T) {
 		t.Fatalf("poll %q", r.body)
 	}
 }
+
+// TestWebSocketSlowConsumer: a client that stops reading fills the kernel's
+// buffers, then nbio's bounded one; the session is closed as a slow consumer
+// rather than buffering without end.
+func TestWebSocketSlowConsumer(t *testing.T) {
+	ts := newServer(t, engine.Config{MaxQueueBytes: 64 << 10})
+	_, op := openWS(t, ts, "EIO=4&transport=websocket") // and never read again
+	s, ok := ts.eio.Session(op.SID)
+	if !ok {
+		t.Fatal("no session")
+	}
+	frame := engine.TextMessage([]byte(strings.Repeat("x", 64<<10)))
+	var err error
+	for i := 0; i < 2000 && err == nil; i++ { // at most 128 MiB
+		err = s.Send(frame)
+	}
+	if err != engine.ErrSlowConsumer {
+		t.Fatalf("err %v", err)
+	}
+	if got := ts.waitClosed(); got != engine.ReasonSlowConsumer {
+		t.Fatalf("reason %v", got)
+	}
+}
