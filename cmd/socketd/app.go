@@ -91,14 +91,15 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 	return a, nil
 }
 
-// serve listens until ctx ends, then shuts down: new requests are refused,
+// listen opens the configured address.
+func (a *app) listen() (net.Listener, error) {
+	return net.Listen("tcp", net.JoinHostPort(a.cfg.Host, strconv.Itoa(a.cfg.Port)))
+}
+
+// serve serves ln until ctx ends, then shuts down: new requests are refused,
 // clients are told the server is going away, the bridge stops its timers.
-func (a *app) serve(ctx context.Context) error {
-	addr := net.JoinHostPort(a.cfg.Host, strconv.Itoa(a.cfg.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	var err error
 	hs := &http.Server{
 		Handler:           a.router,
 		ReadHeaderTimeout: 10 * time.Second,

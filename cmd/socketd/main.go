@@ -92,9 +92,13 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ln, err := app.listen()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return app.serve(ctx)
+	return app.serve(ctx, ln)
 }
 
 func fileExists(p string) bool {
