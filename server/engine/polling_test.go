@@ -310,3 +310,30 @@ func TestPollingGETRacingClientCloseGetsNoop(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestShutdownDeliversClosePacket: Close tells polling clients with a close
+// packet on their next GET and refuses new sessions meanwhile.
+func TestShutdownDeliversClosePacket(t *testing.T) {
+	ts := newServer(t, engine.Config{})
+	sid := ts.handshakeV4()
+	done := make(chan error, 1)
+	go func() { done <- ts.eio.Close(t.Context()) }()
+	q := "EIO=4&transport=polling&sid=" + sid
+	// The close packet is queued by Close; poll until it arrives (bounded).
+	var body string
+	for i := 0; i < 100 && body != "1"; i++ {
+		body = ts.get(q).body
+	}
+	if body != "1" {
+		t.Fatalf("poll during shutdown %q", body)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := ts.get("EIO=4&transport=polling"); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("handshake during shutdown: %d", r.status)
+	}
+	if got := ts.waitClosed(); got != engine.ReasonServerShutdown {
+		t.Fatalf("reason %v", got)
+	}
+}

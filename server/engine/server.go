@@ -164,10 +164,6 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.preflight(w, r)
 		return
 	}
-	if srv.shutdown.Load() {
-		srv.writeError(w, r, errForbidden, http.StatusServiceUnavailable)
-		return
-	}
 	q := r.URL.Query()
 	rev, ok := engineio.ParseRevision(q.Get("EIO"))
 	if !ok || (rev == engineio.V3 && srv.cfg.DisallowEIO3) {
@@ -198,6 +194,11 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	sid := q.Get("sid")
 	if sid == "" {
+		if srv.shutdown.Load() {
+			// Existing sessions still fetch their close packet; new ones are refused.
+			srv.writeError(w, r, errForbidden, http.StatusServiceUnavailable)
+			return
+		}
 		if r.Method != http.MethodGet {
 			srv.writeError(w, r, errBadHandshakeMethod, http.StatusBadRequest)
 			return
