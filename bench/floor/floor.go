@@ -50,6 +50,10 @@ type Config struct {
 	// PingInterval is announced and, in EIO=4, used to ping every socket. Zero
 	// means 25s.
 	PingInterval time.Duration
+	// Writers splits a large publish's writes over this many goroutines (one
+	// per core reaches the last socket soonest); zero or one writes them in
+	// the handler's goroutine.
+	Writers int
 }
 
 // Server is the floor. Create it with New; it is an http.Handler.
@@ -471,12 +475,36 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		kind = authenticated
 	}
 	targets := s.snapshot(kind, m.Channel)
-	for _, c := range targets {
-		c.write(f)
-	}
+	writeAll(targets, f, s.cfg.Writers)
 	n := len(targets)
 	s.release(targets)
 	fmt.Fprintf(w, `{"status":"success","sent":%d}`, n)
+}
+
+// writeAll writes f to every target, split over up to writers goroutines
+// when there are enough targets to be worth it.
+func writeAll(targets []*conn, f []byte, writers int) {
+	const minPerWriter = 512
+	writers = min(writers, len(targets)/minPerWriter)
+	if writers <= 1 {
+		for _, c := range targets {
+			c.write(f)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (len(targets) + writers - 1) / writers
+	for i := 0; i < len(targets); i += per {
+		part := targets[i:min(i+per, len(targets))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, c := range part {
+				c.write(f)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // truthy is JavaScript truthiness for a decoded JSON value.

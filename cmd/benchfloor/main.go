@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -20,11 +21,12 @@ func main() {
 	backend := flag.String("backend", "http://127.0.0.1:8099/nodejs/message", `Drupal message URL ("" accepts every token)`)
 	key := flag.String("service-key", "bench-service-key", "serviceKey")
 	ping := flag.Duration("ping-interval", 25*time.Second, "Engine.IO pingInterval")
+	writers := flag.Int("writers", runtime.GOMAXPROCS(0), "goroutines writing one large publish (1: the handler's own; default one per core)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(os.Stderr, "benchfloor: listening on http://%s (pid %d)\n", *addr, os.Getpid())
-	err := floor.ListenAndServe(ctx, *addr, floor.Config{Backend: *backend, ServiceKey: *key, PingInterval: *ping})
+	err := floor.ListenAndServe(ctx, *addr, floor.Config{Backend: *backend, ServiceKey: *key, PingInterval: *ping, Writers: *writers})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchfloor:", err)
 		os.Exit(1)
