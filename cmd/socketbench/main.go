@@ -64,6 +64,7 @@ type config struct {
 	RateFactor   float64       `json:"rate_factor"`
 	MaxRate      float64       `json:"max_rate"`
 	MaxStages    int           `json:"max_stages"`
+	StageRetries int           `json:"stage_retries"`
 	StageDur     time.Duration `json:"stage_ns"`
 	P99Limit     time.Duration `json:"p99_limit_ns"`
 	MaxPublishes int           `json:"max_publishes"`
@@ -218,6 +219,12 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	// Each client holds one descriptor (two for a moment while it moves to
+	// the poller); the backend and publishers need a few hundred more.
+	if lim := raiseNoFile(); lim > 0 && uint64(cfg.N)+uint64(cfg.Concurrency)+512 > lim {
+		return nil, fmt.Errorf("-n %d needs about %d open files but RLIMIT_NOFILE is %d: raise it (ulimit -n) or run fewer clients; the server under test needs as many",
+			cfg.N, cfg.N+cfg.Concurrency+512, lim)
+	}
 	t0 := time.Now()
 	res := &result{Tool: "socketbench", Label: cfg.Label, Started: t0.UTC().Format(time.RFC3339), Machine: machineInfo(), Config: cfg}
 	b, err := newBench(cfg, logw)
@@ -343,7 +350,8 @@ func main() {
 	fs.Float64Var(&cfg.RateStart, "rate", 250, "channels: publishes per second of the first stage")
 	fs.Float64Var(&cfg.RateFactor, "rate-factor", 1.4, "channels: rate multiplier per stage")
 	fs.Float64Var(&cfg.MaxRate, "max-rate", 100000, "channels: stop before a stage above this rate")
-	fs.IntVar(&cfg.MaxStages, "max-stages", 14, "channels: at most this many stages")
+	fs.IntVar(&cfg.MaxStages, "max-stages", 20, "channels: at most this many stages, retries included")
+	fs.IntVar(&cfg.StageRetries, "stage-retries", 1, "channels: run a failed stage again this many times before the ramp ends")
 	fs.DurationVar(&cfg.StageDur, "stage", 3*time.Second, "channels: duration of each stage")
 	fs.DurationVar(&cfg.P99Limit, "p99-limit", 50*time.Millisecond, "channels: a stage fails when its p99 delivery latency exceeds this")
 	fs.IntVar(&cfg.MaxPublishes, "max-publishes", 300000, "channels: total publish budget")
