@@ -363,6 +363,11 @@ func startDrupalClients(t testing.TB, node, client, url string) *drupalClients {
 	t.Helper()
 	p := startNodeScript(t, node, drupalScriptTimeout, "drupal-client.mjs",
 		"--url", url, "--client", client, "--timeout", strconv.Itoa(int(drupalScriptTimeout/time.Millisecond)))
+	return watchClientEvents(p)
+}
+
+// watchClientEvents collects the event lines ({"name":...,"ev":...}) of p.
+func watchClientEvents(p *nodeProcess) *drupalClients {
 	c := &drupalClients{p: p, changed: make(chan struct{}), cursor: map[string]int{}}
 	go func() {
 		for line := range p.lines {
@@ -383,6 +388,27 @@ func startDrupalClients(t testing.TB, node, client, url string) *drupalClients {
 		c.mu.Unlock()
 	}()
 	return c
+}
+
+// closeAndWait closes the script's stdin (which ends it) and waits, at most within,
+// until its stdout is closed. It does nothing after result has run.
+func (c *drupalClients) closeAndWait(within time.Duration) {
+	_ = c.p.stdin.Close()
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		ended, changed := c.ended, c.changed
+		c.mu.Unlock()
+		if ended {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return
+		}
+	}
 }
 
 func (c *drupalClients) cmd(t testing.TB, v map[string]any) {
@@ -425,6 +451,33 @@ func (c *drupalClients) next(t testing.TB, name string, within time.Duration, wh
 		case <-deadline.C:
 			t.Fatalf("client %s: no %s within %v; its events since the last match:\n%s\nstderr:\n%s",
 				name, what, within, eventLines(skipped), c.p.stderr)
+		}
+	}
+}
+
+// find waits, at most within, for any event of socket name, in any position, for
+// which match is true; it leaves the cursor of next alone (for events whose order
+// against the others is not defined, such as a transport upgrade).
+func (c *drupalClients) find(t testing.TB, name string, within time.Duration, what string, match func(clientEvent) bool) clientEvent {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		events, ended, changed := c.events, c.ended, c.changed
+		c.mu.Unlock()
+		for _, e := range events {
+			if e.Name == name && match(e) {
+				return e
+			}
+		}
+		if ended {
+			t.Fatalf("client %s: script ended before %s; stdout:\n%s\nstderr:\n%s", name, what, c.p.stdout, c.p.stderr)
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("client %s: no %s within %v; stdout:\n%s\nstderr:\n%s", name, what, within, c.p.stdout, c.p.stderr)
 		}
 	}
 }
