@@ -233,9 +233,8 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	iv := s.cfg.PingInterval.Milliseconds()
 	open := `0{"sid":"` + c.sid + `","upgrades":[],"pingInterval":` + strconv.FormatInt(iv, 10)
-	if rev == 3 {
-		c.write(frame([]byte(open + `,"pingTimeout":5000}`)))
-		c.write(frame([]byte("40"))) // EIO=3: the root namespace connects at once
+	if rev == 3 { // the root namespace connects at once: both frames in one write
+		c.write(append(frame([]byte(open+`,"pingTimeout":5000}`)), frame([]byte("40"))...))
 		return
 	}
 	c.write(frame([]byte(open + `,"pingTimeout":20000,"maxPayload":1000000}`)))

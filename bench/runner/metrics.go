@@ -386,6 +386,9 @@ func (s *suite) targetsFor(name string) []target {
 	}
 	var out []target
 	add := func(tname, rule, key, ref string, factor float64, higher bool, unit string) {
+		if ref == name {
+			return
+		}
 		t := target{Name: tname, Rule: rule, Unit: unit, Status: "not measured"}
 		v, ok1 := get(name, key)
 		r, ok2 := get(ref, key)
