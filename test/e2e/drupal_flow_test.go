@@ -702,6 +702,8 @@ func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drup
 		if r := c.disconnected(t, "E", drupalEventTimeout); r != "io server disconnect" {
 			t.Errorf("kicked socket: disconnect reason %q, want %q", r, "io server disconnect")
 		}
+		// DEVIATIONS.md item 2: the kicked user goes offline after the usual grace.
+		drupal.waitMessage(t, drupalOfflineTimeout, "userOffline for the kicked uid 5", backendMessage("userOffline", "uid", 5))
 	})
 
 	t.Run("logout", func(t *testing.T) {
