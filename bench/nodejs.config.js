@@ -15,8 +15,8 @@ settings = {
     host: '127.0.0.1',
     port: 8099,
     scheme: 'http',
-    basePath: '',
-    messagePath: '/nodejs/message',
+    basePath: '/',
+    messagePath: 'nodejs/message',
     strictSSL: false,
     httpAuth: ''
   },
