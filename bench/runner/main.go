@@ -134,7 +134,7 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 		return nil, err
 	}
 	res := &suite{Tool: "socketd bench runner", Started: time.Now().UTC().Format(time.RFC3339), Options: o,
-		Runs: map[string][]json.RawMessage{}}
+		Runs: map[string][]json.RawMessage{}, Versions: versions()}
 	for _, s := range list {
 		res.Servers = append(res.Servers, s)
 	}
@@ -160,6 +160,33 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 	res.Seconds = time.Since(mustParse(res.Started)).Seconds()
 	res.aggregate()
 	return res, nil
+}
+
+// versions records what was measured: the checkout and the Node peer's stack.
+func versions() map[string]string {
+	v := map[string]string{}
+	run := func(name string, args ...string) string {
+		out, err := exec.Command(name, args...).Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if c := run("git", "rev-parse", "--short=12", "HEAD"); c != "" {
+		if run("git", "status", "--porcelain", "--untracked-files=no") != "" {
+			c += " (with uncommitted changes)"
+		}
+		v["git"] = c
+	}
+	v["node"] = run("node", "--version")
+	for _, pkg := range []string{"socket.io", "engine.io", "ws"} {
+		b, err := os.ReadFile(filepath.Join("bench/node-peer/node_modules", pkg, "package.json"))
+		var meta struct{ Version string }
+		if err == nil && json.Unmarshal(b, &meta) == nil {
+			v[pkg] = meta.Version
+		}
+	}
+	return v
 }
 
 func mustParse(s string) time.Time {

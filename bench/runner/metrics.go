@@ -18,6 +18,7 @@ type suite struct {
 	Servers  []server                     `json:"servers"`
 	Commands []string                     `json:"commands"`
 	Machine  json.RawMessage              `json:"machine,omitempty"`
+	Versions map[string]string            `json:"versions,omitempty"`
 	Failures []string                     `json:"failures,omitempty"`
 	Metrics  []metric                     `json:"metrics"`
 	Medians  map[string]map[string]stat   `json:"medians"` // server -> metric key -> stat

@@ -78,6 +78,15 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 		fmt.Fprintf(&b, "<p class=r>Machine: %v CPUs (%v), %v, Linux %v, %v, open-files limit %v.</p>",
 			m["cpus"], esc(fmt.Sprint(m["cpu_model"])), esc(fmt.Sprint(m["mem_total"])), esc(fmt.Sprint(m["kernel"])), esc(fmt.Sprint(m["go_version"])), m["rlimit_nofile"])
 	}
+	if len(s.Versions) > 0 {
+		var parts []string
+		for _, k := range []string{"git", "node", "socket.io", "engine.io", "ws"} {
+			if v := s.Versions[k]; v != "" {
+				parts = append(parts, k+" "+v)
+			}
+		}
+		fmt.Fprintf(&b, "<p class=r>Versions: %s.</p>", esc(strings.Join(parts, ", ")))
+	}
 	if len(s.Failures) > 0 {
 		b.WriteString("<p class=missed>Failed runs:</p><ul>")
 		for _, f := range s.Failures {
