@@ -41,8 +41,9 @@ type wsEngine struct {
 // wsConn is one WebSocket connection of a session: its transport, or its probe
 // during an upgrade.
 type wsConn struct {
-	sess  *Session
-	probe atomic.Bool
+	sess     *Session
+	probe    atomic.Bool
+	attached atomic.Bool // conn and raw are set
 
 	mu      sync.Mutex // guards conn and closing: a probe can be dropped mid-handshake
 	conn    *websocket.Conn
@@ -109,6 +110,8 @@ func (e *wsEngine) accept(w http.ResponseWriter, r *http.Request, wc *wsConn, hd
 	wc.raw, _ = c.Conn.(*nbio.Conn)
 	closing := wc.closing
 	wc.mu.Unlock()
+	// attached publishes conn and raw to the reading side (see connOf).
+	wc.attached.Store(true)
 	e.attachMu.Lock()
 	c.SetSession(wc)
 	e.attached.Broadcast()
@@ -122,7 +125,7 @@ func (e *wsEngine) accept(w http.ResponseWriter, r *http.Request, wc *wsConn, hd
 
 // connOf returns the wsConn of c, waiting for accept to have tied it.
 func (e *wsEngine) connOf(c *websocket.Conn) *wsConn {
-	if wc, ok := c.Session().(*wsConn); ok {
+	if wc, ok := c.Session().(*wsConn); ok && wc.attached.Load() {
 		return wc
 	}
 	e.attachMu.Lock()
