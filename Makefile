@@ -43,8 +43,18 @@ fuzz:
 	    echo "== fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
+# Debian's chromium drives the browser test (no browser is ever downloaded by npm).
 e2e-deps:
 	@command -v node >/dev/null || { echo "node is required for the end-to-end tests"; exit 1; }
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  elif [ "$$CI" = true ]; then \
+	    echo "e2e-deps: chromium is missing and only root can install it (apt-get install -y chromium)" >&2; exit 1; \
+	  else \
+	    echo "e2e-deps: chromium is missing; the browser test will be skipped (as root: apt-get install -y chromium)" >&2; \
+	  fi; \
+	fi
 	cd test/e2e && $(NPM) ci --no-audit --no-fund --loglevel=error
 
 e2e: e2e-deps client-js
