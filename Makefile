@@ -1,7 +1,8 @@
 # socketd — build, run and test.
 #   make run    socketd on the embedded default (dev mode: no Drupal, no Redis needed)
 #   make test   every test: go vet, gofmt, race-enabled unit tests, fuzz smoke, end-to-end with real npm clients
-#   make bench  Go micro-benchmarks (allocations reported)
+#   make bench     socketd, the Node socket.io peer and the floor through the same scenarios (bench/run.sh)
+#   make bench-go  Go micro-benchmarks (allocations reported)
 SHELL := /bin/bash
 GO ?= go
 NPM ?= npm
@@ -11,7 +12,7 @@ export GOFLAGS ?= -buildvcs=false
 # Packages with unit tests (test/e2e has its own target).
 PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/...
 
-.PHONY: all build run test vet fmt-check unit race fuzz e2e-deps e2e bench clean
+.PHONY: all build run test vet fmt-check unit race fuzz e2e-deps e2e bench bench-go clean
 
 all: build
 
@@ -62,8 +63,12 @@ e2e: e2e-deps client-js
 
 test: vet fmt-check race fuzz e2e
 
-bench:
+BENCH_ARGS ?= -servers floor,node,socketd
+bench: client-js
+	bench/run.sh $(BENCH_ARGS)
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean: client-js-clean
-	rm -rf bin test/e2e/node_modules
+	rm -rf bin test/e2e/node_modules bench/node-peer/node_modules
