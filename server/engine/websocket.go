@@ -35,6 +35,7 @@ type wsEngine struct {
 
 	startOnce sync.Once
 	startErr  error
+	startedAt time.Time
 	started   atomic.Bool
 }
 
@@ -82,14 +83,30 @@ func newWSEngine(srv *Server) (*wsEngine, error) {
 func (e *wsEngine) start() error {
 	e.startOnce.Do(func() {
 		e.startErr = e.nb.Start()
+		e.startedAt = time.Now()
 		e.started.Store(e.startErr == nil)
 	})
 	return e.startErr
 }
 
+// nbioSettle is how long after Start the event loop must have run before Stop
+// is safe: nbio's pollers clear their shutdown flag when their goroutine
+// begins, so a Stop that lands first is lost and Stop waits forever.
+const nbioSettle = 200 * time.Millisecond
+
 func (e *wsEngine) stop() {
-	if e.started.Load() {
-		e.nb.Stop()
+	if !e.started.Load() {
+		return
+	}
+	if wait := nbioSettle - time.Since(e.startedAt); wait > 0 {
+		time.Sleep(wait)
+	}
+	done := make(chan struct{})
+	go func() { e.nb.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		e.srv.log.Warn("websocket event loop did not stop within 5s; leaving it")
 	}
 }
 
