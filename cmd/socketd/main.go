@@ -38,6 +38,7 @@ type flags struct {
 	backend      string
 	clientBundle string
 	logLevel     string
+	debugAddr    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -52,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.backend, "backend", "", "Drupal's base URL for callbacks, e.g. http://drupal.local:80/ (overrides backend.scheme/host/port/basePath)")
 	fs.StringVar(&f.clientBundle, "client-bundle", "", "socket.io browser client served at <path>/socket.io.js: 2 or 4 (overrides clientBundle)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info, or debug when the config has debug: true)")
+	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; off by default, keep it on loopback")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -98,6 +100,12 @@ func run(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if f.debugAddr != "" {
+		if _, err := serveDebug(ctx, f.debugAddr, logger); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("-debug-addr: %w", err)
+		}
+	}
 	return app.serve(ctx, ln)
 }
 
