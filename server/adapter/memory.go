@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/socketd/socketd/protocol/socketio"
@@ -9,14 +10,28 @@ import (
 
 // Memory is the single-node Adapter: room membership in maps, broadcasts to the
 // local sockets only. The zero value is not usable; use NewMemory.
+//
+// Its layout is chosen for many mostly idle sockets, each in few rooms: a socket's
+// own room (named after its id, joined by every socket) is not stored as a room
+// at all but answered from sids, and a socket's rooms are a short slice. A
+// one-member room map plus a one-entry room set cost about 600 bytes per socket;
+// this costs a slice header and the rooms' names.
 type Memory struct {
 	local Local
 
 	mu     sync.RWMutex
-	rooms  map[Room]map[SocketID]struct{}
-	sids   map[SocketID]map[Room]struct{}
+	rooms  map[Room]map[SocketID]struct{} // every room but a socket's own
+	sids   map[SocketID]member
 	closed bool
 }
+
+// member is a socket's entry: whether it is in its own room, and its other rooms.
+type member struct {
+	self  bool
+	rooms []Room // no duplicates; few entries, so a linear scan beats a map
+}
+
+func (m member) has(r Room) bool { return slices.Contains(m.rooms, r) }
 
 var _ Adapter = (*Memory)(nil)
 
@@ -25,7 +40,7 @@ func NewMemory(local Local) *Memory {
 	return &Memory{
 		local: local,
 		rooms: make(map[Room]map[SocketID]struct{}),
-		sids:  make(map[SocketID]map[Room]struct{}),
+		sids:  make(map[SocketID]member),
 	}
 }
 
@@ -37,12 +52,15 @@ func (m *Memory) AddAll(id SocketID, rooms []Room) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mine := m.sids[id]
-	if mine == nil {
-		mine = make(map[Room]struct{}, len(rooms))
-		m.sids[id] = mine
-	}
 	for _, r := range rooms {
-		mine[r] = struct{}{}
+		if r == Room(id) {
+			mine.self = true
+			continue
+		}
+		if mine.has(r) {
+			continue
+		}
+		mine.rooms = append(mine.rooms, r)
 		members := m.rooms[r]
 		if members == nil {
 			members = make(map[SocketID]struct{}, 1)
@@ -50,16 +68,26 @@ func (m *Memory) AddAll(id SocketID, rooms []Room) {
 		}
 		members[id] = struct{}{}
 	}
+	m.sids[id] = mine
 }
 
 // Del implements Adapter.
 func (m *Memory) Del(id SocketID, room Room) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if mine := m.sids[id]; mine != nil {
-		delete(mine, room)
+	mine, ok := m.sids[id]
+	if !ok {
+		return
 	}
-	m.leaveLocked(id, room)
+	if room == Room(id) {
+		mine.self = false
+	} else if i := slices.Index(mine.rooms, room); i >= 0 {
+		mine.rooms = slices.Delete(mine.rooms, i, i+1)
+		m.leaveLocked(id, room)
+	}
+	// Even in no room at all the socket stays known: namespace-wide broadcasts
+	// still reach it, as in socket.io's in-memory adapter.
+	m.sids[id] = mine
 }
 
 func (m *Memory) leaveLocked(id SocketID, room Room) {
@@ -75,7 +103,7 @@ func (m *Memory) leaveLocked(id SocketID, room Room) {
 func (m *Memory) DelAll(id SocketID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for r := range m.sids[id] {
+	for _, r := range m.sids[id].rooms {
 		m.leaveLocked(id, r)
 	}
 	delete(m.sids, id)
@@ -85,12 +113,15 @@ func (m *Memory) DelAll(id SocketID) {
 func (m *Memory) SocketRooms(id SocketID) []Room {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	mine := m.sids[id]
-	out := make([]Room, 0, len(mine))
-	for r := range mine {
-		out = append(out, r)
+	mine, ok := m.sids[id]
+	if !ok {
+		return nil
 	}
-	return out
+	out := make([]Room, 0, len(mine.rooms)+1)
+	if mine.self {
+		out = append(out, Room(id))
+	}
+	return append(out, mine.rooms...)
 }
 
 // Sockets implements Adapter.
@@ -104,11 +135,28 @@ func (m *Memory) Sockets(rooms []Room) []SocketID {
 func (m *Memory) Rooms() []Room {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]Room, 0, len(m.rooms))
+	out := make([]Room, 0, len(m.rooms)+len(m.sids))
 	for r := range m.rooms {
 		out = append(out, r)
 	}
+	for id, mine := range m.sids {
+		// A socket's own room is listed once, even if another socket joined it too.
+		if _, listed := m.rooms[Room(id)]; mine.self && !listed {
+			out = append(out, Room(id))
+		}
+	}
 	return out
+}
+
+// eachMember calls fn once for every socket in room r: the socket whose own room
+// r is (never stored in m.rooms), then the sockets that joined r explicitly.
+func (m *Memory) eachMember(r Room, fn func(SocketID)) {
+	if mine, ok := m.sids[SocketID(r)]; ok && mine.self {
+		fn(SocketID(r))
+	}
+	for id := range m.rooms[r] {
+		fn(id)
+	}
 }
 
 // targetsLocked appends to dst the local sockets opts selects, each once.
@@ -117,9 +165,7 @@ func (m *Memory) targetsLocked(dst []SocketID, opts BroadcastOptions) []SocketID
 	if len(opts.Except) > 0 {
 		except := make(map[SocketID]struct{})
 		for _, r := range opts.Except {
-			for id := range m.rooms[r] {
-				except[id] = struct{}{}
-			}
+			m.eachMember(r, func(id SocketID) { except[id] = struct{}{} })
 		}
 		excluded = func(id SocketID) bool { _, ok := except[id]; return ok }
 	}
@@ -131,21 +177,21 @@ func (m *Memory) targetsLocked(dst []SocketID, opts BroadcastOptions) []SocketID
 			}
 		}
 	case 1:
-		for id := range m.rooms[opts.Rooms[0]] {
+		m.eachMember(opts.Rooms[0], func(id SocketID) {
 			if !excluded(id) {
 				dst = append(dst, id)
 			}
-		}
+		})
 	default:
 		seen := make(map[SocketID]struct{})
 		for _, r := range opts.Rooms {
-			for id := range m.rooms[r] {
+			m.eachMember(r, func(id SocketID) {
 				if _, dup := seen[id]; dup || excluded(id) {
-					continue
+					return
 				}
 				seen[id] = struct{}{}
 				dst = append(dst, id)
-			}
+			})
 		}
 	}
 	return dst

@@ -2,6 +2,7 @@ package adapter_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/socketd/socketd/protocol/socketio"
@@ -39,4 +40,34 @@ func BenchmarkMemoryBroadcastTargets(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkMemoryHeld reports the heap the adapter holds per socket that is in
+// its own room and one shared room of ten (the Drupal channel shape).
+func BenchmarkMemoryHeld(b *testing.B) {
+	const n = 10000
+	ids := make([]adapter.SocketID, n)
+	for i := range ids {
+		ids[i] = adapter.SocketID(fmt.Sprintf("sock-%015d", i))
+	}
+	rooms := make([]adapter.Room, n/10)
+	for i := range rooms {
+		rooms[i] = adapter.Room(fmt.Sprintf("channel:ch_%d", i))
+	}
+	var perSocket float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m := adapter.NewMemory(&countingLocal{})
+		for i, id := range ids {
+			m.AddAll(id, []adapter.Room{adapter.Room(id)})
+			m.AddAll(id, []adapter.Room{rooms[i%len(rooms)]})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perSocket = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(m)
+	}
+	b.ReportMetric(perSocket, "B/socket")
 }

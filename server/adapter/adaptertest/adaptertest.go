@@ -173,6 +173,43 @@ func Run(t *testing.T, factory Factory) {
 		}
 	})
 
+	t.Run("own rooms", func(t *testing.T) {
+		_, a := setup(t)
+		// Every socket's own room is a room; listed once even when another socket joins it.
+		a.AddAll("c", []adapter.Room{"d", "r2"}) // c joins d's own room; r2 again is no duplicate
+		rooms := a.Rooms()
+		slices.Sort(rooms)
+		if !slices.Equal(rooms, []adapter.Room{"a", "b", "c", "d", "r1", "r2"}) {
+			t.Fatalf("rooms = %v", rooms)
+		}
+		if got := sorted(a.Sockets([]adapter.Room{"d"})); !slices.Equal(got, ids("c", "d")) {
+			t.Fatalf("room d = %v", got)
+		}
+		if got := sorted(a.Sockets([]adapter.Room{"d", "c"})); !slices.Equal(got, ids("c", "d")) {
+			t.Fatalf("rooms d+c = %v", got)
+		}
+		cr := a.SocketRooms("c")
+		slices.Sort(cr)
+		if !slices.Equal(cr, []adapter.Room{"c", "d", "r2"}) {
+			t.Fatalf("rooms of c = %v", cr)
+		}
+		// Leaving its own room: no longer reached through it, still reached by everyone-broadcasts.
+		a.Del("d", "d")
+		if got := a.Sockets([]adapter.Room{"d"}); !slices.Equal(got, ids("c")) {
+			t.Fatalf("room d after d left it = %v", got)
+		}
+		if got := sorted(a.Sockets(nil)); !slices.Equal(got, ids("a", "b", "c", "d")) {
+			t.Fatalf("all after d left its own room = %v", got)
+		}
+		if len(a.SocketRooms("d")) != 0 {
+			t.Fatalf("d still has rooms %v", a.SocketRooms("d"))
+		}
+		a.DelAll("c")
+		if slices.Contains(a.Rooms(), "d") || slices.Contains(a.Rooms(), "c") {
+			t.Fatalf("rooms after d left and c disconnected = %v", a.Rooms())
+		}
+	})
+
 	t.Run("broadcast targets", func(t *testing.T) {
 		tt := []struct {
 			name string
