@@ -251,14 +251,7 @@ func (srv *Server) newSession(r *http.Request, rev engineio.Revision, t Transpor
 		base64:    jsonp || b64,
 		state:     stateOpen,
 		transport: t,
-		req: Request{
-			Header:     r.Header.Clone(),
-			Query:      r.URL.Query(),
-			RemoteAddr: r.RemoteAddr,
-			Host:       r.Host,
-			Secure:     r.TLS != nil,
-			Time:       time.Now(),
-		},
+		req:       newRequest(r, time.Now()),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,14 +26,74 @@ type Handler interface {
 // (EIO=3 Socket.IO clients expect their implicit CONNECT there).
 type OpenFunc func(s *Session) Handler
 
-// Request is what a session keeps of the request that opened it.
+// Request is what a session keeps of the request that opened it. The headers
+// and query are kept as one string each and parsed on demand: a cloned
+// http.Header and url.Values cost about 900 bytes per session, which for a
+// server holding many idle sessions is memory spent on data rarely read.
 type Request struct {
-	Header     http.Header
-	Query      url.Values
+	header     string // "Name: value\n" per header value
+	RawQuery   string // the handshake's query string, without '?'
 	RemoteAddr string
 	Host       string
 	Secure     bool
 	Time       time.Time
+}
+
+// newRequest keeps what a session needs of r.
+func newRequest(r *http.Request, now time.Time) Request {
+	n := 0
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 3
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			// net/http refuses CR and LF in header values, so '\n' separates.
+			b.WriteString(k)
+			b.WriteString(": ")
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+	}
+	return Request{
+		header:     b.String(),
+		RawQuery:   r.URL.RawQuery,
+		RemoteAddr: r.RemoteAddr,
+		Host:       r.Host,
+		Secure:     r.TLS != nil,
+		Time:       now,
+	}
+}
+
+// Header returns a new copy of the handshake's headers on each call.
+func (r *Request) Header() http.Header {
+	h := make(http.Header, strings.Count(r.header, "\n"))
+	for line := range strings.Lines(r.header) {
+		k, v, _ := strings.Cut(line[:len(line)-1], ": ")
+		h[k] = append(h[k], v)
+	}
+	return h
+}
+
+// HeaderValue returns the first value of the handshake header named key
+// (canonical form, e.g. "Cookie"), without building the whole header map.
+func (r *Request) HeaderValue(key string) string {
+	for line := range strings.Lines(r.header) {
+		if len(line) > len(key)+2 && line[len(key)] == ':' && line[:len(key)] == key {
+			return line[len(key)+2 : len(line)-1]
+		}
+	}
+	return ""
+}
+
+// Query returns the handshake's query, parsed anew on each call (malformed
+// pairs are skipped, as url.URL.Query does).
+func (r *Request) Query() url.Values {
+	v, _ := url.ParseQuery(r.RawQuery)
+	return v
 }
 
 type state uint8

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,27 +20,47 @@ type client struct {
 	srv  *Server
 	sess *engine.Session
 	rev  socketio.Revision
-	dec  *socketio.Decoder
+	// dec is held only while a binary packet waits for its attachments; other
+	// packets are decoded with a pooled decoder, so idle clients hold none.
+	// Only OnMessage touches it, and the engine serialises those calls.
+	dec *socketio.Decoder
 
 	mu           sync.Mutex
-	sockets      map[string]*Socket // by namespace
+	sockets      []*Socket // one per namespace; clients rarely join more than one or two
 	closed       bool
 	connectTimer *time.Timer
 }
 
 func newClient(srv *Server, sess *engine.Session) *client {
-	c := &client{srv: srv, sess: sess, sockets: make(map[string]*Socket, 1)}
+	c := &client{srv: srv, sess: sess}
 	if sess.Revision() == engineio.V3 {
 		c.rev = socketio.V4
-		c.dec = socketio.NewDecoder(srv.decCfg[0])
 		// Socket.IO v4 clients are in "/" from the start, without asking.
 		c.connect("/", emptyAuth)
 		return c
 	}
 	c.rev = socketio.V5
-	c.dec = socketio.NewDecoder(srv.decCfg[1])
 	c.connectTimer = time.AfterFunc(srv.cfg.ConnectTimeout, c.onConnectTimeout)
 	return c
+}
+
+// socketLocked returns the client's socket in namespace name, or nil.
+func (c *client) socketLocked(name string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// stopConnectTimerLocked drops the connect timer, so a connected client does not
+// keep it.
+func (c *client) stopConnectTimerLocked() {
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+		c.connectTimer = nil
+	}
 }
 
 var emptyAuth = json.RawMessage("{}")
@@ -61,10 +82,24 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 		ok  bool
 		err error
 	)
+	pool := &c.srv.decPool[c.rev-socketio.V4]
+	d := c.dec
+	if d == nil {
+		d = pool.Get().(*socketio.Decoder)
+	}
 	if binary {
-		p, ok, err = c.dec.AddBinary(data)
+		p, ok, err = d.AddBinary(data)
 	} else {
-		p, ok, err = c.dec.Add(data)
+		p, ok, err = d.Add(data)
+	}
+	if err != nil {
+		d.Reset()
+	}
+	if d.Pending() {
+		c.dec = d
+	} else {
+		c.dec = nil
+		pool.Put(d)
 	}
 	if err != nil {
 		c.srv.log.Debug("socket.io parse error", slog.String("sid", c.sess.ID()), slog.String("error", err.Error()))
@@ -88,7 +123,7 @@ func (c *client) dispatch(p *socketio.Packet) {
 		return
 	}
 	c.mu.Lock()
-	s := c.sockets[p.Namespace]
+	s := c.socketLocked(p.Namespace)
 	c.mu.Unlock()
 	if s == nil {
 		// Packets for a namespace the client is not in are dropped, as Node does.
@@ -139,7 +174,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		return
 	}
 	c.mu.Lock()
-	dup := c.sockets[name] != nil
+	dup := c.socketLocked(name) != nil
 	c.mu.Unlock()
 	if dup {
 		return
@@ -158,10 +193,8 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		c.mu.Unlock()
 		return
 	}
-	c.sockets[name] = s
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-	}
+	c.sockets = append(c.sockets, s)
+	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	n.add(s)
 	c.writePacket(socketio.NewConnectReply(c.rev, name, s.id, ""))
@@ -170,8 +203,8 @@ func (c *client) connect(name string, auth json.RawMessage) {
 
 func (c *client) remove(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	if i := slices.Index(c.sockets, s); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
 	}
 	c.mu.Unlock()
 }
@@ -180,13 +213,8 @@ func (c *client) remove(s *Socket) {
 func (c *client) OnClose(_ *engine.Session, reason engine.CloseReason) {
 	c.mu.Lock()
 	c.closed = true
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-	}
-	sockets := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		sockets = append(sockets, s)
-	}
+	c.stopConnectTimerLocked()
+	sockets := slices.Clone(c.sockets)
 	c.mu.Unlock()
 	r := disconnectReason(reason)
 	for _, s := range sockets {

@@ -213,7 +213,7 @@ func (n *Namespace) Info(id adapter.SocketID) (adapter.SocketInfo, bool) {
 	if !ok {
 		return adapter.SocketInfo{}, false
 	}
-	hs, _ := json.Marshal(handshakeJSON(&s.handshake))
+	hs, _ := json.Marshal(handshakeJSON(s.Handshake()))
 	return adapter.SocketInfo{ID: id, Rooms: n.adapter.SocketRooms(id), Handshake: hs}, true
 }
 

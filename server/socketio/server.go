@@ -15,10 +15,11 @@ import (
 
 // Server is a Socket.IO server and the http.Handler of its path.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	eng    *engine.Server
-	decCfg [2]socketio.DecoderConfig // by revision: [0] v4, [1] v5
+	cfg     Config
+	log     *slog.Logger
+	eng     *engine.Server
+	decCfg  [2]socketio.DecoderConfig // by revision: [0] v4, [1] v5
+	decPool [2]sync.Pool              // of *socketio.Decoder, by revision as decCfg
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
@@ -36,6 +37,8 @@ func New(cfg Config) (*Server, error) {
 		if err := srv.decCfg[i].Validate(); err != nil {
 			return nil, err
 		}
+		dc := srv.decCfg[i]
+		srv.decPool[i].New = func() any { return socketio.NewDecoder(dc) }
 	}
 	if _, err := srv.Namespace("/"); err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ type Socket struct {
 	id        string
 	nsp       *Namespace
 	client    *client
-	handshake Handshake
+	auth      json.RawMessage // the CONNECT payload, Handshake().Auth
 
 	mu              sync.Mutex
 	connected       bool
@@ -53,20 +53,7 @@ type Socket struct {
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
-	req := c.sess.Request()
-	s := &Socket{
-		nsp:    n,
-		client: c,
-		handshake: Handshake{
-			Headers: req.Header,
-			Query:   req.Query,
-			Auth:    auth,
-			Address: req.RemoteAddr,
-			Host:    req.Host,
-			Secure:  req.Secure,
-			Time:    req.Time,
-		},
-	}
+	s := &Socket{nsp: n, client: c, auth: auth}
 	if c.sess.Revision() == engineio.V3 {
 		// v4 clients derive their socket id from the engine sid; so does Node.
 		s.id = c.sess.ID()
@@ -87,8 +74,21 @@ func (s *Socket) ID() string { return s.id }
 // Namespace is the namespace the socket is in.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake describes the connection. It must not be modified.
-func (s *Socket) Handshake() *Handshake { return &s.handshake }
+// Handshake describes the connection. It is built on each call from what the
+// Engine.IO session keeps (headers and query as compact strings, so that idle
+// sockets do not hold maps nobody reads); keep the result to read it often.
+func (s *Socket) Handshake() *Handshake {
+	req := s.client.sess.Request()
+	return &Handshake{
+		Headers: req.Header(),
+		Query:   req.Query(),
+		Auth:    s.auth,
+		Address: req.RemoteAddr,
+		Host:    req.Host,
+		Secure:  req.Secure,
+		Time:    req.Time,
+	}
+}
 
 // Session is the Engine.IO session underneath (shared by the client's sockets in
 // other namespaces).
