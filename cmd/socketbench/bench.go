@@ -38,11 +38,12 @@ type bench struct {
 	base time.Time
 	log  io.Writer
 
-	dial    dialer
-	engine  *nbio.Engine // poll mode
-	clients []atomic.Pointer[client]
-	server  *procStat // nil without -pid
-	self    *procStat
+	dial          dialer
+	engine        *nbio.Engine // poll mode
+	engineStarted time.Time
+	clients       []atomic.Pointer[client]
+	server        *procStat // nil without -pid
+	self          *procStat
 
 	pingIntervalMs atomic.Int64
 
@@ -193,8 +194,30 @@ func newBench(cfg config, logw io.Writer) (*bench, error) {
 		if err := b.engine.Start(); err != nil {
 			return nil, err
 		}
+		b.engineStarted = time.Now()
 	}
 	return b, nil
+}
+
+// stopEngine stops the poll-mode event loop, bounded: nbio's pollers clear
+// their shutdown flag when their goroutine starts, so a Stop that lands first
+// is lost and Stop then waits forever while the pollers spin (seen when the
+// stand-in backend's port was taken, right after Start). socketd's engine has
+// the same guard.
+func (b *bench) stopEngine() {
+	if b.engine == nil {
+		return
+	}
+	if wait := 200*time.Millisecond - time.Since(b.engineStarted); wait > 0 {
+		time.Sleep(wait)
+	}
+	done := make(chan struct{})
+	go func() { b.engine.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		b.logf("client event loop did not stop within 5s; leaving it")
+	}
 }
 
 // onAuthed runs when a client has received clientAuthenticated.
@@ -386,7 +409,7 @@ func (b *bench) closeAll() {
 		}
 	}
 	if b.engine != nil {
-		b.engine.Stop()
+		b.stopEngine()
 	} else {
 		done := make(chan struct{})
 		go func() { b.connWG.Wait(); close(done) }()

@@ -236,9 +236,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 	if cfg.BackendAddr != "none" {
 		u, stop, err := be.serve(cfg.BackendAddr, cfg.backendLn)
 		if err != nil {
-			if b.engine != nil {
-				b.engine.Stop()
-			}
+			b.stopEngine()
 			return nil, fmt.Errorf("stand-in Drupal backend: %w", err)
 		}
 		beURL = u + "/nodejs/message"
