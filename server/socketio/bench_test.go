@@ -19,7 +19,7 @@ var benchConfig = socketio.Config{Engine: engine.Config{PingInterval: time.Hour,
 // network: requests go straight to the handler. Their sessions queue what is
 // sent to them, so a broadcast costs what it costs the server (encoding,
 // targeting, queueing) and nothing of the kernel's.
-func pollingClients(b *testing.B, io *socketio.Server, n int) []string {
+func pollingClients(b testing.TB, io *socketio.Server, n int) []string {
 	b.Helper()
 	sids := make([]string, n)
 	for i := range sids {
@@ -40,7 +40,7 @@ func pollingClients(b *testing.B, io *socketio.Server, n int) []string {
 }
 
 // drain empties every client's queue with one poll each.
-func drain(b *testing.B, io *socketio.Server, sids []string) {
+func drain(b testing.TB, io *socketio.Server, sids []string) {
 	b.Helper()
 	for _, sid := range sids {
 		w := httptest.NewRecorder()

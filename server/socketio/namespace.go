@@ -2,11 +2,13 @@ package socketio
 
 import (
 	"encoding/json"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
 	"github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/adapter"
+	"github.com/socketd/socketd/server/engine"
 )
 
 // Middleware admits or refuses a socket connecting to a namespace. Return a
@@ -155,32 +157,71 @@ func (n *Namespace) Deliver(pkt *socketio.Packet, ids []adapter.SocketID, flags 
 		}
 	}
 	n.mu.RUnlock()
-	count := 0
+	var count int
 	if len(targets) > 0 {
 		frames := encodeFrames(pkt)
-		for _, s := range targets {
-			sess := s.client.sess
-			if flags.Volatile && !sess.Writable() {
-				continue
-			}
-			if ack != nil {
-				id := adapter.SocketID(s.id)
-				if !s.addAck(pkt.ID, &pendingAck{fn: func(args socketio.Args, err error) {
-					if err == nil {
-						ack(id, args)
-					}
-				}}) {
-					continue
-				}
-			}
-			if sess.Send(frames...) == nil {
-				count++
-			}
-		}
+		count = deliverParallel(targets, func(part []*Socket) int {
+			return deliverTo(part, pkt.ID, frames, flags, ack)
+		})
 	}
 	clear(targets)
 	*bp = targets[:0]
 	socketPool.Put(bp)
+	return count
+}
+
+// parallelChunk is the fewest sockets a broadcast writer is given. A write is a
+// syscall of a few microseconds (on loopback it also pays for the receiver's TCP
+// processing), so below this, starting a goroutine costs more than it saves.
+const parallelChunk = 512
+
+// deliverParallel runs deliver over targets, split across up to GOMAXPROCS
+// goroutines when there are enough of them, and returns the summed count. Each
+// socket is in exactly one part, so its frames still go out in order, and the
+// call returns only when every part is done, so broadcasts made one after the
+// other reach each socket in that order.
+func deliverParallel(targets []*Socket, deliver func([]*Socket) int) int {
+	workers := min(runtime.GOMAXPROCS(0), len(targets)/parallelChunk)
+	if workers < 2 {
+		return deliver(targets)
+	}
+	per := (len(targets) + workers - 1) / workers
+	var (
+		total atomic.Int64
+		wg    sync.WaitGroup
+	)
+	for lo := per; lo < len(targets); lo += per {
+		part := targets[lo:min(lo+per, len(targets))]
+		wg.Go(func() { total.Add(int64(deliver(part))) })
+	}
+	total.Add(int64(deliver(targets[:per])))
+	wg.Wait()
+	return int(total.Load())
+}
+
+// deliverTo writes frames to each socket of targets and returns how many took
+// them. With ack non-nil every socket first registers the ack id.
+func deliverTo(targets []*Socket, ackID uint64, frames []*engine.Frame, flags adapter.Flags, ack adapter.AckFunc) int {
+	count := 0
+	for _, s := range targets {
+		sess := s.client.sess
+		if flags.Volatile && !sess.Writable() {
+			continue
+		}
+		if ack != nil {
+			id := adapter.SocketID(s.id)
+			if !s.addAck(ackID, &pendingAck{fn: func(args socketio.Args, err error) {
+				if err == nil {
+					ack(id, args)
+				}
+			}}) {
+				continue
+			}
+		}
+		if sess.Send(frames...) == nil {
+			count++
+		}
+	}
 	return count
 }
 

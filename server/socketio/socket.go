@@ -39,10 +39,10 @@ type pendingAck struct {
 
 // Socket is one client's connection to one namespace.
 type Socket struct {
-	id        string
-	nsp       *Namespace
-	client    *client
-	auth      json.RawMessage // the CONNECT payload, Handshake().Auth
+	id     string
+	nsp    *Namespace
+	client *client
+	auth   json.RawMessage // the CONNECT payload, Handshake().Auth
 
 	mu              sync.Mutex
 	connected       bool
