@@ -57,7 +57,7 @@ func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, j
 		// The client closed while this GET was on its way: end it cleanly, once.
 		s.lingering = false
 		s.mu.Unlock()
-		srv.sessions.CompareAndDelete(s.id, s)
+		srv.sessions.remove(s)
 		_ = srv.writePayload(w, r, s, []*Frame{noopFrame}, jsonp)
 		return
 	case s.state == stateClosed:

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +22,7 @@ type Server struct {
 	log  *slog.Logger
 	ws   *wsEngine
 
-	sessions sync.Map // sid -> *Session
+	sessions *registry
 	count    atomic.Int64
 	opened   atomic.Uint64
 	closed   [numReasons]atomic.Uint64
@@ -40,7 +39,7 @@ func New(cfg Config, open OpenFunc) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, open: open, log: cfg.Logger}
+	srv := &Server{cfg: cfg, open: open, log: cfg.Logger, sessions: newRegistry()}
 	if cfg.allows(WebSocket) {
 		srv.ws, err = newWSEngine(srv)
 		if err != nil {
@@ -82,11 +81,7 @@ func (srv *Server) Session(sid string) (*Session, bool) {
 }
 
 func (srv *Server) lookup(sid string) (*Session, bool) {
-	v, ok := srv.sessions.Load(sid)
-	if !ok {
-		return nil, false
-	}
-	return v.(*Session), true
+	return srv.sessions.load(sid)
 }
 
 // Close ends every session with ReasonServerShutdown (clients get a close packet)
@@ -94,10 +89,9 @@ func (srv *Server) lookup(sid string) (*Session, bool) {
 // returns when the sessions are gone or ctx ends.
 func (srv *Server) Close(ctx context.Context) error {
 	srv.shutdown.Store(true)
-	srv.sessions.Range(func(_, v any) bool {
-		v.(*Session).closeWith(ReasonServerShutdown, true)
-		return true
-	})
+	for _, s := range srv.sessions.snapshot() {
+		s.closeWith(ReasonServerShutdown, true)
+	}
 	// Polling sessions linger until their close packet is fetched; stop waiting
 	// for that once ctx ends.
 	t := time.NewTicker(10 * time.Millisecond)
@@ -110,10 +104,9 @@ func (srv *Server) Close(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-	srv.sessions.Range(func(_, v any) bool {
-		v.(*Session).finish()
-		return true
-	})
+	for _, s := range srv.sessions.snapshot() {
+		s.finish()
+	}
 	if srv.ws != nil {
 		srv.ws.stop()
 	}
@@ -121,7 +114,7 @@ func (srv *Server) Close(ctx context.Context) error {
 }
 
 func (srv *Server) register(s *Session) {
-	srv.sessions.Store(s.id, s)
+	srv.sessions.store(s)
 	srv.count.Add(1)
 	srv.opened.Add(1)
 	srv.log.Debug("engine.io session open", slog.String("sid", s.id),
@@ -138,11 +131,11 @@ func (srv *Server) unregister(s *Session, reason CloseReason) {
 	lingering := s.lingering
 	s.mu.Unlock()
 	if lingering {
-		if _, ok := srv.sessions.Load(s.id); !ok {
+		if cur, ok := srv.sessions.load(s.id); !ok || cur != s {
 			return
 		}
-		time.AfterFunc(closedPollGrace, func() { srv.sessions.CompareAndDelete(s.id, s) })
-	} else if _, ok := srv.sessions.LoadAndDelete(s.id); !ok {
+		time.AfterFunc(closedPollGrace, func() { srv.sessions.remove(s) })
+	} else if !srv.sessions.remove(s) {
 		return
 	}
 	srv.count.Add(-1)
