@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/socketd/socketd/server/memreduce"
 )
 
 func main() {
@@ -39,6 +41,7 @@ type flags struct {
 	clientBundle string
 	logLevel     string
 	debugAddr    string
+	noReducer    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -54,6 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.clientBundle, "client-bundle", "", "socket.io browser client served at <path>/socket.io.js: 2 or 4 (overrides clientBundle)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info, or debug when the config has debug: true)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; off by default, keep it on loopback")
+	fs.BoolVar(&f.noReducer, "no-memory-reducer", false, "do not give memory back to the OS when the server goes quiet (see server/memreduce)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -100,6 +104,11 @@ func run(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if !f.noReducer {
+		// Idle push servers hold many quiet sockets: after a burst, give the
+		// burst's garbage back instead of keeping the heap at its peak.
+		go memreduce.New(memreduce.Config{Logger: logger}).Run(ctx)
+	}
 	if f.debugAddr != "" {
 		if _, err := serveDebug(ctx, f.debugAddr, logger); err != nil {
 			_ = ln.Close()
