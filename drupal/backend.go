@@ -51,12 +51,21 @@ type Backend struct {
 // applied). hc nil means a client built from cfg: certificate checks only with
 // backend.strictSSL, redirects not followed (drupal-node.js treated a 301 as a
 // failure).
+// backendConns bounds the connections to Drupal's message endpoint.
+const backendConns = 64
+
 func NewBackend(cfg Config, hc *http.Client) *Backend {
 	cfg = cfg.WithDefaults()
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: !cfg.Backend.StrictSSL} //nolint:gosec // backend.strictSSL defaults to false, as in drupal-node.js.
-		tr.MaxIdleConnsPerHost = 16
+		// Keep as many connections as may be busy at once: with fewer idle
+		// slots than concurrent calls, a connect storm dials and drops a TCP
+		// connection per authentication (a sixth of socketd's CPU in a 10,000
+		// client storm). The cap also spares Drupal's PHP workers: calls beyond
+		// it wait for a free connection, within the auth timeout.
+		tr.MaxConnsPerHost = backendConns
+		tr.MaxIdleConnsPerHost = backendConns
 		hc = &http.Client{
 			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
