@@ -157,19 +157,13 @@ func (b *Bridge) setupLocked(c *conn, token string, r *AuthReply, tokens map[str
 	c.uid = r.UID
 	c.authToken = token
 	c.authRaw = r.Raw
-	c.channels = make(map[string]struct{}, len(r.Channels))
-	c.tokens = make(map[string]struct{})
+	c.channels, c.tokens = nil, nil
 	b.authed++
 	c.s.Join(roomAuthenticated)
 	for _, name := range r.Channels {
 		b.joinChannelLocked(c, name)
 	}
-	set := b.uids[c.uid]
-	if set == nil {
-		set = make(map[string]*conn)
-		b.uids[c.uid] = set
-	}
-	set[c.id] = c
+	b.addUIDLocked(c)
 	var res setupResult
 	if c.uid != 0 {
 		if p := b.online[c.uid]; p != nil {

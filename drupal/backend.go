@@ -193,7 +193,9 @@ func ParseAuthReply(body []byte) (*AuthReply, error) {
 		msg, _ := jsonString(m["error"])
 		return nil, fmt.Errorf("%w: %q", ErrBackendError, msg)
 	}
-	r := &AuthReply{Valid: truthy(m["nodejsValidAuthToken"]), Raw: raw}
+	// Raw is kept (cached, and by every socket of the token): copy it so the
+	// read buffer, larger than the reply, is not kept with it.
+	r := &AuthReply{Valid: truthy(m["nodejsValidAuthToken"]), Raw: bytes.Clone(raw)}
 	if v, ok := m["uid"]; ok && !isNull(v) {
 		if r.UID, ok = jsonUID(v); !ok {
 			return nil, fmt.Errorf("%w: uid %s", ErrBadReply, v)
@@ -256,13 +258,16 @@ func uidList(raw json.RawMessage, out []int64, depth int) []int64 {
 
 // stringMap reads an object of strings; anything else is an empty map.
 func stringMap(raw json.RawMessage) map[string]string {
-	out := make(map[string]string)
 	fs, err := objectFields(bytes.TrimSpace(raw))
 	if err != nil {
-		return out
+		return nil
 	}
+	var out map[string]string
 	for _, f := range fs {
 		if s, ok := jsonString(f.value); ok {
+			if out == nil {
+				out = make(map[string]string, len(fs))
+			}
 			out[f.key] = s
 		}
 	}

@@ -140,27 +140,27 @@ func TestParseAuthReplyLenient(t *testing.T) {
 		{
 			"d7 strings and holes",
 			`{"uid":"12","name":"bob","nodejsValidAuthToken":1,"authToken":"tok","clientId":"c1","channels":{"0":"a","2":"b","3":null},"presenceUids":{"1":["5","6"],"4":[[6,7]],"x":"0"},"contentTokens":[]}`,
-			AuthReply{Valid: true, UID: 12, AuthToken: "tok", ClientID: "c1", Channels: []string{"a", "b"}, PresenceUIDs: []int64{5, 6, 7}, ContentTokens: map[string]string{}},
+			AuthReply{Valid: true, UID: 12, AuthToken: "tok", ClientID: "c1", Channels: []string{"a", "b"}, PresenceUIDs: []int64{5, 6, 7}},
 		},
 		{
 			"anonymous",
 			`{"uid":0,"nodejsValidAuthToken":true,"authToken":"tok","clientId":"c1"}`,
-			AuthReply{Valid: true, AuthToken: "tok", ClientID: "c1", ContentTokens: map[string]string{}},
+			AuthReply{Valid: true, AuthToken: "tok", ClientID: "c1"},
 		},
 		{
 			"uid null, numeric channel, float uid list",
 			`{"uid":null,"nodejsValidAuthToken":"yes","clientId":"c1","channels":[5,"x",true],"presenceUids":[2.0,"3",false]}`,
-			AuthReply{Valid: true, ClientID: "c1", Channels: []string{"5", "x"}, PresenceUIDs: []int64{2, 3}, ContentTokens: map[string]string{}},
+			AuthReply{Valid: true, ClientID: "c1", Channels: []string{"5", "x"}, PresenceUIDs: []int64{2, 3}},
 		},
 		{
 			"falsy validity spellings",
 			`{"nodejsValidAuthToken":"","clientId":"c1"}`,
-			AuthReply{ClientID: "c1", ContentTokens: map[string]string{}},
+			AuthReply{ClientID: "c1"},
 		},
 		{
 			"error false is no error",
 			`{"error":false,"nodejsValidAuthToken":0,"clientId":"c1"}`,
-			AuthReply{ClientID: "c1", ContentTokens: map[string]string{}},
+			AuthReply{ClientID: "c1"},
 		},
 	}
 	for _, tt := range tests {

@@ -83,9 +83,9 @@ type Bridge struct {
 	sockets       map[string]*conn // every socket of "/", by id
 	authed        int              // authenticated sockets
 	channels      map[string]*channel
-	uids          map[int64]map[string]*conn // authenticated sockets by uid, 0 included
-	online        map[int64]*presence        // online users (uid != 0)
-	cache         map[string]*authEntry      // by auth token
+	uids          map[int64][]*conn     // authenticated sockets by uid, 0 included (see addUIDLocked)
+	online        map[int64]*presence   // online users (uid != 0)
+	cache         map[string]*authEntry // by auth token
 	tokenChannels map[string]*tokenChannel
 	tokenTimers   map[tokenKey]*graceTimer
 	sweeper       stopper
@@ -109,8 +109,9 @@ type conn struct {
 	uid        int64
 	authToken  string
 	authRaw    json.RawMessage // the auth reply pushed in clientAuthenticated
-	channels   map[string]struct{}
-	tokens     map[string]struct{} // token channels
+	channels   strSet
+	tokens     strSet // token channels
+	uidIdx     int    // position in b.uids[uid], for removal in O(1)
 	cancelAuth context.CancelFunc
 }
 
@@ -160,7 +161,7 @@ func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
 		cancel:        cancel,
 		sockets:       make(map[string]*conn),
 		channels:      make(map[string]*channel),
-		uids:          make(map[int64]map[string]*conn),
+		uids:          make(map[int64][]*conn),
 		online:        make(map[int64]*presence),
 		cache:         make(map[string]*authEntry),
 		tokenChannels: make(map[string]*tokenChannel),
@@ -303,21 +304,44 @@ func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectR
 	}
 }
 
+// addUIDLocked records c among its user's sockets. Users have one socket or a
+// few (tabs); a slice with each conn knowing its index costs 8 bytes per socket
+// where a map per user cost about 230, and removal stays O(1) even for uid 0,
+// which every anonymous socket shares.
+func (b *Bridge) addUIDLocked(c *conn) {
+	set := b.uids[c.uid]
+	c.uidIdx = len(set)
+	b.uids[c.uid] = append(set, c)
+}
+
+// removeUIDLocked undoes addUIDLocked (swap with the last, shrink).
+func (b *Bridge) removeUIDLocked(c *conn) {
+	set := b.uids[c.uid]
+	i := c.uidIdx
+	if i >= len(set) || set[i] != c {
+		return
+	}
+	last := len(set) - 1
+	set[i] = set[last]
+	set[i].uidIdx = i
+	set[last] = nil
+	if last == 0 {
+		delete(b.uids, c.uid)
+		return
+	}
+	b.uids[c.uid] = set[:last]
+}
+
 // forgetAuthenticatedLocked removes an authenticated socket from the tables and
 // starts the grace timers of its user and content channels.
 func (b *Bridge) forgetAuthenticatedLocked(c *conn) {
 	b.authed--
-	for name := range c.channels {
+	for _, name := range c.channels {
 		if ch := b.channels[name]; ch != nil {
 			delete(ch.sockets, c.id)
 		}
 	}
-	if set := b.uids[c.uid]; set != nil {
-		delete(set, c.id)
-		if len(set) == 0 {
-			delete(b.uids, c.uid)
-		}
-	}
+	b.removeUIDLocked(c)
 	if c.uid != 0 {
 		b.scheduleOfflineLocked(c.uid)
 	}

@@ -37,7 +37,7 @@ func (b *Bridge) joinChannelLocked(c *conn, name string) {
 		b.channels[name] = ch
 	}
 	ch.sockets[c.id] = c
-	c.channels[name] = struct{}{}
+	c.channels.add(name)
 	c.s.Join(channelPrefix + name)
 }
 
@@ -45,7 +45,7 @@ func (b *Bridge) leaveChannelLocked(c *conn, name string) {
 	if ch := b.channels[name]; ch != nil {
 		delete(ch.sockets, c.id)
 	}
-	delete(c.channels, name)
+	c.channels.del(name)
 	c.s.Leave(channelPrefix + name)
 }
 
@@ -81,7 +81,7 @@ func (b *Bridge) RemoveChannel(name string) bool {
 		return false
 	}
 	for _, c := range ch.sockets {
-		delete(c.channels, name)
+		c.channels.del(name)
 		c.s.Leave(channelPrefix + name)
 	}
 	delete(b.channels, name)

@@ -38,8 +38,8 @@ func (b *Bridge) socketsOfUIDsLocked(uids []int64) []string {
 		if uid == 0 {
 			continue
 		}
-		for id := range b.uids[uid] {
-			ids = append(ids, id)
+		for _, c := range b.uids[uid] {
+			ids = append(ids, c.id)
 		}
 	}
 	return ids

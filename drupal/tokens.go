@@ -94,7 +94,7 @@ func (b *Bridge) redeemTokenLocked(c *conn, name, tok string) *contentToken {
 	}
 	delete(tc.tokens, tok)
 	tc.sockets[c.id] = &tokenMember{c: c, tok: t}
-	c.tokens[name] = struct{}{}
+	c.tokens.add(name)
 	c.s.Join(tokenPrefix + name)
 	return t
 }
@@ -133,7 +133,7 @@ func (b *Bridge) onJoinTokenChannel(s *socketio.Socket, e *socketio.Event) {
 // leaveTokenChannelsLocked takes a leaving socket out of its token channels and
 // starts the notifyOnDisconnect timers.
 func (b *Bridge) leaveTokenChannelsLocked(c *conn) {
-	for name := range c.tokens {
+	for _, name := range c.tokens {
 		tc := b.tokenChannels[name]
 		if tc == nil {
 			continue
