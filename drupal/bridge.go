@@ -178,6 +178,7 @@ func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
 	b.sweeper = b.clock.AfterFunc(sweepInterval, b.sweepTick)
 	b.mu.Unlock()
 	b.nsp.OnConnection(b.onConnection)
+	b.nsp.OnDisconnecting(b.onDisconnecting)
 	b.nsp.On("authenticate", b.onAuthenticate)
 	b.nsp.On("join-token-channel", b.onJoinTokenChannel)
 	b.nsp.On("message", b.onClientMessage)
@@ -273,7 +274,6 @@ func (b *Bridge) onConnection(s *socketio.Socket) {
 	}
 	b.sockets[c.id] = c
 	b.mu.Unlock()
-	s.OnDisconnecting(b.onDisconnecting)
 	b.logDebug("drupal: client connected", slog.String("sid", c.id))
 	for _, ext := range b.exts {
 		ext.OnConnect(s)

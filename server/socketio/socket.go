@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,12 +45,18 @@ type Socket struct {
 	client *client
 	auth   json.RawMessage // the CONNECT payload, Handshake().Auth
 
-	mu              sync.Mutex
-	connected       bool
-	handlers        map[string]EventHandler
-	acks            map[uint64]*pendingAck
-	onDisconnecting []func(*Socket, DisconnectReason)
-	onDisconnect    []func(*Socket, DisconnectReason)
+	mu        sync.Mutex
+	connected bool
+	handlers  map[string]EventHandler
+	acks      map[uint64]*pendingAck
+	hooks     *socketHooks // nil until a hook is registered: most sockets have none
+}
+
+// socketHooks are a socket's own disconnect hooks (Namespace.OnDisconnecting and
+// OnDisconnect serve every socket at no cost per socket).
+type socketHooks struct {
+	disconnecting []func(*Socket, DisconnectReason)
+	disconnect    []func(*Socket, DisconnectReason)
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -115,14 +122,20 @@ func (s *Socket) On(event string, h EventHandler) {
 // still in its rooms.
 func (s *Socket) OnDisconnecting(fn func(*Socket, DisconnectReason)) {
 	s.mu.Lock()
-	s.onDisconnecting = append(s.onDisconnecting, fn)
+	if s.hooks == nil {
+		s.hooks = &socketHooks{}
+	}
+	s.hooks.disconnecting = append(s.hooks.disconnecting, fn)
 	s.mu.Unlock()
 }
 
 // OnDisconnect registers a hook run after the socket left.
 func (s *Socket) OnDisconnect(fn func(*Socket, DisconnectReason)) {
 	s.mu.Lock()
-	s.onDisconnect = append(s.onDisconnect, fn)
+	if s.hooks == nil {
+		s.hooks = &socketHooks{}
+	}
+	s.hooks.disconnect = append(s.hooks.disconnect, fn)
 	s.mu.Unlock()
 }
 
@@ -314,8 +327,15 @@ func (s *Socket) onClose(reason DisconnectReason) {
 	s.connected = false
 	acks := s.acks
 	s.acks = nil
-	disconnecting, disconnect := s.onDisconnecting, s.onDisconnect
+	var own socketHooks
+	if s.hooks != nil {
+		own = *s.hooks
+	}
 	s.mu.Unlock()
+	s.nsp.mu.RLock()
+	disconnecting := append(slices.Clip(s.nsp.onDisconnecting), own.disconnecting...)
+	disconnect := append(slices.Clip(s.nsp.onDisconnect), own.disconnect...)
+	s.nsp.mu.RUnlock()
 
 	for _, fn := range disconnecting {
 		fn(s, reason)
