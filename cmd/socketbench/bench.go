@@ -39,6 +39,7 @@ type bench struct {
 	log  io.Writer
 
 	dial          dialer
+	poll          *pollers     // -transport polling
 	engine        *nbio.Engine // poll mode
 	engineStarted time.Time
 	clients       []atomic.Pointer[client]

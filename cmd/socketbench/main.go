@@ -37,6 +37,7 @@ type config struct {
 	EIO        int    `json:"eio"`
 	Scenario   string `json:"scenario"`
 	IO         string `json:"io"`
+	Transport  string `json:"transport"`
 	Pollers    int    `json:"pollers"`
 	Src        string `json:"src"`
 	ServiceKey string `json:"-"`
@@ -124,6 +125,16 @@ func (c *config) validate() error {
 	}
 	if c.IO != "poll" && c.IO != "goroutine" {
 		errs = append(errs, "-io must be poll or goroutine")
+	}
+	switch c.Transport {
+	case "", "websocket":
+		c.Transport = "websocket"
+	case "polling":
+		if c.Scenario != "idle" {
+			errs = append(errs, "-transport polling runs the idle scenario only (-scenario idle)")
+		}
+	default:
+		errs = append(errs, "-transport must be websocket or polling")
 	}
 	if c.Channels <= 0 {
 		c.Channels = max(c.N/10, 1)
@@ -247,12 +258,16 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 	if b.server != nil {
 		_, res.Server.Threads0, _ = b.server.status()
 	}
-	if cfg.EIO == 3 {
+	if cfg.EIO == 3 && cfg.Transport != "polling" {
 		pctx, pcancel := context.WithCancel(ctx)
 		defer pcancel()
 		go b.pinger(pctx)
 	}
-	res.Connect = b.runConnect(ctx)
+	if cfg.Transport == "polling" {
+		res.Connect = b.runPollingConnect(ctx)
+	} else {
+		res.Connect = b.runConnect(ctx)
+	}
 	if res.Connect.OK == 0 {
 		res.Problems = append(res.Problems, "no client authenticated")
 	} else {
@@ -272,6 +287,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 	if kb, _, err := b.self.status(); err == nil {
 		res.Client.RSSKB = kb
 	}
+	b.closePolling()
 	b.closeAll()
 	time.Sleep(200 * time.Millisecond)
 	res.Client.IO = cfg.IO
@@ -325,6 +341,7 @@ func main() {
 	fs.IntVar(&cfg.N, "n", 1000, "number of clients")
 	fs.IntVar(&cfg.EIO, "eio", 4, "Engine.IO revision: 3 (socket.io 2.x clients, Drupal's) or 4")
 	fs.StringVar(&cfg.Scenario, "scenario", "all", "comma list of idle,broadcast,channels,storm, or all (the connect storm always runs)")
+	fs.StringVar(&cfg.Transport, "transport", "websocket", "websocket, or polling (HTTP long-polling that never upgrades, a goroutine per client; idle scenario only)")
 	fs.StringVar(&cfg.IO, "io", "poll", "client I/O: poll (nbio epoll loop, no goroutine per connection) or goroutine")
 	fs.IntVar(&cfg.Pollers, "pollers", 1, "event loops in poll mode")
 	fs.StringVar(&cfg.Src, "src", "auto", `source addresses, comma separated; "auto": 127.0.0.x, one per 25,000 clients`)
