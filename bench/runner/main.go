@@ -46,6 +46,10 @@ type options struct {
 	ServiceKey  string        `json:"-"`
 	Pause       time.Duration `json:"pause_ns"`
 	RunTimeout  time.Duration `json:"run_timeout_ns"`
+	// Polling is how many EIO=3 long-polling clients a second, idle-only run per
+	// server and round holds (on a fresh server process); 0 skips it. The floor
+	// speaks WebSocket only and is skipped.
+	Polling int `json:"polling"`
 }
 
 type multiFlag []string
@@ -67,6 +71,7 @@ func main() {
 	flag.StringVar(&o.Socketbench, "socketbench", "bin/socketbench", "socketbench binary")
 	flag.StringVar(&o.Backend, "backend-addr", "127.0.0.1:8099", "stand-in Drupal backend address the servers are configured with")
 	flag.StringVar(&o.ServiceKey, "service-key", "bench-service-key", "service key the servers are configured with")
+	flag.IntVar(&o.Polling, "polling", 2000, "EIO=3 long-polling clients held in a separate idle run per server and round (0: none; the floor is skipped)")
 	flag.DurationVar(&o.Pause, "pause", 3*time.Second, "pause between runs")
 	flag.DurationVar(&o.RunTimeout, "run-timeout", 5*time.Minute, "bound on one socketbench run")
 	floorBin := flag.String("floor", "bin/benchfloor", "floor server binary")
@@ -153,6 +158,31 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 			}
 			if raw != nil {
 				res.Runs[s.Name] = append(res.Runs[s.Name], raw)
+			}
+			time.Sleep(o.Pause)
+		}
+		for k := range list {
+			s := list[(k+r)%len(list)]
+			if o.Polling <= 0 || s.Name == "floor" || ctx.Err() != nil {
+				continue
+			}
+			po := o
+			po.N, po.EIO, po.Scenario = o.Polling, 3, "idle"
+			po.BenchArgs = []string{"-transport", "polling"}
+			ps := s
+			ps.Name = s.Name + "-polling" // names the raw files
+			raw, cmd, err := runOne(ctx, po, ps, r, dir)
+			res.Commands = append(res.Commands, cmd...)
+			if err != nil {
+				msg := fmt.Sprintf("round %d, %s: %v", r+1, ps.Name, err)
+				fmt.Fprintln(os.Stderr, "runner:", msg)
+				res.Failures = append(res.Failures, msg)
+			}
+			if raw != nil {
+				if res.PollingRuns == nil {
+					res.PollingRuns = map[string][]json.RawMessage{}
+				}
+				res.PollingRuns[s.Name] = append(res.PollingRuns[s.Name], raw)
 			}
 			time.Sleep(o.Pause)
 		}
