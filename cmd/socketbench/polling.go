@@ -37,8 +37,10 @@ func (b *bench) runPollingConnect(ctx context.Context) *connectResult {
 		// A held GET and a POST per client at times: keep them all alive.
 		MaxIdleConns:        2*cfg.N + 64,
 		MaxIdleConnsPerHost: 2*cfg.N + 64,
-		IdleConnTimeout:     2 * time.Minute,
-		DisableCompression:  true,
+		// Below Node's 65 s keep-alive: a ping POST must not land on a
+		// connection the server is closing (EIO=3 would then miss a ping).
+		IdleConnTimeout:    30 * time.Second,
+		DisableCompression: true,
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	b.poll = &pollers{hc: &http.Client{Transport: tr}, cancel: cancel}
