@@ -175,7 +175,7 @@ func newBench(cfg config, logw io.Writer) (*bench, error) {
 	for i := range b.hists {
 		b.hists[i] = new(hist)
 	}
-	if cfg.IO == "poll" {
+	if cfg.IO == "poll" && cfg.Transport != "polling" {
 		logging.SetLevel(logging.LevelNone)
 		b.engine = nbio.NewEngine(nbio.Config{Name: "socketbench", NPoller: cfg.Pollers, ReadBufferSize: 64 << 10})
 		b.engine.OnData(func(nc *nbio.Conn, data []byte) {

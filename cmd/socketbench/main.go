@@ -231,10 +231,17 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	// Each client holds one descriptor (two for a moment while it moves to
-	// the poller); the backend and publishers need a few hundred more.
-	if lim := raiseNoFile(); lim > 0 && uint64(cfg.N)+uint64(cfg.Concurrency)+512 > lim {
-		return nil, fmt.Errorf("-n %d needs about %d open files but RLIMIT_NOFILE is %d: raise it (ulimit -n) or run fewer clients; the server under test needs as many",
-			cfg.N, cfg.N+cfg.Concurrency+512, lim)
+	// the poller; a polling client two: the held GET and its POSTs); the
+	// backend and publishers need a few hundred more.
+	perClient := 1
+	if cfg.Transport == "polling" {
+		perClient = 2
+	}
+	if need := perClient*cfg.N + cfg.Concurrency + 512; need > 0 {
+		if lim := raiseNoFile(); lim > 0 && uint64(need) > lim {
+			return nil, fmt.Errorf("-n %d needs about %d open files but RLIMIT_NOFILE is %d: raise it (ulimit -n) or run fewer clients; the server under test needs as many",
+				cfg.N, need, lim)
+		}
 	}
 	t0 := time.Now()
 	res := &result{Tool: "socketbench", Label: cfg.Label, Started: t0.UTC().Format(time.RFC3339), Machine: machineInfo(), Config: cfg}
