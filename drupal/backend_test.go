@@ -14,7 +14,7 @@ import (
 )
 
 // backendCfg points a Config at a test server.
-func backendCfg(t *testing.T, srvURL string) Config {
+func backendCfg(t testing.TB, srvURL string) Config {
 	t.Helper()
 	host, port, err := net.SplitHostPort(srvURL[len("http://"):])
 	if err != nil {

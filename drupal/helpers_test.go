@@ -110,7 +110,7 @@ type fakeDrupal struct {
 	msgs     chan map[string]json.RawMessage // every message but authenticate
 }
 
-func newFakeDrupal(t *testing.T) *fakeDrupal {
+func newFakeDrupal(t testing.TB) *fakeDrupal {
 	d := &fakeDrupal{users: make(map[string]user), msgs: make(chan map[string]json.RawMessage, 100)}
 	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(d.srv.Close)
@@ -179,7 +179,7 @@ func (d *fakeDrupal) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // nextMsg waits for a message Drupal got other than authenticate.
-func (d *fakeDrupal) nextMsg(t *testing.T) map[string]json.RawMessage {
+func (d *fakeDrupal) nextMsg(t testing.TB) map[string]json.RawMessage {
 	t.Helper()
 	select {
 	case m := <-d.msgs:
@@ -219,7 +219,7 @@ func (r *recorder) OnClientMessage(s *socketio.Socket, m *ClientMessage) bool {
 
 // env is a bridge with a Socket.IO server, its HTTP API and a fake Drupal.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	b      *Bridge
 	io     *socketio.Server
 	clk    *fakeClock
@@ -228,7 +228,7 @@ type env struct {
 	url    string
 }
 
-func newEnv(t *testing.T, mutate func(*Config)) *env {
+func newEnv(t testing.TB, mutate func(*Config)) *env {
 	t.Helper()
 	d := newFakeDrupal(t)
 	cfg := backendCfg(t, d.srv.URL)
@@ -315,7 +315,7 @@ func (e *env) expectAPI(method, path, body string, wantStatus int, wantBody stri
 // client is a minimal Socket.IO v4 (socket.io-client 2.x) client over an
 // Engine.IO v3 WebSocket, what the Drupal page runs.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	id   string
 	in   chan string // Socket.IO packets (the Engine.IO "4" stripped)

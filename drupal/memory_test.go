@@ -1,0 +1,245 @@
+package drupal
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// heapConns is how many sockets the held-heap benchmark connects; each is two
+// descriptors in this process (client and server side), so mind ulimit -n.
+func heapConns(tb testing.TB) int {
+	n := 2000
+	if v := os.Getenv("DRUPAL_HEAP_CONNS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 10 {
+			tb.Fatalf("DRUPAL_HEAP_CONNS=%q", v)
+		}
+	}
+	return n
+}
+
+// heapFigures are the per-socket results of measureHeld.
+type heapFigures struct {
+	bridge    float64 // heap the bridge's own code allocated and still holds, per authenticated socket
+	connected float64 // process heap per connected, unauthenticated socket (both ends)
+	authed    float64 // process heap added by authenticating, per socket
+}
+
+// measureHeld connects n sockets, each its own Drupal user in one channel of
+// ten whose members are its presence list (the shape of a real site's idle
+// load), authenticates them one by one and measures what stays on the heap.
+//
+// The bridge's share is read from a complete heap profile (MemProfileRate 1):
+// an allocation counts when the innermost socketd frame of its stack is the
+// bridge's non-test code, so io.ReadAll in Backend.Post or a map growing in
+// setupLocked count, the adapter's room sets (Socket.Join) and the test
+// clients do not. That is the figure the bridge's data structures decide.
+func measureHeld(tb testing.TB, n int) heapFigures {
+	old := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	defer func() { runtime.MemProfileRate = old }()
+
+	// The recorder's inbox takes a disconnect per socket when the env is
+	// torn down: drain it meanwhile (cleanups run last registered first).
+	torndown := make(chan struct{})
+	tb.Cleanup(func() { close(torndown) })
+	e := newEnv(tb, nil)
+	tb.Cleanup(func() {
+		go func() {
+			for {
+				select {
+				case <-e.rec.events:
+				case <-torndown:
+					return
+				}
+			}
+		}()
+	})
+	// Drupal is told every user that comes online; its inbox must not fill
+	// up (the fake's handler would block, and with it the backend client).
+	stop := make(chan struct{})
+	defer close(stop)
+	var online atomic.Int64
+	go func() {
+		for {
+			select {
+			case m := <-e.drupal.msgs:
+				if string(m["messageType"]) == `"userOnline"` {
+					online.Add(1)
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for i := range n {
+		group := i / 10 * 10
+		var presence []int64
+		for j := group; j < group+10 && j < n; j++ {
+			if j != i {
+				presence = append(presence, int64(j+1))
+			}
+		}
+		e.drupal.setUser(fmt.Sprintf("token-%06d", i), user{uid: int64(i + 1), channels: []string{fmt.Sprintf("group_%d", i/10)}, presence: presence})
+	}
+
+	base := snapshot()
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = e.dial()
+	}
+	connected := snapshot()
+	for i, c := range clients {
+		c.authenticate(e, fmt.Sprintf("token-%06d", i))
+	}
+	// Take the presence notifications out of the clients' inboxes, and let
+	// the userOnline posts end (their goroutines and buffers are not held).
+	for _, c := range clients {
+		c.drainSync()
+	}
+	deadline := time.Now().Add(waitTime)
+	for online.Load() != int64(n) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("Drupal told of %d users online, want %d", online.Load(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.b.mu.Lock()
+	cached, authedN, users := len(e.b.cache), e.b.authed, len(e.b.online)
+	e.b.mu.Unlock()
+	if cached != n || authedN != n || users != n {
+		tb.Fatalf("%d cached, %d authenticated, %d online; want %d", cached, authedN, users, n)
+	}
+	authed := snapshot()
+	runtime.KeepAlive(clients)
+	if os.Getenv("DRUPAL_HEAP_SITES") != "" {
+		logSites(tb, base, authed, n)
+	}
+	return heapFigures{
+		bridge:    float64(authed.bridge-base.bridge) / float64(n),
+		connected: float64(connected.heap-base.heap) / float64(n),
+		authed:    float64(authed.heap-connected.heap) / float64(n),
+	}
+}
+
+type heapSnapshot struct {
+	heap   int64            // HeapAlloc
+	bridge int64            // in use, allocated by the bridge (see measureHeld)
+	sites  map[string]int64 // bridge's in-use bytes by allocation site
+}
+
+func snapshot() heapSnapshot {
+	// The profile is published a cycle or two late.
+	for range 3 {
+		runtime.GC()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s := heapSnapshot{heap: int64(ms.HeapAlloc), sites: make(map[string]int64)}
+	recs := make([]runtime.MemProfileRecord, 1024)
+	for {
+		k, ok := runtime.MemProfile(recs, true)
+		if ok {
+			recs = recs[:k]
+			break
+		}
+		recs = make([]runtime.MemProfileRecord, k+k/4)
+	}
+	for i := range recs {
+		if inuse := recs[i].InUseBytes(); inuse != 0 {
+			if site, ok := bridgeAllocation(recs[i].Stack()); ok {
+				s.bridge += inuse
+				s.sites[site] += inuse
+			}
+		}
+	}
+	return s
+}
+
+// bridgeAllocation reports whether the innermost socketd frame of stack is
+// the bridge's code (package drupal, not its tests), and names the site: that
+// frame, after the allocating function when it is another package's.
+func bridgeAllocation(stack []uintptr) (site string, ok bool) {
+	frames := runtime.CallersFrames(stack)
+	var outside string
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "github.com/socketd/socketd/") {
+			if !strings.HasPrefix(f.Function, "github.com/socketd/socketd/drupal.") || strings.HasSuffix(f.File, "_test.go") {
+				return "", false
+			}
+			site = strings.TrimPrefix(f.Function, "github.com/socketd/socketd/") + ":" + strconv.Itoa(f.Line)
+			if outside != "" {
+				site += " (" + outside + ")"
+			}
+			return site, true
+		}
+		if outside == "" || strings.HasPrefix(outside, "runtime.") {
+			outside = f.Function
+		}
+		if !more {
+			return "", false
+		}
+	}
+}
+
+// logSites lists the bridge's allocation sites by bytes held per socket.
+func logSites(tb testing.TB, before, after heapSnapshot, n int) {
+	type site struct {
+		name  string
+		bytes int64
+	}
+	var sites []site
+	for name, b := range after.sites {
+		if d := b - before.sites[name]; d != 0 {
+			sites = append(sites, site{name, d})
+		}
+	}
+	slices.SortFunc(sites, func(a, b site) int { return cmp.Compare(b.bytes, a.bytes) })
+	for _, s := range sites {
+		if s.bytes*10 >= int64(n) { // from 0.1 B/conn
+			tb.Logf("%8.1f B/conn  %s", float64(s.bytes)/float64(n), s.name)
+		}
+	}
+}
+
+// drainSync reads what the server sent until the answer to an echo sent now.
+func (c *client) drainSync() {
+	c.t.Helper()
+	id := c.emit("echo", `"drain"`, true)
+	want := fmt.Sprintf(`3%d["drain"]`, id)
+	for {
+		if p := c.next(); p == want {
+			return
+		} else if p == "EOF" || p == "1" {
+			c.t.Fatalf("disconnected while draining")
+		}
+	}
+}
+
+// BenchmarkHeldPerConn reports the heap held per idle authenticated socket:
+// bridge-B/conn is the bridge's own (see measureHeld), connected-B/conn and
+// auth-B/conn the whole process's per connected socket and added by
+// authenticating (socketio's room sets included). DRUPAL_HEAP_CONNS sets the
+// number of sockets (2000).
+//
+//	go test -run '^$' -bench HeldPerConn -benchtime 1x ./drupal/
+func BenchmarkHeldPerConn(b *testing.B) {
+	n := heapConns(b)
+	var f heapFigures
+	for b.Loop() {
+		f = measureHeld(b, n)
+	}
+	b.ReportMetric(f.bridge, "bridge-B/conn")
+	b.ReportMetric(f.connected, "connected-B/conn")
+	b.ReportMetric(f.authed, "auth-B/conn")
+	b.ReportMetric(0, "ns/op")
+}
