@@ -75,6 +75,12 @@ type Config struct {
 	AllowRequest func(r *http.Request) error
 	// PollWriteTimeout bounds writing one polling response. Zero means 10s.
 	PollWriteTimeout time.Duration
+	// HoldPollsInHandler keeps a held polling GET inside its net/http handler
+	// (a goroutine, net/http's buffers, and the connection kept alive for the
+	// next request) instead of parking it: by default a held GET over plain
+	// HTTP/1.x is hijacked and waits on one small goroutine, about 20 KB less
+	// per polling client, and is answered with Connection: close (park.go).
+	HoldPollsInHandler bool
 	// CloseTimeout is how long a polling session closed by the server waits for the
 	// client's next GET to deliver the close packet. Zero means 30s (engine.io's
 	// closeTimeout).

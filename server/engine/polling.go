@@ -89,7 +89,11 @@ func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, j
 			defer t.Stop()
 			release = t.C
 		}
+		park := release == nil && !srv.cfg.HoldPollsInHandler && r.TLS == nil && r.ProtoMajor == 1
 		s.mu.Unlock()
+		if park && srv.park(w, r, s, ch, jsonp) {
+			return
+		}
 		select {
 		case <-ch:
 		case <-release:
@@ -100,19 +104,48 @@ func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, j
 			s.poll = nil
 		}
 		if r.Context().Err() != nil {
-			// The client dropped the poll (engine.io: "poll connection closed
-			// prematurely"); what was taken for it is lost, so the session ends.
-			open := s.state != stateClosed
 			s.mu.Unlock()
-			if open {
-				s.closeWith(ReasonTransportClose, false)
-			}
+			s.pollDropped()
 			return
 		}
 	}
+	srv.answerPollLocked(s, httpPollWriter{srv, w, r, jsonp})
+}
+
+// pollDropped ends a session whose held GET the client dropped (engine.io:
+// "poll connection closed prematurely"): what was taken for it is lost.
+func (s *Session) pollDropped() {
+	if !s.closed() {
+		s.closeWith(ReasonTransportClose, false)
+	}
+}
+
+// pollWriter answers one polling GET: through net/http, or on a parked
+// connection (park.go).
+type pollWriter interface {
+	payload(s *Session, frames []*Frame) error
+	fail(e *HandshakeError, status int)
+}
+
+type httpPollWriter struct {
+	srv   *Server
+	w     http.ResponseWriter
+	r     *http.Request
+	jsonp int
+}
+
+func (p httpPollWriter) payload(s *Session, frames []*Frame) error {
+	return p.srv.writePayload(p.w, p.r, s, frames, p.jsonp)
+}
+
+func (p httpPollWriter) fail(e *HandshakeError, status int) { p.srv.writeError(p.w, p.r, e, status) }
+
+// answerPollLocked answers a GET that waited (or did not need to): everything
+// queued, or a noop. Called with s.mu held; releases it.
+func (srv *Server) answerPollLocked(s *Session, pw pollWriter) {
 	if s.transport != Polling {
 		s.mu.Unlock()
-		srv.writeError(w, r, errBadRequest, http.StatusBadRequest)
+		pw.fail(errBadRequest, http.StatusBadRequest)
 		return
 	}
 	frames := s.takeQueueLocked()
@@ -123,7 +156,7 @@ func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, j
 		// ends the poll cleanly.
 		frames = []*Frame{noopFrame}
 	}
-	if err := srv.writePayload(w, r, s, frames, jsonp); err != nil {
+	if err := pw.payload(s, frames); err != nil {
 		s.closeWith(ReasonTransportError, false)
 		return
 	}
@@ -132,8 +165,9 @@ func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, j
 	}
 }
 
-// writePayload encodes frames in the session's polling format and writes them.
-func (srv *Server) writePayload(w http.ResponseWriter, r *http.Request, s *Session, frames []*Frame, jsonp int) error {
+// encodePayload encodes frames as a polling response body for s: the body, its
+// Content-Type, and a func that recycles the body's buffer once written.
+func encodePayload(s *Session, frames []*Frame, jsonp int) ([]byte, string, func()) {
 	format := engineio.PayloadV4
 	ctype := "text/plain; charset=UTF-8"
 	if s.rev == engineio.V3 {
@@ -153,6 +187,18 @@ func (srv *Server) writePayload(w http.ResponseWriter, r *http.Request, s *Sessi
 		out = engineio.AppendJSONP(nil, jsonp, buf)
 		ctype = "text/javascript; charset=UTF-8"
 	}
+	return out, ctype, func() {
+		if cap(buf) <= maxPooledBuf {
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+	}
+}
+
+// writePayload encodes frames in the session's polling format and writes them.
+func (srv *Server) writePayload(w http.ResponseWriter, r *http.Request, s *Session, frames []*Frame, jsonp int) error {
+	out, ctype, done := encodePayload(s, frames, jsonp)
+	defer done()
 	h := w.Header()
 	srv.corsHeaders(h, r)
 	h.Set("Content-Type", ctype)
@@ -161,10 +207,6 @@ func (srv *Server) writePayload(w http.ResponseWriter, r *http.Request, s *Sessi
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(srv.cfg.PollWriteTimeout))
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(out)
-	if cap(buf) <= maxPooledBuf {
-		*bp = buf[:0]
-		bufPool.Put(bp)
-	}
 	return err
 }
 

@@ -143,6 +143,7 @@ type Session struct {
 	queue    []*Frame
 	queued   int
 	poll     chan struct{} // non-nil while a GET is held; receives one wake-up
+	parked   *parkedPoll   // the held GET, when it is parked off net/http (park.go)
 	timer    *time.Timer
 	timerAt  time.Time
 	upTimer  *time.Timer
@@ -244,6 +245,9 @@ func (s *Session) wakePollLocked() {
 		case s.poll <- struct{}{}:
 		default:
 		}
+	}
+	if s.parked != nil {
+		s.parked.wake()
 	}
 }
 
