@@ -45,7 +45,7 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 	switch c.state {
 	case stateAuthenticating:
 		b.mu.Unlock()
-		b.logDebug("drupal: authenticate ignored, already in progress", slog.String("sid", c.id))
+		b.logDebug("drupal: authenticate ignored, already in progress", slog.String("sid", s.ID()))
 		return
 	case stateAuthenticated:
 		raw, same := c.authRaw, c.authToken == token
@@ -63,20 +63,21 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 	if ent := b.cachedLocked(token); ent != nil {
 		res := b.setupLocked(c, token, ent.reply, mergeTokens(clientTokens, nil))
 		b.mu.Unlock()
-		b.logDebug("drupal: reusing cached authentication", slog.String("sid", c.id), slog.Int64("uid", ent.reply.UID))
+		b.logDebug("drupal: reusing cached authentication", slog.String("sid", s.ID()), slog.Int64("uid", ent.reply.UID))
 		b.afterSetup(c, ent.reply, res, e)
 		return
 	}
 	// The message Drupal gets is the client's object with messageType and
 	// clientId set, as drupal-node.js builds it (keys in the same order).
 	msg, _ := setField(e.Args.Values[0], "messageType", json.RawMessage(`"authenticate"`))
-	msg, _ = setField(msg, "clientId", json.RawMessage(jsonQuote(c.id)))
+	msg, _ = setField(msg, "clientId", json.RawMessage(jsonQuote(s.ID())))
+	// The call's own context, so a disconnect stops it; authenticateRemote
+	// cancels it as soon as Drupal has answered.
 	ctx, cancel := context.WithCancel(b.ctx)
 	c.state = stateAuthenticating
 	c.cancelAuth = cancel
 	started := b.goBackgroundLocked(func(context.Context) {
-		defer cancel()
-		b.authenticateRemote(ctx, c, token, msg, clientTokens, e)
+		b.authenticateRemote(ctx, cancel, c, token, msg, clientTokens, e)
 	})
 	b.mu.Unlock()
 	if !started {
@@ -85,21 +86,30 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 }
 
 // authenticateRemote asks Drupal and applies the answer; any failure
-// disconnects the socket with the reason logged (spec §3.6).
-func (b *Bridge) authenticateRemote(ctx context.Context, c *conn, token string, msg json.RawMessage, clientTokens map[string]string, e *socketio.Event) {
-	reply, err := b.backend.Authenticate(ctx, msg, c.id)
+// disconnects the socket with the reason logged (spec §3.6). cancel is ctx's.
+func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFunc, c *conn, token string, msg json.RawMessage, clientTokens map[string]string, e *socketio.Event) {
+	reply, err := b.backend.Authenticate(ctx, msg, c.id())
+	// Done with ctx: cancelling it now takes it out of the bridge context's
+	// children at once, not after the pushes and hooks below.
+	cancel()
 	b.mu.Lock()
+	// Only this call sets a conn authenticating, so the CancelFunc is its own;
+	// an authenticated socket keeps none.
+	c.cancelAuth = nil
 	if err == nil {
+		// Drupal echoes the client's token: keep one string for both.
+		if reply.AuthToken == token {
+			reply.AuthToken = token
+		}
 		// Cached under the token the client sent, even if the socket went
 		// away meanwhile: its reconnect will not ask again.
 		b.cache[token] = &authEntry{reply: reply, expires: b.clock.Now().Add(time.Duration(b.cfg.AuthCacheTTL))}
 	}
-	if c.state != stateAuthenticating || b.sockets[c.id] != c {
+	if c.state != stateAuthenticating || b.sockets[c.id()] != c {
 		b.mu.Unlock()
-		b.logDebug("drupal: client went away during authentication", slog.String("sid", c.id))
+		b.logDebug("drupal: client went away during authentication", slog.String("sid", c.id()))
 		return
 	}
-	c.cancelAuth = nil
 	if err != nil {
 		c.state = statePending
 		b.mu.Unlock()
@@ -112,7 +122,7 @@ func (b *Bridge) authenticateRemote(ctx context.Context, c *conn, token string, 
 	}
 	res := b.setupLocked(c, token, reply, mergeTokens(clientTokens, reply.ContentTokens))
 	b.mu.Unlock()
-	b.logDebug("drupal: client authenticated", slog.String("sid", c.id), slog.Int64("uid", reply.UID))
+	b.logDebug("drupal: client authenticated", slog.String("sid", c.id()), slog.Int64("uid", reply.UID))
 	b.afterSetup(c, reply, res, e)
 }
 
@@ -157,21 +167,28 @@ func (b *Bridge) setupLocked(c *conn, token string, r *AuthReply, tokens map[str
 	c.uid = r.UID
 	c.authToken = token
 	c.authRaw = r.Raw
-	c.channels, c.tokens = nil, nil
+	c.rooms = nil
 	b.authed++
 	c.s.Join(roomAuthenticated)
 	for _, name := range r.Channels {
 		b.joinChannelLocked(c, name)
 	}
-	b.addUIDLocked(c)
 	var res setupResult
-	if c.uid != 0 {
-		if p := b.online[c.uid]; p != nil {
+	if c.uid == 0 {
+		b.anon.add(c)
+	} else {
+		p := b.online[c.uid]
+		if p != nil {
 			p.stop() // back within the grace period: still online
 		} else {
-			p = &presence{list: append([]int64(nil), r.PresenceUIDs...)}
+			// The reply is not modified once parsed (Extension), so the
+			// presence shares its list.
+			p = &presence{list: r.PresenceUIDs}
 			b.online[c.uid] = p
 			res.newlyOnline = true
+		}
+		p.socks.add(c)
+		if res.newlyOnline {
 			res.presence = b.socketsOfUIDsLocked(p.list)
 		}
 	}

@@ -155,6 +155,9 @@ func (b *Backend) Authenticate(ctx context.Context, msg json.RawMessage, clientI
 	if r.ClientID != clientID {
 		return r, fmt.Errorf("%w: %q", ErrWrongClient, r.ClientID)
 	}
+	// The reply is cached for the auth cache TTL: share the socket's id
+	// rather than keep a copy of it.
+	r.ClientID = clientID
 	return r, nil
 }
 
@@ -205,10 +208,25 @@ func ParseAuthReply(body []byte) (*AuthReply, error) {
 	if v := bytes.TrimSpace(m["clientId"]); len(v) > 0 && v[0] == '"' {
 		r.ClientID, _ = jsonString(v)
 	}
-	r.Channels = stringList(m["channels"])
-	r.PresenceUIDs = uidList(m["presenceUids"], nil, 0)
+	// The lists are kept as long as the reply is cached, presenceUids also
+	// by the user's presence: exactly sized, not with append's spare room.
+	r.Channels = exactSize(stringList(m["channels"]))
+	r.PresenceUIDs = exactSize(uidList(m["presenceUids"], nil, 0))
 	r.ContentTokens = stringMap(m["contentTokens"])
 	return r, nil
+}
+
+// exactSize returns s, or a copy of it without spare capacity (nil when empty).
+func exactSize[S ~[]E, E any](s S) S {
+	if len(s) == 0 {
+		return nil
+	}
+	if cap(s) == len(s) {
+		return s
+	}
+	out := make(S, len(s))
+	copy(out, s)
+	return out
 }
 
 func isNull(raw json.RawMessage) bool {

@@ -83,8 +83,8 @@ type Bridge struct {
 	sockets       map[string]*conn // every socket of "/", by id
 	authed        int              // authenticated sockets
 	channels      map[string]*channel
-	uids          map[int64][]*conn     // authenticated sockets by uid, 0 included (see addUIDLocked)
-	online        map[int64]*presence   // online users (uid != 0)
+	anon          connList              // authenticated sockets of uid 0; the others' are in online
+	online        map[int64]*presence   // online users (uid != 0), with their sockets
 	cache         map[string]*authEntry // by auth token
 	tokenChannels map[string]*tokenChannel
 	tokenTimers   map[tokenKey]*graceTimer
@@ -101,25 +101,37 @@ const (
 	stateGone // disconnected
 )
 
-// conn is the bridge's record of one socket.
+// conn is the bridge's record of one socket. There is one per connected
+// socket, so its size counts: 96 bytes, a size class the fields fill (the id
+// is the socket's, the small fields share the last word).
 type conn struct {
 	s          *socketio.Socket
-	id         string
-	state      connState
 	uid        int64
 	authToken  string
-	authRaw    json.RawMessage // the auth reply pushed in clientAuthenticated
-	channels   strSet
-	tokens     strSet // token channels
-	uidIdx     int    // position in b.uids[uid], for removal in O(1)
-	cancelAuth context.CancelFunc
+	authRaw    json.RawMessage    // the auth reply pushed in clientAuthenticated, shared with the cached reply
+	rooms      roomSet            // channels and token channels
+	cancelAuth context.CancelFunc // while authenticating: stops the call to Drupal
+	idx        int32              // position in its user's connList
+	state      connState
 }
+
+// id is the socket id.
+func (c *conn) id() string { return c.s.ID() }
 
 // channel is a Drupal channel: a room plus the sockets the bridge put in it.
 // It exists until channel/remove, even when empty (spec §9.10).
 type channel struct {
-	sockets        map[string]*conn
+	// sockets are the members. Keyed by conn, an 8-byte key, where the socket
+	// id took 16 and a value pointer 8 more: publishing only needs the count.
+	sockets map[*conn]struct{}
+	// room is channelPrefix + the name, built once: members join it, list it
+	// in conn.rooms and the adapter keys its room set by it, all one string.
+	room           string
 	clientWritable bool
+}
+
+func newChannel(name string, clientWritable bool) *channel {
+	return &channel{sockets: make(map[*conn]struct{}), room: channelPrefix + name, clientWritable: clientWritable}
 }
 
 // authEntry is a cached successful authentication.
@@ -161,7 +173,6 @@ func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
 		cancel:        cancel,
 		sockets:       make(map[string]*conn),
 		channels:      make(map[string]*channel),
-		uids:          make(map[int64][]*conn),
 		online:        make(map[int64]*presence),
 		cache:         make(map[string]*authEntry),
 		tokenChannels: make(map[string]*tokenChannel),
@@ -266,15 +277,15 @@ func (b *Bridge) notifyBackend(msg any) {
 // onConnection registers a new socket of "/" (pre-auth: it gets nothing
 // published until it authenticates).
 func (b *Bridge) onConnection(s *socketio.Socket) {
-	c := &conn{s: s, id: s.ID()}
+	c := &conn{s: s}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return
 	}
-	b.sockets[c.id] = c
+	b.sockets[s.ID()] = c
 	b.mu.Unlock()
-	b.logDebug("drupal: client connected", slog.String("sid", c.id))
+	b.logDebug("drupal: client connected", slog.String("sid", s.ID()))
 	for _, ext := range b.exts {
 		ext.OnConnect(s)
 	}
@@ -289,60 +300,48 @@ func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectR
 		b.mu.Unlock()
 		return
 	}
-	delete(b.sockets, c.id)
+	delete(b.sockets, s.ID())
 	if c.cancelAuth != nil {
 		c.cancelAuth()
+		c.cancelAuth = nil
 	}
 	if c.state == stateAuthenticated {
 		b.forgetAuthenticatedLocked(c)
 	}
 	c.state = stateGone
 	b.mu.Unlock()
-	b.logDebug("drupal: client disconnected", slog.String("sid", c.id), slog.String("reason", string(reason)))
+	b.logDebug("drupal: client disconnected", slog.String("sid", s.ID()), slog.String("reason", string(reason)))
 	for _, ext := range b.exts {
 		ext.OnDisconnect(s)
 	}
 }
 
-// addUIDLocked records c among its user's sockets. Users have one socket or a
-// few (tabs); a slice with each conn knowing its index costs 8 bytes per socket
-// where a map per user cost about 230, and removal stays O(1) even for uid 0,
-// which every anonymous socket shares.
-func (b *Bridge) addUIDLocked(c *conn) {
-	set := b.uids[c.uid]
-	c.uidIdx = len(set)
-	b.uids[c.uid] = append(set, c)
-}
-
-// removeUIDLocked undoes addUIDLocked (swap with the last, shrink).
-func (b *Bridge) removeUIDLocked(c *conn) {
-	set := b.uids[c.uid]
-	i := c.uidIdx
-	if i >= len(set) || set[i] != c {
-		return
+// socketsOfUIDLocked is the authenticated sockets of a user. A user's sockets
+// are kept with its presence, which every uid but 0 with a socket has: a map
+// by uid besides b.online cost each user a map entry (about 80 bytes).
+func (b *Bridge) socketsOfUIDLocked(uid int64) connList {
+	if uid == 0 {
+		return b.anon
 	}
-	last := len(set) - 1
-	set[i] = set[last]
-	set[i].uidIdx = i
-	set[last] = nil
-	if last == 0 {
-		delete(b.uids, c.uid)
-		return
+	if p := b.online[uid]; p != nil {
+		return p.socks
 	}
-	b.uids[c.uid] = set[:last]
+	return nil
 }
 
 // forgetAuthenticatedLocked removes an authenticated socket from the tables and
 // starts the grace timers of its user and content channels.
 func (b *Bridge) forgetAuthenticatedLocked(c *conn) {
 	b.authed--
-	for _, name := range c.channels {
+	for name := range c.rooms.names(channelPrefix) {
 		if ch := b.channels[name]; ch != nil {
-			delete(ch.sockets, c.id)
+			delete(ch.sockets, c)
 		}
 	}
-	b.removeUIDLocked(c)
-	if c.uid != 0 {
+	if c.uid == 0 {
+		b.anon.remove(c)
+	} else if p := b.online[c.uid]; p != nil {
+		p.socks.remove(c)
 		b.scheduleOfflineLocked(c.uid)
 	}
 	b.leaveTokenChannelsLocked(c)

@@ -33,19 +33,19 @@ func ValidChannelName(name string) bool { return channelNameRE.MatchString(name)
 func (b *Bridge) joinChannelLocked(c *conn, name string) {
 	ch := b.channels[name]
 	if ch == nil {
-		ch = &channel{sockets: make(map[string]*conn)}
+		ch = newChannel(name, false)
 		b.channels[name] = ch
 	}
-	ch.sockets[c.id] = c
-	c.channels.add(name)
-	c.s.Join(channelPrefix + name)
+	ch.sockets[c] = struct{}{}
+	c.rooms.add(ch.room)
+	c.s.Join(ch.room)
 }
 
 func (b *Bridge) leaveChannelLocked(c *conn, name string) {
 	if ch := b.channels[name]; ch != nil {
-		delete(ch.sockets, c.id)
+		delete(ch.sockets, c)
 	}
-	c.channels.del(name)
+	c.rooms.del(channelPrefix, name)
 	c.s.Leave(channelPrefix + name)
 }
 
@@ -60,7 +60,7 @@ func (b *Bridge) AddChannel(name string, clientWritable bool) error {
 	if b.channels[name] != nil {
 		return ErrChannelExists
 	}
-	b.channels[name] = &channel{sockets: make(map[string]*conn), clientWritable: clientWritable}
+	b.channels[name] = newChannel(name, clientWritable)
 	return nil
 }
 
@@ -80,9 +80,9 @@ func (b *Bridge) RemoveChannel(name string) bool {
 	if ch == nil {
 		return false
 	}
-	for _, c := range ch.sockets {
-		c.channels.del(name)
-		c.s.Leave(channelPrefix + name)
+	for c := range ch.sockets {
+		c.rooms.del(channelPrefix, name)
+		c.s.Leave(ch.room)
 	}
 	delete(b.channels, name)
 	return true
@@ -99,10 +99,10 @@ func (b *Bridge) AddUserToChannel(uid int64, name string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.channels[name] == nil {
-		b.channels[name] = &channel{sockets: make(map[string]*conn)}
+		b.channels[name] = newChannel(name, false)
 	}
 	b.editCachedChannelsLocked(func(_ string, r *AuthReply) bool { return r.UID == uid }, name, true)
-	set := b.uids[uid]
+	set := b.socketsOfUIDLocked(uid)
 	if len(set) == 0 {
 		return ErrNoSessions
 	}
@@ -123,7 +123,7 @@ func (b *Bridge) RemoveUserFromChannel(uid int64, name string) error {
 	if b.channels[name] == nil {
 		return ErrNoChannel
 	}
-	for _, c := range b.uids[uid] {
+	for _, c := range b.socketsOfUIDLocked(uid) {
 		b.leaveChannelLocked(c, name)
 	}
 	b.editCachedChannelsLocked(func(_ string, r *AuthReply) bool { return r.UID == uid }, name, false)
@@ -203,7 +203,7 @@ func (b *Bridge) editCachedChannelsLocked(match func(token string, r *AuthReply)
 		}
 		list, _ := json.Marshal(nonNil(r.Channels))
 		if raw, err := setField(r.Raw, "channels", list); err == nil {
-			r.Raw = raw
+			r.Raw = exactSize(raw) // cached: not with the encoder's spare room
 		}
 		b.cache[tok] = &authEntry{reply: &r, expires: ent.expires}
 	}
@@ -301,8 +301,10 @@ func (b *Bridge) PublishToChannel(name string, msg json.RawMessage, except strin
 	n := 0
 	if ch != nil {
 		n = len(ch.sockets)
-		if _, in := ch.sockets[except]; in {
-			n--
+		if c := b.sockets[except]; c != nil {
+			if _, in := ch.sockets[c]; in {
+				n--
+			}
 		}
 	}
 	b.mu.Unlock()

@@ -63,7 +63,7 @@ func (b *Bridge) onClientMessage(s *socketio.Socket, e *socketio.Event) {
 	if chRaw, has := m["channel"]; has {
 		cm.Channel, _ = jsonString(chRaw)
 		ch := b.channels[cm.Channel]
-		member := c.channels.has(cm.Channel)
+		member := c.rooms.has(channelPrefix, cm.Channel)
 		allowed := ch != nil && member && (b.cfg.ClientsCanWriteToChannels || ch.clientWritable)
 		b.mu.Unlock()
 		if !allowed {

@@ -7,23 +7,26 @@ import (
 )
 
 // presence is an online user (spec §4.4): a uid != 0 with an authenticated
-// socket, or within the grace period after its last one left.
+// socket, or within the grace period after its last one left. There is one per
+// online user; its fields fill a 64-byte size class.
 type presence struct {
 	// list holds the users told when this one comes online or goes offline
 	// (the auth reply's presenceUids, or user/presence-list). This is the
-	// direction drupal-node.js's code takes (spec §9.16).
+	// direction drupal-node.js's code takes (spec §9.16). It is never
+	// modified in place: it may be the cached reply's.
 	list []int64
-	// timer is the pending offline check, gen tells a stale one apart.
-	timer stopper
-	gen   uint64
+	// socks are the user's authenticated sockets.
+	socks connList
+	// timer is the pending offline check; a check whose timer is no longer
+	// this one is stale.
+	timer *graceTimer
 }
 
 func (p *presence) stop() {
 	if p.timer != nil {
-		p.timer.Stop()
+		p.timer.t.Stop()
 		p.timer = nil
 	}
-	p.gen++
 }
 
 // presenceNotification is the push about a user's presence.
@@ -38,8 +41,8 @@ func (b *Bridge) socketsOfUIDsLocked(uids []int64) []string {
 		if uid == 0 {
 			continue
 		}
-		for _, c := range b.uids[uid] {
-			ids = append(ids, c.id)
+		for _, c := range b.socketsOfUIDLocked(uid) {
+			ids = append(ids, c.id())
 		}
 	}
 	return ids
@@ -52,20 +55,21 @@ func (b *Bridge) scheduleOfflineLocked(uid int64) {
 		return
 	}
 	p.stop()
-	gen := p.gen
-	p.timer = b.clock.AfterFunc(offlineGrace, func() { b.offlineCheck(uid, p, gen) })
+	gt := &graceTimer{}
+	p.timer = gt
+	gt.t = b.clock.AfterFunc(offlineGrace, func() { b.offlineCheck(uid, p, gt) })
 }
 
 // offlineCheck runs when a user's grace period ends: with no socket left, the
 // user goes offline, its presence list is told and so is Drupal (userOffline).
-func (b *Bridge) offlineCheck(uid int64, p *presence, gen uint64) {
+func (b *Bridge) offlineCheck(uid int64, p *presence, gt *graceTimer) {
 	b.mu.Lock()
-	if b.closed || b.online[uid] != p || p.gen != gen {
+	if b.closed || b.online[uid] != p || p.timer != gt {
 		b.mu.Unlock()
 		return
 	}
 	p.timer = nil
-	if len(b.uids[uid]) > 0 {
+	if len(p.socks) > 0 {
 		b.mu.Unlock()
 		return
 	}

@@ -20,6 +20,7 @@ import (
 type tokenChannel struct {
 	tokens  map[string]*contentToken // unused one-time tokens
 	sockets map[string]*tokenMember  // joined sockets, with the token they used
+	room    string                   // tokenPrefix + the name (see channel.room)
 }
 
 // contentToken is what Drupal posted to content/token, kept whole.
@@ -74,10 +75,12 @@ func (b *Bridge) SetContentToken(body json.RawMessage) error {
 	defer b.mu.Unlock()
 	tc := b.tokenChannels[name]
 	if tc == nil {
-		tc = &tokenChannel{tokens: make(map[string]*contentToken), sockets: make(map[string]*tokenMember)}
+		tc = &tokenChannel{tokens: make(map[string]*contentToken), sockets: make(map[string]*tokenMember), room: tokenPrefix + name}
 		b.tokenChannels[name] = tc
 	}
-	tc.tokens[token] = &contentToken{body: trimJSON(body), notify: truthy(m["notifyOnDisconnect"]), created: b.clock.Now()}
+	// body is a slice of the request's read buffer; the token is kept until
+	// redeemed (then by its sockets) or swept: keep an exact copy.
+	tc.tokens[token] = &contentToken{body: bytes.Clone(trimJSON(body)), notify: truthy(m["notifyOnDisconnect"]), created: b.clock.Now()}
 	return nil
 }
 
@@ -93,9 +96,9 @@ func (b *Bridge) redeemTokenLocked(c *conn, name, tok string) *contentToken {
 		return nil
 	}
 	delete(tc.tokens, tok)
-	tc.sockets[c.id] = &tokenMember{c: c, tok: t}
-	c.tokens.add(name)
-	c.s.Join(tokenPrefix + name)
+	tc.sockets[c.id()] = &tokenMember{c: c, tok: t}
+	c.rooms.add(tc.room)
+	c.s.Join(tc.room)
 	return t
 }
 
@@ -133,13 +136,13 @@ func (b *Bridge) onJoinTokenChannel(s *socketio.Socket, e *socketio.Event) {
 // leaveTokenChannelsLocked takes a leaving socket out of its token channels and
 // starts the notifyOnDisconnect timers.
 func (b *Bridge) leaveTokenChannelsLocked(c *conn) {
-	for _, name := range c.tokens {
+	for name := range c.rooms.names(tokenPrefix) {
 		tc := b.tokenChannels[name]
 		if tc == nil {
 			continue
 		}
-		m := tc.sockets[c.id]
-		delete(tc.sockets, c.id)
+		m := tc.sockets[c.id()]
+		delete(tc.sockets, c.id())
 		if m == nil || !m.tok.notify || b.closed {
 			continue
 		}
