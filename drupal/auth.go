@@ -60,11 +60,11 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 		_ = e.Ack(ackSuccess)
 		return
 	}
-	if ent := b.cachedLocked(token); ent != nil {
-		res := b.setupLocked(c, token, ent.reply, mergeTokens(clientTokens, nil))
+	if reply := b.cachedReplyLocked(token); reply != nil {
+		res := b.setupLocked(c, token, reply, mergeTokens(clientTokens, nil))
 		b.mu.Unlock()
-		b.logDebug("drupal: reusing cached authentication", slog.String("sid", s.ID()), slog.Int64("uid", ent.reply.UID))
-		b.afterSetup(c, ent.reply, res, e)
+		b.logDebug("drupal: reusing cached authentication", slog.String("sid", s.ID()), slog.Int64("uid", reply.UID))
+		b.afterSetup(c, reply, res, e)
 		return
 	}
 	// The message Drupal gets is the client's object with messageType and
@@ -97,13 +97,9 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 	// an authenticated socket keeps none.
 	c.cancelAuth = nil
 	if err == nil {
-		// Drupal echoes the client's token: keep one string for both.
-		if reply.AuthToken == token {
-			reply.AuthToken = token
-		}
 		// Cached under the token the client sent, even if the socket went
 		// away meanwhile: its reconnect will not ask again.
-		b.cache[token] = &authEntry{reply: reply, expires: b.clock.Now().Add(time.Duration(b.cfg.AuthCacheTTL))}
+		b.cache[token] = &authEntry{raw: reply.Raw, uid: reply.UID, expires: b.clock.Now().Add(time.Duration(b.cfg.AuthCacheTTL))}
 	}
 	if c.state != stateAuthenticating || b.sockets[c.id()] != c {
 		b.mu.Unlock()
@@ -137,6 +133,24 @@ func (b *Bridge) cachedLocked(token string) *authEntry {
 		return nil
 	}
 	return ent
+}
+
+// cachedReplyLocked is the cached authentication of token, parsed; nil when
+// there is none (or, which cannot happen, it no longer parses).
+func (b *Bridge) cachedReplyLocked(token string) *AuthReply {
+	ent := b.cachedLocked(token)
+	if ent == nil {
+		return nil
+	}
+	r, err := ParseAuthReply(ent.raw)
+	if err != nil {
+		delete(b.cache, token)
+		return nil
+	}
+	// ParseAuthReply copies Raw out of its buffer; here that is already the
+	// cache's exact copy, which the sockets share.
+	r.Raw = ent.raw
+	return r
 }
 
 // mergeTokens is the content tokens to redeem: the client's, overridden by

@@ -155,9 +155,6 @@ func (b *Backend) Authenticate(ctx context.Context, msg json.RawMessage, clientI
 	if r.ClientID != clientID {
 		return r, fmt.Errorf("%w: %q", ErrWrongClient, r.ClientID)
 	}
-	// The reply is cached for the auth cache TTL: share the socket's id
-	// rather than keep a copy of it.
-	r.ClientID = clientID
 	return r, nil
 }
 
@@ -197,7 +194,8 @@ func ParseAuthReply(body []byte) (*AuthReply, error) {
 		return nil, fmt.Errorf("%w: %q", ErrBackendError, msg)
 	}
 	// Raw is kept (cached, and by every socket of the token): copy it so the
-	// read buffer, larger than the reply, is not kept with it.
+	// read buffer, larger than the reply, is not kept with it. The strings
+	// below are copies already (jsonString).
 	r := &AuthReply{Valid: truthy(m["nodejsValidAuthToken"]), Raw: bytes.Clone(raw)}
 	if v, ok := m["uid"]; ok && !isNull(v) {
 		if r.UID, ok = jsonUID(v); !ok {
@@ -208,9 +206,9 @@ func ParseAuthReply(body []byte) (*AuthReply, error) {
 	if v := bytes.TrimSpace(m["clientId"]); len(v) > 0 && v[0] == '"' {
 		r.ClientID, _ = jsonString(v)
 	}
-	// The lists are kept as long as the reply is cached, presenceUids also
-	// by the user's presence: exactly sized, not with append's spare room.
-	r.Channels = exactSize(stringList(m["channels"]))
+	r.Channels = stringList(m["channels"])
+	// The user's presence keeps this list while the user is online: exactly
+	// sized, not with append's spare room.
 	r.PresenceUIDs = exactSize(uidList(m["presenceUids"], nil, 0))
 	r.ContentTokens = stringMap(m["contentTokens"])
 	return r, nil

@@ -134,9 +134,16 @@ func newChannel(name string, clientWritable bool) *channel {
 	return &channel{sockets: make(map[*conn]struct{}), room: channelPrefix + name, clientWritable: clientWritable}
 }
 
-// authEntry is a cached successful authentication.
+// authEntry is a cached successful authentication: Drupal's reply as it came
+// (AuthReply.Raw), parsed again when used. The cache holds an entry per auth
+// token for an hour by default, usually one per socket; keeping the parsed
+// AuthReply too cost each one about 150 bytes (the struct, its lists and
+// strings), to spare a parse of a few hundred bytes of JSON on a reconnect
+// that the cache already spares a call to Drupal. The raw reply is shared
+// with the sockets (conn.authRaw) and never changed in place.
 type authEntry struct {
-	reply   *AuthReply
+	raw     json.RawMessage
+	uid     int64
 	expires time.Time
 }
 

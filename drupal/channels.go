@@ -101,7 +101,7 @@ func (b *Bridge) AddUserToChannel(uid int64, name string) error {
 	if b.channels[name] == nil {
 		b.channels[name] = newChannel(name, false)
 	}
-	b.editCachedChannelsLocked(func(_ string, r *AuthReply) bool { return r.UID == uid }, name, true)
+	b.editCachedChannelsLocked(func(_ string, u int64) bool { return u == uid }, name, true)
 	set := b.socketsOfUIDLocked(uid)
 	if len(set) == 0 {
 		return ErrNoSessions
@@ -126,7 +126,7 @@ func (b *Bridge) RemoveUserFromChannel(uid int64, name string) error {
 	for _, c := range b.socketsOfUIDLocked(uid) {
 		b.leaveChannelLocked(c, name)
 	}
-	b.editCachedChannelsLocked(func(_ string, r *AuthReply) bool { return r.UID == uid }, name, false)
+	b.editCachedChannelsLocked(func(_ string, u int64) bool { return u == uid }, name, false)
 	return nil
 }
 
@@ -146,7 +146,7 @@ func (b *Bridge) AddAuthTokenToChannel(token, name string) error {
 	for _, c := range conns {
 		b.joinChannelLocked(c, name)
 	}
-	b.editCachedChannelsLocked(func(tok string, _ *AuthReply) bool { return tok == token }, name, true)
+	b.editCachedChannelsLocked(func(tok string, _ int64) bool { return tok == token }, name, true)
 	return nil
 }
 
@@ -169,7 +169,7 @@ func (b *Bridge) RemoveAuthTokenFromChannel(token, name string) error {
 	for _, c := range conns {
 		b.leaveChannelLocked(c, name)
 	}
-	b.editCachedChannelsLocked(func(tok string, _ *AuthReply) bool { return tok == token }, name, false)
+	b.editCachedChannelsLocked(func(tok string, _ int64) bool { return tok == token }, name, false)
 	return nil
 }
 
@@ -184,28 +184,35 @@ func (b *Bridge) socketsOfTokenLocked(token string) []*conn {
 }
 
 // editCachedChannelsLocked adds or removes a channel in the cached
-// authentications match selects. Entries are replaced, never changed in place:
-// a reply may be in use outside the lock. Removing leaves no hole (spec §9.9).
-func (b *Bridge) editCachedChannelsLocked(match func(token string, r *AuthReply) bool, name string, add bool) {
+// authentications match selects (by auth token and uid). Entries are replaced,
+// never changed in place: their raw reply is the sockets' too (conn.authRaw).
+// Removing leaves no hole (spec §9.9).
+func (b *Bridge) editCachedChannelsLocked(match func(token string, uid int64) bool, name string, add bool) {
 	for tok, ent := range b.cache {
-		if !match(tok, ent.reply) {
+		if !match(tok, ent.uid) {
 			continue
 		}
-		has := slices.Contains(ent.reply.Channels, name)
+		r, err := ParseAuthReply(ent.raw)
+		if err != nil {
+			continue
+		}
+		has := slices.Contains(r.Channels, name)
 		if has == add {
 			continue
 		}
-		r := *ent.reply
+		channels := r.Channels // r is this loop's own
 		if add {
-			r.Channels = append(slices.Clip(r.Channels), name)
+			channels = append(channels, name)
 		} else {
-			r.Channels = slices.DeleteFunc(slices.Clone(r.Channels), func(s string) bool { return s == name })
+			channels = slices.DeleteFunc(channels, func(s string) bool { return s == name })
 		}
-		list, _ := json.Marshal(nonNil(r.Channels))
-		if raw, err := setField(r.Raw, "channels", list); err == nil {
-			r.Raw = exactSize(raw) // cached: not with the encoder's spare room
+		list, _ := json.Marshal(nonNil(channels))
+		raw, err := setField(ent.raw, "channels", list)
+		if err != nil {
+			continue
 		}
-		b.cache[tok] = &authEntry{reply: &r, expires: ent.expires}
+		// Cached: not with the encoder's spare room.
+		b.cache[tok] = &authEntry{raw: exactSize(raw), uid: ent.uid, expires: ent.expires}
 	}
 }
 
@@ -222,7 +229,7 @@ func nonNil(s []string) []string {
 func (b *Bridge) KickUser(uid int64) int {
 	b.mu.Lock()
 	for tok, ent := range b.cache {
-		if ent.reply.UID == uid {
+		if ent.uid == uid {
 			delete(b.cache, tok)
 		}
 	}

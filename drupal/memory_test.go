@@ -112,6 +112,9 @@ func measureHeld(tb testing.TB, n int) heapFigures {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// No call to Drupal is started any more: wait for the last ones to end
+	// (their contexts and timers are not held).
+	e.b.wg.Wait()
 	e.b.mu.Lock()
 	cached, authedN, users := len(e.b.cache), e.b.authed, len(e.b.online)
 	e.b.mu.Unlock()
