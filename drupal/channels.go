@@ -36,16 +36,17 @@ func (b *Bridge) joinChannelLocked(c *conn, name string) {
 		ch = newChannel(name, false)
 		b.channels[name] = ch
 	}
-	ch.sockets[c] = struct{}{}
-	c.rooms.add(ch.room)
+	ch.add(c)
 	c.s.Join(ch.room)
 }
 
 func (b *Bridge) leaveChannelLocked(c *conn, name string) {
-	if ch := b.channels[name]; ch != nil {
-		delete(ch.sockets, c)
+	if i := c.rooms.index(channelPrefix, name); i >= 0 {
+		if ch := b.channels[name]; ch != nil {
+			ch.remove(c, c.rooms[i])
+		}
+		c.rooms.delAt(i)
 	}
-	c.rooms.del(channelPrefix, name)
 	c.s.Leave(channelPrefix + name)
 }
 
@@ -80,8 +81,10 @@ func (b *Bridge) RemoveChannel(name string) bool {
 	if ch == nil {
 		return false
 	}
-	for c := range ch.sockets {
-		c.rooms.del(channelPrefix, name)
+	for _, c := range ch.members {
+		if i := c.rooms.index(channelPrefix, name); i >= 0 {
+			c.rooms.delAt(i)
+		}
 		c.s.Leave(ch.room)
 	}
 	delete(b.channels, name)
@@ -307,11 +310,9 @@ func (b *Bridge) PublishToChannel(name string, msg json.RawMessage, except strin
 	ch := b.channels[name]
 	n := 0
 	if ch != nil {
-		n = len(ch.sockets)
-		if c := b.sockets[except]; c != nil {
-			if _, in := ch.sockets[c]; in {
-				n--
-			}
+		n = len(ch.members)
+		if c := b.sockets[except]; c != nil && c.rooms.has(channelPrefix, name) {
+			n--
 		}
 	}
 	b.mu.Unlock()

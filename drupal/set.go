@@ -11,16 +11,21 @@ import (
 // tables, Go 1.24+) and a slice a few bytes per entry.
 
 // roomSet is the Drupal channels and content token channels a socket is in,
-// as the names of their rooms ("channel:news", "token:node_1"), in the order
+// by the names of their rooms ("channel:news", "token:node_1"), in the order
 // joined and each once. The strings are those the channel keeps (channel.room,
-// tokenChannel.room), shared by every member and the adapter's room, so an
-// entry costs a socket 16 bytes.
-type roomSet []string
+// tokenChannel.room), shared by every member and the adapter's room.
+type roomSet []roomRef
+
+type roomRef struct {
+	room string
+	// idx is the socket's position in the channel's members (channel rooms).
+	idx int32
+}
 
 // index is the position of the room prefix+name, or -1; it builds no string.
 func (s roomSet) index(prefix, name string) int {
 	for i, r := range s {
-		if len(r) == len(prefix)+len(name) && r[:len(prefix)] == prefix && r[len(prefix):] == name {
+		if len(r.room) == len(prefix)+len(name) && r.room[:len(prefix)] == prefix && r.room[len(prefix):] == name {
 			return i
 		}
 	}
@@ -29,29 +34,40 @@ func (s roomSet) index(prefix, name string) int {
 
 func (s roomSet) has(prefix, name string) bool { return s.index(prefix, name) >= 0 }
 
-// add records room, whose name starts with one of the room prefixes.
-func (s *roomSet) add(room string) {
-	if !slices.Contains(*s, room) {
-		*s = append(*s, room)
-	}
-}
-
-// del forgets the room prefix+name; an empty set lets its array go.
-func (s *roomSet) del(prefix, name string) {
-	if i := s.index(prefix, name); i >= 0 {
-		*s = slices.Delete(*s, i, i+1)
-		if len(*s) == 0 {
-			*s = nil
+// find is the entry of room (a full room name).
+func (s roomSet) find(room string) *roomRef {
+	for i := range s {
+		if s[i].room == room {
+			return &s[i]
 		}
 	}
+	return nil
 }
 
-// names yields the name of each room of a kind (prefix), in order; s must
-// not change meanwhile.
-func (s roomSet) names(prefix string) iter.Seq[string] {
-	return func(yield func(string) bool) {
+// add records room, whose name starts with one of the room prefixes, unless
+// it is there. It reports whether it was added.
+func (s *roomSet) add(room string, idx int32) bool {
+	if s.find(room) != nil {
+		return false
+	}
+	*s = append(*s, roomRef{room, idx})
+	return true
+}
+
+// delAt forgets entry i; an empty set lets its array go.
+func (s *roomSet) delAt(i int) {
+	*s = slices.Delete(*s, i, i+1)
+	if len(*s) == 0 {
+		*s = nil
+	}
+}
+
+// names yields the entries of a kind of room (prefix) with the room's name,
+// in order; s must not change meanwhile.
+func (s roomSet) names(prefix string) iter.Seq2[string, roomRef] {
+	return func(yield func(string, roomRef) bool) {
 		for _, r := range s {
-			if len(r) > len(prefix) && r[:len(prefix)] == prefix && !yield(r[len(prefix):]) {
+			if len(r.room) > len(prefix) && r.room[:len(prefix)] == prefix && !yield(r.room[len(prefix):], r) {
 				return
 			}
 		}

@@ -1,6 +1,7 @@
 package drupal
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"unsafe"
@@ -8,32 +9,87 @@ import (
 
 func TestRoomSet(t *testing.T) {
 	var s roomSet
-	s.add("channel:a")
-	s.add("token:a")
-	s.add("channel:b")
-	s.add("channel:a")
-	if !slices.Equal(s, roomSet{"channel:a", "token:a", "channel:b"}) {
+	s.add("channel:a", 0)
+	s.add("token:a", 0)
+	s.add("channel:b", 1)
+	if s.add("channel:a", 2) {
+		t.Fatal("added twice")
+	}
+	if want := (roomSet{{"channel:a", 0}, {"token:a", 0}, {"channel:b", 1}}); !slices.Equal(s, want) {
 		t.Fatalf("after adds: %v", s)
 	}
 	if !s.has(channelPrefix, "b") || s.has(tokenPrefix, "b") || s.has(channelPrefix, "c") || s.has(channelPrefix, "") {
 		t.Fatalf("has: %v", s)
 	}
-	if got := slices.Collect(s.names(channelPrefix)); !slices.Equal(got, []string{"a", "b"}) {
-		t.Fatalf("channel names %v", got)
+	var names []string
+	for name, r := range s.names(channelPrefix) {
+		names = append(names, fmt.Sprint(name, r.idx))
 	}
-	if got := slices.Collect(s.names(tokenPrefix)); !slices.Equal(got, []string{"a"}) {
-		t.Fatalf("token names %v", got)
+	if !slices.Equal(names, []string{"a0", "b1"}) {
+		t.Fatalf("channel names %v", names)
 	}
-	s.del(channelPrefix, "c")
-	s.del(channelPrefix, "a")
-	if !slices.Equal(s, roomSet{"token:a", "channel:b"}) {
+	names = nil
+	for name := range s.names(tokenPrefix) {
+		names = append(names, name)
+	}
+	if !slices.Equal(names, []string{"a"}) {
+		t.Fatalf("token names %v", names)
+	}
+	s.delAt(s.index(channelPrefix, "a"))
+	if want := (roomSet{{"token:a", 0}, {"channel:b", 1}}); !slices.Equal(s, want) {
 		t.Fatalf("after del channel a: %v", s)
 	}
-	s.del(tokenPrefix, "b")
-	s.del(tokenPrefix, "a")
-	s.del(channelPrefix, "b")
+	s.delAt(1)
+	s.delAt(0)
 	if s != nil {
 		t.Fatalf("empty set kept its array: %v", s)
+	}
+}
+
+// Channel members leave in O(1) by swapping; every order of removal must
+// leave exactly the remaining sockets, each one's roomRef for the channel
+// knowing its position, whatever other channels the sockets are in.
+func TestChannelMembers(t *testing.T) {
+	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}, {2, 2, 0, 1, 3}} {
+		a, b := newChannel("a", false), newChannel("b", false)
+		conns := make([]*conn, 4)
+		for i := range conns {
+			conns[i] = &conn{}
+			if i%2 == 1 {
+				b.add(conns[i])
+			}
+			a.add(conns[i])
+			if a.add(conns[i]) {
+				t.Fatal("added twice")
+			}
+		}
+		check := func(ch *channel, want int) {
+			t.Helper()
+			if len(ch.members) != want {
+				t.Fatalf("order %v: %s has %d members, want %d", order, ch.room, len(ch.members), want)
+			}
+			for j, c := range ch.members {
+				if r := c.rooms.find(ch.room); r == nil || int(r.idx) != j {
+					t.Fatalf("order %v: %s member %d has %v", order, ch.room, j, r)
+				}
+			}
+		}
+		left := 4
+		for _, i := range order {
+			c := conns[i]
+			k := c.rooms.index(channelPrefix, "a")
+			if k < 0 {
+				continue // removed already
+			}
+			a.remove(c, c.rooms[k])
+			c.rooms.delAt(k)
+			left--
+			check(a, left)
+			check(b, 2)
+		}
+		if a.members != nil {
+			t.Fatalf("order %v: empty channel kept its array", order)
+		}
 	}
 }
 

@@ -97,7 +97,7 @@ func (b *Bridge) redeemTokenLocked(c *conn, name, tok string) *contentToken {
 	}
 	delete(tc.tokens, tok)
 	tc.sockets[c.id()] = &tokenMember{c: c, tok: t}
-	c.rooms.add(tc.room)
+	c.rooms.add(tc.room, 0)
 	c.s.Join(tc.room)
 	return t
 }
