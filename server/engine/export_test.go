@@ -6,3 +6,10 @@ func PollHeld(s *Session) bool {
 	defer s.mu.Unlock()
 	return s.poll != nil
 }
+
+// PollParked reports whether s's held GET is parked off net/http.
+func PollParked(s *Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parked != nil
+}
