@@ -48,7 +48,7 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 		b.logDebug("drupal: authenticate ignored, already in progress", slog.String("sid", s.ID()))
 		return
 	case stateAuthenticated:
-		raw, same := c.authRaw, c.authToken == token
+		raw, same := c.auth.raw, c.auth.token == token
 		b.mu.Unlock()
 		if !same {
 			b.disconnect(s, slog.LevelInfo, "authenticate again with another token")
@@ -60,8 +60,8 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 		_ = e.Ack(ackSuccess)
 		return
 	}
-	if reply := b.cachedReplyLocked(token); reply != nil {
-		res := b.setupLocked(c, token, reply, mergeTokens(clientTokens, nil))
+	if ent, reply := b.cachedReplyLocked(token); reply != nil {
+		res := b.setupLocked(c, ent, reply, mergeTokens(clientTokens, nil))
 		b.mu.Unlock()
 		b.logDebug("drupal: reusing cached authentication", slog.String("sid", s.ID()), slog.Int64("uid", reply.UID))
 		b.afterSetup(c, reply, res, e)
@@ -96,10 +96,12 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 	// Only this call sets a conn authenticating, so the CancelFunc is its own;
 	// an authenticated socket keeps none.
 	c.cancelAuth = nil
+	var ent *authEntry
 	if err == nil {
 		// Cached under the token the client sent, even if the socket went
 		// away meanwhile: its reconnect will not ask again.
-		b.cache[token] = &authEntry{raw: reply.Raw, uid: reply.UID, expires: b.clock.Now().Add(time.Duration(b.cfg.AuthCacheTTL))}
+		ent = &authEntry{token: token, raw: reply.Raw, uid: reply.UID, expires: b.sinceEpoch() + time.Duration(b.cfg.AuthCacheTTL)}
+		b.cache[token] = ent
 	}
 	if c.state != stateAuthenticating || b.sockets[c.id()] != c {
 		b.mu.Unlock()
@@ -116,7 +118,7 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 		b.disconnect(c.s, level, "authentication failed", slog.String("error", err.Error()))
 		return
 	}
-	res := b.setupLocked(c, token, reply, mergeTokens(clientTokens, reply.ContentTokens))
+	res := b.setupLocked(c, ent, reply, mergeTokens(clientTokens, reply.ContentTokens))
 	b.mu.Unlock()
 	b.logDebug("drupal: client authenticated", slog.String("sid", c.id()), slog.Int64("uid", reply.UID))
 	b.afterSetup(c, reply, res, e)
@@ -128,29 +130,30 @@ func (b *Bridge) cachedLocked(token string) *authEntry {
 	if ent == nil {
 		return nil
 	}
-	if !b.clock.Now().Before(ent.expires) {
+	if b.sinceEpoch() >= ent.expires {
 		delete(b.cache, token)
 		return nil
 	}
 	return ent
 }
 
-// cachedReplyLocked is the cached authentication of token, parsed; nil when
-// there is none (or, which cannot happen, it no longer parses).
-func (b *Bridge) cachedReplyLocked(token string) *AuthReply {
+// cachedReplyLocked is the cached authentication of token and its reply
+// parsed; nils when there is none (or, which cannot happen, it no longer
+// parses).
+func (b *Bridge) cachedReplyLocked(token string) (*authEntry, *AuthReply) {
 	ent := b.cachedLocked(token)
 	if ent == nil {
-		return nil
+		return nil, nil
 	}
 	r, err := ParseAuthReply(ent.raw)
 	if err != nil {
 		delete(b.cache, token)
-		return nil
+		return nil, nil
 	}
 	// ParseAuthReply copies Raw out of its buffer; here that is already the
 	// cache's exact copy, which the sockets share.
 	r.Raw = ent.raw
-	return r
+	return ent, r
 }
 
 // mergeTokens is the content tokens to redeem: the client's, overridden by
@@ -174,13 +177,12 @@ type setupResult struct {
 
 // setupLocked makes c an authenticated socket (spec §3.7): uid and token
 // recorded, the authenticated room and the reply's channels joined, presence
-// updated, content tokens redeemed. token is the client's auth token, the key
-// of the cache entry.
-func (b *Bridge) setupLocked(c *conn, token string, r *AuthReply, tokens map[string]string) setupResult {
+// updated, content tokens redeemed. ent is the cache entry of the client's
+// auth token, r its reply.
+func (b *Bridge) setupLocked(c *conn, ent *authEntry, r *AuthReply, tokens map[string]string) setupResult {
 	c.state = stateAuthenticated
 	c.uid = r.UID
-	c.authToken = token
-	c.authRaw = r.Raw
+	c.auth = ent
 	c.rooms = nil
 	b.authed++
 	c.s.Join(roomAuthenticated)

@@ -74,6 +74,7 @@ type Bridge struct {
 	bodyLimit int64
 	debug     atomic.Bool
 
+	epoch  time.Time       // New's time; auth cache expiries count from it
 	ctx    context.Context // cancelled by Close; parent of backend calls
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background backend calls
@@ -102,13 +103,16 @@ const (
 )
 
 // conn is the bridge's record of one socket. There is one per connected
-// socket, so its size counts: 96 bytes, a size class the fields fill (the id
-// is the socket's, the small fields share the last word).
+// socket, so its size counts: 64 bytes, a size class the fields fill (the id
+// is the socket's, the token and reply the auth cache entry's, the small
+// fields share the last word).
 type conn struct {
-	s          *socketio.Socket
-	uid        int64
-	authToken  string
-	authRaw    json.RawMessage    // the auth reply pushed in clientAuthenticated, shared with the cached reply
+	s   *socketio.Socket
+	uid int64
+	// auth is the authentication applied (auth token and reply), the cache
+	// entry's at the time; the socket keeps it when the entry expires or is
+	// replaced.
+	auth       *authEntry
 	rooms      roomSet            // channels and token channels
 	cancelAuth context.CancelFunc // while authenticating: stops the call to Drupal
 	idx        int32              // position in its user's connList
@@ -172,12 +176,15 @@ func (ch *channel) remove(c *conn, r roomRef) {
 // token for an hour by default, usually one per socket; keeping the parsed
 // AuthReply too cost each one about 150 bytes (the struct, its lists and
 // strings), to spare a parse of a few hundred bytes of JSON on a reconnect
-// that the cache already spares a call to Drupal. The raw reply is shared
-// with the sockets (conn.authRaw) and never changed in place.
+// that the cache already spares a call to Drupal. Entries are shared with
+// the sockets (conn.auth) and never changed: an edit replaces them.
 type authEntry struct {
-	raw     json.RawMessage
-	uid     int64
-	expires time.Time
+	token string          // the client's auth token, the cache key
+	raw   json.RawMessage // pushed in clientAuthenticated
+	uid   int64
+	// expires is a time since Bridge.epoch, 8 bytes where a time.Time takes
+	// 24; monotonic like a time.Time's comparison.
+	expires time.Duration
 }
 
 // New builds the bridge and registers its handlers on io's "/" namespace. cfg
@@ -209,6 +216,7 @@ func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
 		clock:         clk,
 		exts:          append([]Extension(nil), opts.Extensions...),
 		bodyLimit:     limit,
+		epoch:         clk.Now(),
 		ctx:           ctx,
 		cancel:        cancel,
 		sockets:       make(map[string]*conn),
@@ -426,15 +434,18 @@ func (b *Bridge) sweepTick() {
 	if b.closed {
 		return
 	}
-	b.sweepLocked(b.clock.Now())
+	b.sweepLocked(b.sinceEpoch())
 	b.sweeper = b.clock.AfterFunc(sweepInterval, b.sweepTick)
 }
 
-func (b *Bridge) sweepLocked(now time.Time) {
+func (b *Bridge) sweepLocked(now time.Duration) {
 	for tok, e := range b.cache {
-		if !now.Before(e.expires) {
+		if now >= e.expires {
 			delete(b.cache, tok)
 		}
 	}
-	b.sweepTokensLocked(now)
+	b.sweepTokensLocked(b.epoch.Add(now))
 }
+
+// sinceEpoch is the clock's time as a duration since New.
+func (b *Bridge) sinceEpoch() time.Duration { return b.clock.Now().Sub(b.epoch) }

@@ -179,7 +179,7 @@ func (b *Bridge) RemoveAuthTokenFromChannel(token, name string) error {
 func (b *Bridge) socketsOfTokenLocked(token string) []*conn {
 	var out []*conn
 	for _, c := range b.sockets {
-		if c.state == stateAuthenticated && c.authToken == token {
+		if c.state == stateAuthenticated && c.auth.token == token {
 			out = append(out, c)
 		}
 	}
@@ -188,7 +188,7 @@ func (b *Bridge) socketsOfTokenLocked(token string) []*conn {
 
 // editCachedChannelsLocked adds or removes a channel in the cached
 // authentications match selects (by auth token and uid). Entries are replaced,
-// never changed in place: their raw reply is the sockets' too (conn.authRaw).
+// never changed in place: they are the sockets' too (conn.auth).
 // Removing leaves no hole (spec §9.9).
 func (b *Bridge) editCachedChannelsLocked(match func(token string, uid int64) bool, name string, add bool) {
 	for tok, ent := range b.cache {
@@ -215,7 +215,7 @@ func (b *Bridge) editCachedChannelsLocked(match func(token string, uid int64) bo
 			continue
 		}
 		// Cached: not with the encoder's spare room.
-		b.cache[tok] = &authEntry{raw: exactSize(raw), uid: ent.uid, expires: ent.expires}
+		b.cache[tok] = &authEntry{token: ent.token, raw: exactSize(raw), uid: ent.uid, expires: ent.expires}
 	}
 }
 

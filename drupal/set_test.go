@@ -122,12 +122,15 @@ func TestConnList(t *testing.T) {
 	}
 }
 
-// Every socket has a conn and every online user a presence: their fields are
-// laid out to fill the 96- and 64-byte size classes; a field more moves them
-// up a class (112, 80), for every socket or user.
+// Every socket has a conn, every online user a presence and every auth token
+// an authEntry: their fields are laid out to fill the 64-byte size class; a
+// field more moves them up a class (80), for every socket or user.
 func TestRecordSizes(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n > 96 {
-		t.Errorf("conn is %d bytes, want at most 96", n)
+	if n := unsafe.Sizeof(conn{}); n > 64 {
+		t.Errorf("conn is %d bytes, want at most 64", n)
+	}
+	if n := unsafe.Sizeof(authEntry{}); n > 64 {
+		t.Errorf("authEntry is %d bytes, want at most 64", n)
 	}
 	if n := unsafe.Sizeof(presence{}); n > 64 {
 		t.Errorf("presence is %d bytes, want at most 64", n)

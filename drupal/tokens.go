@@ -50,7 +50,7 @@ type graceTimer struct {
 func keyOf(name string, c *conn) tokenKey {
 	k := tokenKey{channel: name, uid: c.uid}
 	if c.uid == 0 {
-		k.authToken = c.authToken
+		k.authToken = c.auth.token
 	}
 	return k
 }
@@ -226,8 +226,8 @@ func (b *Bridge) ContentChannelUsers(name string) (uids []int64, authTokens []st
 			if !slices.Contains(uids, m.c.uid) {
 				uids = append(uids, m.c.uid)
 			}
-		} else if !slices.Contains(authTokens, m.c.authToken) {
-			authTokens = append(authTokens, m.c.authToken)
+		} else if !slices.Contains(authTokens, m.c.auth.token) {
+			authTokens = append(authTokens, m.c.auth.token)
 		}
 	}
 	slices.Sort(uids)
