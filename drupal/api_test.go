@@ -230,6 +230,56 @@ func TestAPIKick(t *testing.T) {
 	e.expectAPI("POST", "/nodejs/user/kick/99", ``, 200, `{"status":"success"}`)
 }
 
+// Channel members leave by swapping with the last; whichever leaves, by
+// disconnecting or user/channel/remove, the counts and deliveries stay right.
+func TestChannelMembersLeave(t *testing.T) {
+	e := newEnv(t, nil)
+	e.drupal.setUser("t1", user{uid: 1, channels: []string{"c", "own_1"}})
+	e.drupal.setUser("t2", user{uid: 2, channels: []string{"c"}})
+	e.drupal.setUser("t3", user{uid: 3, channels: []string{"own_3", "c"}})
+	a1, a2, b, d := e.dial(), e.dial(), e.dial(), e.dial()
+	a1.authenticate(e, "t1")
+	a2.authenticate(e, "t1")
+	b.authenticate(e, "t2")
+	d.authenticate(e, "t3")
+	publish := func(sent int, to ...*client) {
+		t.Helper()
+		e.expectAPI("POST", "/nodejs/publish", `{"channel":"c"}`, 200, fmt.Sprintf(`{"status":"success","sent":%d}`, sent))
+		for _, c := range to {
+			c.expectMessage(`{"channel":"c"}`)
+		}
+	}
+	publish(4, a1, a2, b, d)
+
+	e.closeAndWait(a1) // the first member: the last takes its place
+	publish(3, a2, b, d)
+	ex := fmt.Sprintf(`{"channel":"c","clientSocketId":%q}`, d.id)
+	e.expectAPI("POST", "/nodejs/publish", ex, 200, `{"status":"success","sent":2}`)
+	a2.expectMessage(ex)
+	b.expectMessage(ex)
+
+	e.expectAPI("POST", "/nodejs/user/channel/remove/c/3", ``, 200, `{"status":"success"}`)
+	publish(2, a2, b)
+	d.expectNothing(e)
+	e.expectAPI("POST", "/nodejs/publish", `{"channel":"own_3"}`, 200, `{"status":"success","sent":1}`)
+	d.expectMessage(`{"channel":"own_3"}`)
+
+	e.closeAndWait(b)
+	publish(1, a2)
+	e.expectAPI("POST", "/nodejs/user/channel/add/c/3", ``, 200, `{"status":"success"}`)
+	publish(2, a2, d)
+
+	e.expectAPI("POST", "/nodejs/channel/remove/c", ``, 200, `{"status":"success"}`)
+	publish(0)
+	e.expectAPI("POST", "/nodejs/publish", `{"channel":"own_1"}`, 200, `{"status":"success","sent":1}`)
+	a2.expectMessage(`{"channel":"own_1"}`)
+	a2.expectNothing(e)
+	d.expectNothing(e)
+	if st := e.b.Stats(); st.Sockets != 2 || st.OnlineUsers != 3 {
+		t.Fatalf("%+v", st) // user 2 is within its grace period
+	}
+}
+
 func TestAPILogout(t *testing.T) {
 	e := newEnv(t, nil)
 	e.drupal.setUser("t1", user{uid: 1})

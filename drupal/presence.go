@@ -13,7 +13,8 @@ type presence struct {
 	// list holds the users told when this one comes online or goes offline
 	// (the auth reply's presenceUids, or user/presence-list). This is the
 	// direction drupal-node.js's code takes (spec §9.16). It is never
-	// modified in place: it may be the cached reply's.
+	// modified in place: it is the auth reply's PresenceUIDs, which the
+	// extensions saw, until user/presence-list replaces it.
 	list []int64
 	// socks are the user's authenticated sockets.
 	socks connList
