@@ -35,14 +35,15 @@ type heapFigures struct {
 
 // measureHeld connects n sockets, each its own Drupal user in one channel of
 // ten whose members are its presence list (the shape of a real site's idle
-// load), authenticates them one by one and measures what stays on the heap.
+// load) and, with ownChannel, in a channel of its own, authenticates them one
+// by one and measures what stays on the heap.
 //
 // The bridge's share is read from a complete heap profile (MemProfileRate 1):
 // an allocation counts when the innermost socketd frame of its stack is the
 // bridge's non-test code, so io.ReadAll in Backend.Post or a map growing in
 // setupLocked count, the adapter's room sets (Socket.Join) and the test
 // clients do not. That is the figure the bridge's data structures decide.
-func measureHeld(tb testing.TB, n int) heapFigures {
+func measureHeld(tb testing.TB, n int, ownChannel bool) heapFigures {
 	old := runtime.MemProfileRate
 	runtime.MemProfileRate = 1
 	defer func() { runtime.MemProfileRate = old }()
@@ -88,7 +89,11 @@ func measureHeld(tb testing.TB, n int) heapFigures {
 				presence = append(presence, int64(j+1))
 			}
 		}
-		e.drupal.setUser(fmt.Sprintf("token-%06d", i), user{uid: int64(i + 1), channels: []string{fmt.Sprintf("group_%d", i/10)}, presence: presence})
+		channels := []string{fmt.Sprintf("group_%d", i/10)}
+		if ownChannel {
+			channels = append(channels, fmt.Sprintf("nodejs_user_%d", i+1))
+		}
+		e.drupal.setUser(fmt.Sprintf("token-%06d", i), user{uid: int64(i + 1), channels: channels, presence: presence})
 	}
 
 	base := snapshot()
@@ -228,7 +233,8 @@ func (c *client) drainSync() {
 	}
 }
 
-// BenchmarkHeldPerConn reports the heap held per idle authenticated socket:
+// BenchmarkHeldPerConn reports the heap held per idle authenticated socket,
+// each its own user in a channel of ten, and also in a channel of its own:
 // bridge-B/conn is the bridge's own (see measureHeld), connected-B/conn and
 // auth-B/conn the whole process's per connected socket and added by
 // authenticating (socketio's room sets included). DRUPAL_HEAP_CONNS sets the
@@ -237,12 +243,24 @@ func (c *client) drainSync() {
 //	go test -run '^$' -bench HeldPerConn -benchtime 1x ./drupal/
 func BenchmarkHeldPerConn(b *testing.B) {
 	n := heapConns(b)
-	var f heapFigures
-	for b.Loop() {
-		f = measureHeld(b, n)
+	for _, bc := range []struct {
+		name string
+		own  bool
+	}{
+		{"channel10", false},
+		// Drupal sites also put each user in a channel of its own
+		// (nodejs_user_<uid>).
+		{"channel10+own", true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var f heapFigures
+			for b.Loop() {
+				f = measureHeld(b, n, bc.own)
+			}
+			b.ReportMetric(f.bridge, "bridge-B/conn")
+			b.ReportMetric(f.connected, "connected-B/conn")
+			b.ReportMetric(f.authed, "auth-B/conn")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
-	b.ReportMetric(f.bridge, "bridge-B/conn")
-	b.ReportMetric(f.connected, "connected-B/conn")
-	b.ReportMetric(f.authed, "auth-B/conn")
-	b.ReportMetric(0, "ns/op")
 }
