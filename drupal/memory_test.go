@@ -44,6 +44,8 @@ type heapFigures struct {
 // setupLocked count, the adapter's room sets (Socket.Join) and the test
 // clients do not. That is the figure the bridge's data structures decide.
 func measureHeld(tb testing.TB, n int, ownChannel bool) heapFigures {
+	// Every allocation recorded from here (a -memprofile of the same run is
+	// skewed by it).
 	old := runtime.MemProfileRate
 	runtime.MemProfileRate = 1
 	defer func() { runtime.MemProfileRate = old }()
@@ -118,8 +120,10 @@ func measureHeld(tb testing.TB, n int, ownChannel bool) heapFigures {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// No call to Drupal is started any more: wait for the last ones to end
-	// (their contexts and timers are not held).
+	// (their contexts and timers are not held), and drop the idle
+	// connections to Drupal (their buffers are not per socket).
 	e.b.wg.Wait()
+	e.b.backend.client.CloseIdleConnections()
 	e.b.mu.Lock()
 	cached, authedN, users := len(e.b.cache), e.b.authed, len(e.b.online)
 	e.b.mu.Unlock()
@@ -230,6 +234,21 @@ func (c *client) drainSync() {
 		} else if p == "EOF" || p == "1" {
 			c.t.Fatalf("disconnected while draining")
 		}
+	}
+}
+
+// TestHeldPerConn checks, generously, that the bridge holds well under a
+// kilobyte per idle authenticated socket (about 700 bytes; 1,200 before the
+// per-socket maps and read buffers went, 2,000 before that).
+func TestHeldPerConn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("connects hundreds of sockets")
+	}
+	const limit = 1100
+	if f := measureHeld(t, 300, false); f.bridge > limit {
+		t.Errorf("the bridge holds %.0f bytes per authenticated socket, want at most %d", f.bridge, limit)
+	} else {
+		t.Logf("the bridge holds %.0f bytes per authenticated socket", f.bridge)
 	}
 }
 
