@@ -81,20 +81,7 @@ func (b *bench) runPollingConnect(ctx context.Context) *connectResult {
 	}
 	active := time.Since(t0)
 	b.logf("polling: %d authenticated (%d failed) in %.2fs", r.OK, r.Failed, active.Seconds())
-	r.ActiveSeconds = round3(active.Seconds())
-	if active > 0 {
-		r.PerSecond = round1(float64(r.OK) / active.Seconds())
-	}
-	r.LatencyP50Ms = ms(b.connHist.quantile(0.5))
-	r.LatencyP99Ms = ms(b.connHist.quantile(0.99))
-	if r.OK > 0 {
-		if cpu0 >= 0 {
-			d := b.serverCPU() - cpu0
-			r.ServerCPUSeconds = round3(d.Seconds())
-			r.ServerCPUUsPer = round1(float64(d.Microseconds()) / float64(r.OK))
-		}
-		r.ClientCPUUsPer = round1(float64((b.selfCPU() - self0).Microseconds()) / float64(r.OK))
-	}
+	b.connectTotals(r, active, cpu0, self0)
 	return r
 }
 

@@ -143,6 +143,13 @@ func (b *bench) runConnect(ctx context.Context) *connectResult {
 			r.Samples = append(r.Samples, rssSample{Conns: int(b.authed.Load()), RSSKB: b.serverRSS()})
 		}
 	}
+	b.connectTotals(r, active, cpu0, self0)
+	return r
+}
+
+// connectTotals fills r's rates, latencies and CPU per connection from the
+// time spent connecting and the CPU readings taken before.
+func (b *bench) connectTotals(r *connectResult, active, cpu0, self0 time.Duration) {
 	r.ActiveSeconds = round3(active.Seconds())
 	if active > 0 {
 		r.PerSecond = round1(float64(r.OK) / active.Seconds())
@@ -157,7 +164,6 @@ func (b *bench) runConnect(ctx context.Context) *connectResult {
 		}
 		r.ClientCPUUsPer = round1(float64((b.selfCPU() - self0).Microseconds()) / float64(r.OK))
 	}
-	return r
 }
 
 // runIdle lets the connections settle and reads the server's RSS.
