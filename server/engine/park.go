@@ -118,13 +118,7 @@ func (pw *parkedWriter) payload(s *Session, frames []*Frame) error {
 }
 
 func (pw *parkedWriter) fail(e *HandshakeError, status int) {
-	body := make([]byte, 0, 64)
-	body = append(body, `{"code":`...)
-	body = strconv.AppendInt(body, int64(e.Code), 10)
-	body = append(body, `,"message":`...)
-	body = strconv.AppendQuote(body, e.Message)
-	body = append(body, '}')
-	_ = pw.write(status, "application/json", body, "")
+	_ = pw.write(status, "application/json", errorBody(e), "")
 }
 
 // write sends a whole HTTP/1.1 response in one write and ends the connection.

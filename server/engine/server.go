@@ -289,11 +289,15 @@ func (srv *Server) writeError(w http.ResponseWriter, r *http.Request, e *Handsha
 	srv.corsHeaders(w.Header(), r)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	_, _ = w.Write(errorBody(e))
+}
+
+// errorBody is Node's JSON for a refused request: {"code":N,"message":"..."}.
+func errorBody(e *HandshakeError) []byte {
 	body := make([]byte, 0, 64)
 	body = append(body, `{"code":`...)
 	body = strconv.AppendInt(body, int64(e.Code), 10)
 	body = append(body, `,"message":`...)
 	body = strconv.AppendQuote(body, e.Message)
-	body = append(body, '}')
-	_, _ = w.Write(body)
+	return append(body, '}')
 }
