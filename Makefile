@@ -1,7 +1,8 @@
 # socketd — build, run and test.
 #   make run    socketd on the embedded default (dev mode: no Drupal, no Redis needed)
 #   make test   every test: go vet, gofmt, race-enabled unit tests, fuzz smoke, end-to-end with real npm clients
-#   make bench     socketd, the Node socket.io peer and the floor through the same scenarios (bench/run.sh)
+#   make bench     socketd, the Node socket.io peer and the floor through the same scenarios (bench/run.sh);
+#                  DRUPAL_NODE_DIR=<drupal-node.js checkout> adds drupal-node.js itself
 #   make bench-go  Go micro-benchmarks (allocations reported)
 SHELL := /bin/bash
 GO ?= go
@@ -13,7 +14,7 @@ FUZZTIME ?= 200000x
 export GOFLAGS ?= -buildvcs=false
 
 # Packages with unit tests (test/e2e has its own target).
-PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/...
+PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/... ./bench/...
 
 .PHONY: all build run test vet fmt-check unit race fuzz e2e-deps e2e bench bench-go clean
 
@@ -66,7 +67,10 @@ e2e: e2e-deps client-js
 
 test: vet fmt-check race fuzz e2e
 
-BENCH_ARGS ?= -servers floor,node,socketd
+# With DRUPAL_NODE_DIR (a drupal-node.js checkout, npm dependencies installed;
+# docs/PERFORMANCE.md) the app Drupal sites run today is measured as well.
+comma := ,
+BENCH_ARGS ?= -servers floor,node,socketd$(if $(DRUPAL_NODE_DIR),$(comma)drupal-node)
 bench: client-js
 	bench/run.sh $(BENCH_ARGS)
 

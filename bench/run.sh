@@ -6,6 +6,8 @@
 #
 #   bench/run.sh                                   # floor and Node peer, 10,000 EIO=3 clients, 3 rounds
 #   bench/run.sh -servers floor,node,socketd       # with socketd (bench/nodejs.config.js)
+#   DRUPAL_NODE_DIR=/path/to/drupal-nodejs bench/run.sh -servers floor,node,socketd,drupal-node
+#                                                  # and drupal-node.js itself (docs/PERFORMANCE.md)
 #   bench/run.sh -n 2000 -runs 1 -bench-args "-stage 2s"
 #   bench/run.sh -report bench/results/result.json # rebuild report.html only
 #

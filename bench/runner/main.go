@@ -61,7 +61,7 @@ func main() {
 	var o options
 	var servers, extra multiFlag
 	var benchArgs string
-	serverList := flag.String("servers", "floor,node", "comma list of servers to run, in order: floor, node, socketd and names given with -server")
+	serverList := flag.String("servers", "floor,node", "comma list of servers to run, in order: floor, node, socketd, drupal-node and names given with -server")
 	flag.Var(&extra, "server", `extra server "name|url|command args..." (repeatable); the command must be the server process itself (no shell), as its PID is measured`)
 	flag.IntVar(&o.Runs, "runs", 3, "rounds; every server runs once per round")
 	flag.IntVar(&o.N, "n", 10000, "clients")
@@ -78,6 +78,7 @@ func main() {
 	nodeBin := flag.String("node", "node", "node binary for the Node peer")
 	socketdCmd := flag.String("socketd-cmd", "bin/socketd bench/nodejs.config.js", "socketd command line (it must listen on -socketd-url and use the stand-in backend)")
 	socketdURL := flag.String("socketd-url", "http://127.0.0.1:8093", "socketd base URL")
+	drupalNode := flag.String("drupal-node", os.Getenv("DRUPAL_NODE_DIR"), "drupal-node.js checkout with its npm dependencies installed, for the server drupal-node (default $DRUPAL_NODE_DIR; see docs/PERFORMANCE.md)")
 	outDir := flag.String("out", "bench/results", "directory for result.json, report.html and the raw runs")
 	reportOnly := flag.String("report", "", "only rebuild report.html from this result.json")
 	flag.Parse()
@@ -95,6 +96,12 @@ func main() {
 			"--backend", be, "--service-key", o.ServiceKey}},
 		"socketd": {Name: "socketd", URL: *socketdURL, Command: strings.Fields(*socketdCmd)},
 	}
+	if *drupalNode != "" {
+		// The Node app Drupal sites run today, started as its README says
+		// (node app.js <config>), on the config file of its own format.
+		known[drupalRef] = server{Name: drupalRef, URL: "http://127.0.0.1:8094",
+			Command: []string{*nodeBin, filepath.Join(*drupalNode, "app.js"), "bench/drupal-node.config.js"}}
+	}
 	for _, e := range extra {
 		parts := strings.SplitN(e, "|", 3)
 		if len(parts) != 3 || parts[0] == "" {
@@ -105,6 +112,9 @@ func main() {
 	var list []server
 	for _, name := range strings.Split(*serverList, ",") {
 		s, ok := known[strings.TrimSpace(name)]
+		if !ok && strings.TrimSpace(name) == drupalRef {
+			fatal(errors.New("server drupal-node needs -drupal-node DIR (a drupal-node.js checkout with npm dependencies; docs/PERFORMANCE.md)"))
+		}
 		if !ok {
 			fatal(fmt.Errorf("unknown server %q", name))
 		}
@@ -139,7 +149,7 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 		return nil, err
 	}
 	res := &suite{Tool: "socketd bench runner", Started: time.Now().UTC().Format(time.RFC3339), Options: o,
-		Runs: map[string][]json.RawMessage{}, Versions: versions()}
+		Runs: map[string][]json.RawMessage{}, Versions: versions(list)}
 	for _, s := range list {
 		res.Servers = append(res.Servers, s)
 	}
@@ -192,8 +202,9 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 	return res, nil
 }
 
-// versions records what was measured: the checkout and the Node peer's stack.
-func versions() map[string]string {
+// versions records what was measured: the checkout, the Node peer's stack and,
+// when it runs, drupal-node.js with the socket.io it was installed with.
+func versions(list []server) map[string]string {
 	v := map[string]string{}
 	run := func(name string, args ...string) string {
 		out, err := exec.Command(name, args...).Output()
@@ -209,11 +220,24 @@ func versions() map[string]string {
 		v["git"] = c
 	}
 	v["node"] = run("node", "--version")
-	for _, pkg := range []string{"socket.io", "engine.io", "ws"} {
-		b, err := os.ReadFile(filepath.Join("bench/node-peer/node_modules", pkg, "package.json"))
+	pkgVersion := func(path string) string {
+		b, err := os.ReadFile(filepath.Join(path, "package.json"))
 		var meta struct{ Version string }
 		if err == nil && json.Unmarshal(b, &meta) == nil {
-			v[pkg] = meta.Version
+			return meta.Version
+		}
+		return ""
+	}
+	for _, pkg := range []string{"socket.io", "engine.io", "ws"} {
+		if ver := pkgVersion(filepath.Join("bench/node-peer/node_modules", pkg)); ver != "" {
+			v[pkg] = ver
+		}
+	}
+	for _, s := range list {
+		if s.Name == drupalRef && len(s.Command) > 1 {
+			dir := filepath.Dir(s.Command[1])
+			v["drupal-node.js"] = pkgVersion(dir)
+			v["drupal-node.js socket.io"] = pkgVersion(filepath.Join(dir, "node_modules", "socket.io"))
 		}
 	}
 	return v

@@ -40,7 +40,7 @@ func rebuildReport(path, dir string) error {
 	return writeOutputs(&s, dir)
 }
 
-var palette = map[string]string{"floor": "#6e7781", "node": "#3c873a", "socketd": "#0969da"}
+var palette = map[string]string{"floor": "#6e7781", "node": "#3c873a", "socketd": "#0969da", "drupal-node": "#bc4c00"}
 var extraColors = []string{"#cf222e", "#8250df", "#bf8700", "#1b7c83"}
 
 func colorOf(names []string, name string) string {
@@ -80,7 +80,7 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 	}
 	if len(s.Versions) > 0 {
 		var parts []string
-		for _, k := range []string{"git", "node", "socket.io", "engine.io", "ws"} {
+		for _, k := range []string{"git", "node", "socket.io", "engine.io", "ws", "drupal-node.js", "drupal-node.js socket.io"} {
 			if v := s.Versions[k]; v != "" {
 				parts = append(parts, k+" "+v)
 			}
@@ -100,9 +100,13 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 	for _, n := range names {
 		fmt.Fprintf(&b, "<th>%s <span class=r>(runs: %d)</span></th>", esc(n), len(s.Runs[n]))
 	}
+	withDrupal := contains(names, drupalRef)
 	for _, n := range names {
-		if n != "node" && n != "floor" {
+		if !isReference(n) && n != "floor" {
 			fmt.Fprintf(&b, "<th>%s / node</th><th>%s / floor</th>", esc(n), esc(n))
+			if withDrupal {
+				fmt.Fprintf(&b, "<th>%s / drupal-node</th>", esc(n))
+			}
 		}
 	}
 	if contains(names, "floor") && contains(names, "node") {
@@ -133,9 +137,12 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 			fmt.Fprintf(&b, "<td>%s<br><span class=r>[%s–%s]</span></td>", num(st.Median), num(st.Min), num(st.Max))
 		}
 		for _, n := range names {
-			if n != "node" && n != "floor" {
+			if !isReference(n) && n != "floor" {
 				r := s.Ratios[n][def.Key]
 				fmt.Fprintf(&b, "<td>%s</td><td>%s</td>", ratio(r.VsNode), ratio(r.VsFloor))
+				if withDrupal {
+					fmt.Fprintf(&b, "<td>%s</td>", ratio(r.VsDrupal))
+				}
 			}
 		}
 		if contains(names, "floor") && contains(names, "node") {
@@ -155,7 +162,7 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 		if n == "floor" {
 			ref = " (reference: what the machine allows)"
 		}
-		fmt.Fprintf(&b, "<h2>Issue 5 targets: %s%s</h2><table><tr><th>target</th><th>rule</th><th>value</th><th>limit</th><th>status</th></tr>", esc(n), ref)
+		fmt.Fprintf(&b, "<h2>Issue 5 targets: %s%s</h2><table><tr><th>target</th><th>against</th><th>rule</th><th>value</th><th>limit</th><th>status</th></tr>", esc(n), ref)
 		for _, t := range ts {
 			cls := map[string]string{"met": "met", "missed": "missed"}[t.Status]
 			if cls == "" {
@@ -165,7 +172,11 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 			if t.Status != "not measured" {
 				v, l = num(t.Value)+" "+esc(t.Unit), num(t.Limit)+" "+esc(t.Unit)
 			}
-			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=%s>%s</td></tr>", esc(t.Name), esc(t.Rule), v, l, cls, t.Status)
+			against := t.Against
+			if against == "" {
+				against = "–"
+			}
+			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=%s>%s</td></tr>", esc(t.Name), esc(against), esc(t.Rule), v, l, cls, t.Status)
 		}
 		b.WriteString("</table>")
 	}
