@@ -64,7 +64,7 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 		res := b.setupLocked(c, ent, reply, mergeTokens(clientTokens, nil))
 		b.mu.Unlock()
 		b.logDebug("drupal: reusing cached authentication", slog.String("sid", s.ID()), slog.Int64("uid", reply.UID))
-		b.afterSetup(c, reply, res, e)
+		b.afterSetup(c, reply, res, e, false)
 		return
 	}
 	// The message Drupal gets is the client's object with messageType and
@@ -121,7 +121,7 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 	res := b.setupLocked(c, ent, reply, mergeTokens(clientTokens, reply.ContentTokens))
 	b.mu.Unlock()
 	b.logDebug("drupal: client authenticated", slog.String("sid", c.id()), slog.Int64("uid", reply.UID))
-	b.afterSetup(c, reply, res, e)
+	b.afterSetup(c, reply, res, e, true)
 }
 
 // cachedLocked returns the live cache entry of token, dropping an expired one.
@@ -214,19 +214,31 @@ func (b *Bridge) setupLocked(c *conn, ent *authEntry, r *AuthReply, tokens map[s
 	return res
 }
 
-// afterSetup does the writes of an authentication, in drupal-node.js's order:
-// clientAuthenticated push, ack, presence notifications, userOnline to Drupal,
-// extension hooks.
-func (b *Bridge) afterSetup(c *conn, r *AuthReply, res setupResult, e *socketio.Event) {
+// afterSetup does the writes of an authentication: clientAuthenticated push,
+// ack, presence notifications, extension hooks, then userOnline to Drupal.
+// drupal-node.js starts the userOnline request before the hooks but does not
+// wait for it, so nothing can tell the two orders apart; posting it last lets
+// a call already on a background goroutine (onBackground: the one that asked
+// Drupal to authenticate) make it there, rather than start another goroutine
+// and grow its stack again for every connection.
+func (b *Bridge) afterSetup(c *conn, r *AuthReply, res setupResult, e *socketio.Event, onBackground bool) {
 	push(c.s, clientAuthenticated(r.Raw))
 	_ = e.Ack(ackSuccess)
 	if res.newlyOnline {
 		b.emitToSockets(res.presence, presenceNotification(c.uid, "online"))
-		b.notifyBackend(json.RawMessage(`{"uid":` + strconv.FormatInt(c.uid, 10) + `,"messageType":"userOnline"}`))
 	}
 	for _, ext := range b.exts {
 		ext.OnAuthenticate(c.s, r)
 	}
+	if !res.newlyOnline {
+		return
+	}
+	msg := json.RawMessage(`{"uid":` + strconv.FormatInt(c.uid, 10) + `,"messageType":"userOnline"}`)
+	if onBackground {
+		b.postBackend(b.ctx, msg)
+		return
+	}
+	b.notifyBackend(msg)
 }
 
 // clientAuthenticated is the push that tells the page it is authenticated: the

@@ -315,11 +315,15 @@ func (b *Bridge) goBackgroundLocked(f func(ctx context.Context)) bool {
 // notifyBackend posts msg to Drupal in the background, logging failures
 // (userOnline, userOffline, forwarded client messages).
 func (b *Bridge) notifyBackend(msg any) {
-	b.goBackground(func(ctx context.Context) {
-		if _, err := b.backend.Post(ctx, msg); err != nil && ctx.Err() == nil {
-			b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
-		}
-	})
+	b.goBackground(func(ctx context.Context) { b.postBackend(ctx, msg) })
+}
+
+// postBackend posts msg to Drupal and waits for the answer, logging a failure
+// (not one caused by the bridge closing).
+func (b *Bridge) postBackend(ctx context.Context, msg any) {
+	if _, err := b.backend.Post(ctx, msg); err != nil && ctx.Err() == nil {
+		b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
+	}
 }
 
 // onConnection registers a new socket of "/" (pre-auth: it gets nothing
