@@ -72,8 +72,17 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 	msg, _ := setField(e.Args.Values[0], "messageType", json.RawMessage(`"authenticate"`))
 	msg, _ = setField(msg, "clientId", json.RawMessage(jsonQuote(s.ID())))
 	// The call's own context, so a disconnect stops it; authenticateRemote
-	// cancels it as soon as Drupal has answered.
-	ctx, cancel := context.WithCancel(b.ctx)
+	// cancels it as soon as Drupal has answered. Its deadline is the auth
+	// timeout, so Post need not derive a context of its own.
+	var (
+		ctx    context.Context
+		cancel context.CancelFunc
+	)
+	if b.backend.timeout > 0 {
+		ctx, cancel = context.WithTimeout(b.ctx, b.backend.timeout)
+	} else {
+		ctx, cancel = context.WithCancel(b.ctx)
+	}
 	c.state = stateAuthenticating
 	c.cancelAuth = cancel
 	started := b.goBackgroundLocked(func(context.Context) {

@@ -204,3 +204,23 @@ func TestSetFieldKeepsOrder(t *testing.T) {
 		t.Fatal("array accepted")
 	}
 }
+
+// BenchmarkBackendPost is one call to Drupal's message endpoint over a
+// kept-alive loopback connection: what socketd pays twice per authenticated
+// connection (authenticate and userOnline), allocations reported.
+func BenchmarkBackendPost(b *testing.B) {
+	reply := []byte(`{"nodejsValidAuthToken":true,"uid":1,"clientId":"c1","channels":["a"]}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		_, _ = w.Write(reply)
+	}))
+	defer srv.Close()
+	be := NewBackend(backendCfg(b, srv.URL), nil)
+	msg := json.RawMessage(`{"authToken":"0123456789abcdef","messageType":"authenticate","clientId":"c1"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := be.Post(context.Background(), msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

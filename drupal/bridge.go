@@ -270,6 +270,11 @@ func (b *Bridge) Close() {
 	b.mu.Unlock()
 	b.cancel()
 	b.wg.Wait()
+	// No call is left: let Drupal's server free its keep-alive workers now
+	// (only for the client the bridge built, not a caller's).
+	if b.backend.rt != nil {
+		b.backend.rt.CloseIdleConnections()
+	}
 }
 
 // Backend is the client of Drupal's message endpoint, for extensions that send

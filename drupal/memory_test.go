@@ -123,7 +123,7 @@ func measureHeld(tb testing.TB, n int, ownChannel bool) heapFigures {
 	// (their contexts and timers are not held), and drop the idle
 	// connections to Drupal (their buffers are not per socket).
 	e.b.wg.Wait()
-	e.b.backend.client.CloseIdleConnections()
+	e.b.backend.CloseIdleConnections()
 	e.b.mu.Lock()
 	cached, authedN, users := len(e.b.cache), e.b.authed, len(e.b.online)
 	e.b.mu.Unlock()
