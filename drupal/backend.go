@@ -340,10 +340,7 @@ func containerValues(raw json.RawMessage) []json.RawMessage {
 	}
 	switch v[0] {
 	case '[':
-		var out []json.RawMessage
-		if json.Unmarshal(v, &out) != nil {
-			return nil
-		}
+		out, _ := arrayValues(v)
 		return out
 	case '{':
 		fs, err := objectFields(v)

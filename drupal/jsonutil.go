@@ -40,6 +40,9 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	}
 	switch {
 	case v[0] == '"':
+		if s, ok := plainString(v); ok {
+			return s, true
+		}
 		var s string
 		if json.Unmarshal(v, &s) != nil {
 			return "", false
@@ -109,6 +112,44 @@ func objectFields(raw []byte) ([]field, error) {
 
 var errBadJSON = errors.New("invalid JSON")
 
+// arrayValues returns the elements of the JSON array raw, without their
+// surrounding whitespace; they alias raw. It fails when raw is not an array.
+func arrayValues(raw []byte) ([]json.RawMessage, error) {
+	if !json.Valid(raw) {
+		return nil, errBadJSON
+	}
+	i := skipSpace(raw, 0)
+	if raw[i] != '[' {
+		return nil, errNotArray
+	}
+	var out []json.RawMessage
+	for i = skipSpace(raw, i+1); raw[i] != ']'; i = skipSpace(raw, i+1) {
+		end := skipValue(raw, i)
+		out = append(out, json.RawMessage(raw[i:end:end]))
+		if i = skipSpace(raw, end); raw[i] == ']' {
+			break
+		}
+	}
+	return out, nil
+}
+
+var errNotArray = errors.New("not a JSON array")
+
+// plainString returns the JSON string literal q as a Go string when it needs
+// no decoding (no escapes, control or non-ASCII bytes): the usual uid,
+// channel name or token, taken without encoding/json.
+func plainString(q []byte) (string, bool) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return "", false
+	}
+	for _, c := range q[1 : len(q)-1] {
+		if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
+			return "", false
+		}
+	}
+	return string(q[1 : len(q)-1]), true
+}
+
 // The scanners below walk text json.Valid accepted, so they need not check
 // its grammar; they stay within bounds regardless.
 
@@ -160,21 +201,10 @@ func skipValue(b []byte, i int) int {
 	return j
 }
 
-// unquote decodes a JSON string literal; plain ASCII-safe keys, the usual
-// case, are taken as they are.
+// unquote decodes a JSON string literal.
 func unquote(q []byte) (string, error) {
-	if len(q) < 2 {
-		return "", errBadJSON
-	}
-	plain := true
-	for _, c := range q[1 : len(q)-1] {
-		if c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(q[1 : len(q)-1]), nil
+	if s, ok := plainString(q); ok {
+		return s, nil
 	}
 	var s string
 	err := json.Unmarshal(q, &s)

@@ -81,11 +81,65 @@ func checkObjectFields(t *testing.T, in []byte) {
 	}
 }
 
+// checkArrayValues holds arrayValues to json.Unmarshal into []RawMessage.
+func checkArrayValues(t *testing.T, in []byte) {
+	t.Helper()
+	got, err := arrayValues(in)
+	var want []json.RawMessage
+	werr := json.Unmarshal(in, &want)
+	if (err == nil) != (werr == nil) {
+		t.Fatalf("%q: error %v, encoding/json says %v", in, err, werr)
+	}
+	if err != nil {
+		return
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%q: %d values, want %d", in, len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("%q: value %d is %s, want %s", in, i, got[i], want[i])
+		}
+	}
+}
+
+// checkJSONString holds jsonString's fast path for strings to encoding/json.
+func checkJSONString(t *testing.T, in []byte) {
+	t.Helper()
+	v := bytes.TrimSpace(in)
+	if len(v) == 0 || v[0] != '"' {
+		return
+	}
+	got, ok := jsonString(in)
+	var want string
+	werr := json.Unmarshal(v, &want)
+	if ok != (werr == nil) || got != want {
+		t.Fatalf("%q: jsonString %q %v, encoding/json %q %v", in, got, ok, want, werr)
+	}
+}
+
+var arraySeeds = []string{`[]`, ` [ ] `, `["a","b"]`, `[1,[2,{"x":"]"}],"\"",null]`, `[1,]`, `[`, `["a"] 1`, `{"a":1}`}
+
+var stringSeeds = []string{`"abc"`, ` "a\"b" `, `"\u00e9"`, "\"\xff\"", `"a`, `"a"b"`, "\"tab\there\"", `"é"`}
+
+func TestArrayValuesAndStringsMatchDecoder(t *testing.T) {
+	for _, in := range append(arraySeeds, objectSeeds...) {
+		checkArrayValues(t, []byte(in))
+	}
+	for _, in := range append(stringSeeds, objectSeeds...) {
+		checkJSONString(t, []byte(in))
+	}
+}
+
 func FuzzObjectFields(f *testing.F) {
-	for _, s := range objectSeeds {
+	for _, s := range append(append(objectSeeds, arraySeeds...), stringSeeds...) {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, in []byte) { checkObjectFields(t, in) })
+	f.Fuzz(func(t *testing.T, in []byte) {
+		checkArrayValues(t, in)
+		checkJSONString(t, in)
+		checkObjectFields(t, in) // last: it overwrites in
+	})
 }
 
 // FuzzParseAuthReply: any backend reply gives a reply or an error, never a
