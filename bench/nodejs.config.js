@@ -3,7 +3,9 @@
 // unless -socketd-cmd says otherwise). socketd listens where the runner looks
 // for it (-socketd-url, default http://127.0.0.1:8093) and calls socketbench's
 // stand-in Drupal backend (-backend-addr, default 127.0.0.1:8099) with the
-// runner's default service key.
+// runner's default service key. drupal-node.js itself, when measured
+// (-drupal-node DIR), is started on this same file: `node DIR/app.js
+// bench/nodejs.config.js`.
 settings = {
   scheme: 'http',
   host: '127.0.0.1',

@@ -97,10 +97,11 @@ func main() {
 		"socketd": {Name: "socketd", URL: *socketdURL, Command: strings.Fields(*socketdCmd)},
 	}
 	if *drupalNode != "" {
-		// The Node app Drupal sites run today, started as its README says
-		// (node app.js <config>), on the config file of its own format.
-		known[drupalRef] = server{Name: drupalRef, URL: "http://127.0.0.1:8094",
-			Command: []string{*nodeBin, filepath.Join(*drupalNode, "app.js"), "bench/drupal-node.config.js"}}
+		// The Node app Drupal sites run today, started as its README says (node
+		// app.js <config>) on socketd's own config file: the file is in its
+		// format, and the servers run one at a time, so they can share the port.
+		known[drupalRef] = server{Name: drupalRef, URL: "http://127.0.0.1:8093",
+			Command: []string{*nodeBin, filepath.Join(*drupalNode, "app.js"), "bench/nodejs.config.js"}}
 	}
 	for _, e := range extra {
 		parts := strings.SplitN(e, "|", 3)
