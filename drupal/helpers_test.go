@@ -1,11 +1,6 @@
 package drupal
 
 import (
-	"bufio"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/socketd/socketd/internal/testutil"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -316,7 +312,8 @@ func (e *env) expectAPI(method, path, body string, wantStatus int, wantBody stri
 // Engine.IO v3 WebSocket, what the Drupal page runs.
 type client struct {
 	t    testing.TB
-	conn net.Conn
+	ws   *testutil.WSClient
+	conn net.Conn // ws's connection, for tests that drop it
 	id   string
 	in   chan string // Socket.IO packets (the Engine.IO "4" stripped)
 	ackN int
@@ -326,28 +323,17 @@ type client struct {
 func (e *env) dial() *client {
 	e.t.Helper()
 	t := e.t
-	host := strings.TrimPrefix(e.url, "http://")
-	conn, err := net.DialTimeout("tcp", host, waitTime)
+	ws, err := testutil.DialWS(e.url + "/socket.io/?EIO=3&transport=websocket")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("websocket handshake: %v", err)
 	}
-	var key [16]byte
-	_, _ = rand.Read(key[:])
-	k := base64.StdEncoding.EncodeToString(key[:])
-	fmt.Fprintf(conn, "GET /socket.io/?EIO=3&transport=websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, k)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("websocket handshake: %v %v", resp, err)
-	}
-	sum := sha1.Sum([]byte(k + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
-		t.Fatal("bad Sec-WebSocket-Accept")
-	}
-	c := &client{t: t, conn: conn, in: make(chan string, 100)}
-	t.Cleanup(func() { _ = conn.Close() })
+	t.Cleanup(ws.Close)
+	// No deadline (DialWS sets one): the client lives as long as its test.
+	conn := ws.NetConn()
+	_ = conn.SetDeadline(time.Time{})
+	c := &client{t: t, ws: ws, conn: conn, in: make(chan string, 100)}
 	open := make(chan string, 1)
-	go c.readLoop(br, open)
+	go c.readLoop(open)
 	select {
 	case o := <-open:
 		var hs struct{ Sid string }
@@ -365,34 +351,15 @@ func (e *env) dial() *client {
 	return c
 }
 
-func (c *client) readLoop(br *bufio.Reader, open chan<- string) {
+func (c *client) readLoop(open chan<- string) {
 	defer close(c.in)
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(br, h[:]); err != nil {
+		op, p, err := c.ws.ReadFrame()
+		if err != nil {
 			return
 		}
-		n := uint64(h[1] & 0x7F)
-		switch n {
-		case 126:
-			var e [2]byte
-			if _, err := io.ReadFull(br, e[:]); err != nil {
-				return
-			}
-			n = uint64(binary.BigEndian.Uint16(e[:]))
-		case 127:
-			var e [8]byte
-			if _, err := io.ReadFull(br, e[:]); err != nil {
-				return
-			}
-			n = binary.BigEndian.Uint64(e[:])
-		}
-		p := make([]byte, n)
-		if _, err := io.ReadFull(br, p); err != nil {
-			return
-		}
-		if h[0]&0x0F != 1 || len(p) == 0 {
-			if h[0]&0x0F == 8 {
+		if op != 1 || len(p) == 0 {
+			if op == 8 {
 				return
 			}
 			continue
@@ -411,24 +378,7 @@ func (c *client) readLoop(br *bufio.Reader, open chan<- string) {
 func (c *client) send(text string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	payload := []byte(text)
-	hdr := []byte{0x81}
-	switch n := len(payload); {
-	case n < 126:
-		hdr = append(hdr, 0x80|byte(n))
-	case n <= 0xFFFF:
-		hdr = append(hdr, 0x80|126, byte(n>>8), byte(n))
-	default:
-		hdr = append(hdr, 0x80|127)
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	hdr = append(hdr, mask[:]...)
-	for i := range payload {
-		payload[i] ^= mask[i%4]
-	}
-	if _, err := c.conn.Write(append(hdr, payload...)); err != nil {
+	if err := c.ws.SendText(text); err != nil {
 		c.t.Errorf("write: %v", err)
 	}
 }

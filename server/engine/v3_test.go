@@ -11,8 +11,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/socketd/socketd/internal/testutil"
 	"github.com/socketd/socketd/server/engine"
-	"github.com/socketd/socketd/server/internal/testutil"
 )
 
 // handshakeV3 opens an EIO=3 polling session with extra query and returns its sid.

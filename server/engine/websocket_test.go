@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketd/socketd/internal/testutil"
 	"github.com/socketd/socketd/server/engine"
-	"github.com/socketd/socketd/server/internal/testutil"
 )
 
 func openWS(t *testing.T, ts *testServer, query string) (*testutil.WSClient, openPacket) {

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketd/socketd/internal/testutil"
 	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
-	"github.com/socketd/socketd/server/internal/testutil"
 	"github.com/socketd/socketd/server/socketio"
 )
 

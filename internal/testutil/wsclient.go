@@ -1,4 +1,5 @@
-// Package testutil holds helpers for the server packages' tests.
+// Package testutil holds helpers for the module's tests (server/... and drupal);
+// it sits in the module root's internal/ so that every package can import it.
 package testutil
 
 import (
@@ -94,6 +95,11 @@ func (c *WSClient) SendText(s string) error     { return c.WriteFrame(0x81, []by
 func (c *WSClient) SendBinary(b []byte) error   { return c.WriteFrame(0x82, b) }
 func (c *WSClient) Close()                      { c.conn.Close() }
 func (c *WSClient) SetDeadline(d time.Duration) { _ = c.conn.SetDeadline(time.Now().Add(d)) }
+
+// NetConn returns the underlying connection, for what the helpers above leave
+// out: a client that lives as long as its test clears DialWS's deadline, and
+// tests drop the connection as a net.Conn.
+func (c *WSClient) NetConn() net.Conn { return c.conn }
 
 // readFrame returns the next frame's opcode and payload (server frames are unmasked).
 func (c *WSClient) ReadFrame() (byte, []byte, error) {
