@@ -14,7 +14,7 @@ FUZZTIME ?= 200000x
 export GOFLAGS ?= -buildvcs=false
 
 # Packages with unit tests (test/e2e has its own target).
-PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/... ./bench/...
+PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/... ./bench/... ./internal/...
 
 .PHONY: all build run test vet fmt-check unit race fuzz e2e-deps e2e bench bench-go clean
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lesismal/nbio"
+	"github.com/socketd/socketd/internal/wsframe"
 )
 
 // Client states. A client moves forward only; stClosed is final.
@@ -77,28 +78,12 @@ func (c *client) writeControl(op byte, payload []byte) {
 	_, _ = c.nc.Write(f)
 }
 
-// appendClientFrame appends a masked frame (RFC 6455 §5.2, §5.3).
+// appendClientFrame appends a masked frame with a cheap, varying mask key (a
+// load client needs no unpredictable keys, only not the same one every time).
 func appendClientFrame(dst []byte, b0 byte, payload []byte) []byte {
-	n := len(payload)
-	dst = append(dst, b0)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x80|byte(n))
-	case n <= 0xFFFF:
-		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x80|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
 	var key [4]byte
 	binary.LittleEndian.PutUint32(key[:], maskSeed.Add(0x9E3779B9))
-	dst = append(dst, key[:]...)
-	start := len(dst)
-	dst = append(dst, payload...)
-	for i := range payload {
-		dst[start+i] ^= key[i&3]
-	}
-	return dst
+	return wsframe.AppendClient(dst, b0, payload, key)
 }
 
 var maskSeed atomic.Uint32

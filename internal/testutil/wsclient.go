@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/internal/wsframe"
 )
 
 // WSClient is a minimal RFC 6455 client with raw frame access, so tests can also
@@ -61,27 +63,11 @@ func DialWS(rawURL string) (*WSClient, error) {
 	return c, nil
 }
 
-// writeFrame sends one masked frame with the given first byte (FIN/RSV/opcode).
+// WriteFrame sends one masked frame with the given first byte (FIN/RSV/opcode).
 func (c *WSClient) WriteFrame(b0 byte, payload []byte) error {
-	hdr := []byte{b0}
-	n := len(payload)
-	switch {
-	case n < 126:
-		hdr = append(hdr, 0x80|byte(n))
-	case n <= 0xFFFF:
-		hdr = append(hdr, 0x80|126, byte(n>>8), byte(n))
-	default:
-		hdr = append(hdr, 0x80|127)
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	hdr = append(hdr, mask[:]...)
-	masked := make([]byte, n)
-	for i := range payload {
-		masked[i] = payload[i] ^ mask[i%4]
-	}
-	_, err := c.conn.Write(append(hdr, masked...))
+	var key [4]byte
+	_, _ = rand.Read(key[:])
+	_, err := c.conn.Write(wsframe.AppendClient(nil, b0, payload, key))
 	return err
 }
 
