@@ -6,25 +6,13 @@ import (
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/socketd/socketd/server/engine"
 )
 
 func waitParked(t *testing.T, ts *testServer, sid string) *engine.Session {
 	t.Helper()
-	s, ok := ts.eio.Session(sid)
-	if !ok {
-		t.Fatal("no session")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !engine.PollParked(s) {
-		if time.Now().After(deadline) {
-			t.Fatal("GET never parked")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return s
+	return waitPoll(t, ts, sid, engine.PollParked, "GET never parked")
 }
 
 // A held GET over plain HTTP/1.1 is parked off net/http and answered with the

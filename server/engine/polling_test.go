@@ -164,17 +164,25 @@ func TestPollingClientCloseReleasesGETWithNoop(t *testing.T) {
 // server's poll state rather than a sleep.
 func waitHeld(t *testing.T, ts *testServer, sid string) {
 	t.Helper()
+	waitPoll(t, ts, sid, engine.PollHeld, "GET never held")
+}
+
+// waitPoll waits, bounded, until state reports true for the session sid and
+// returns the session.
+func waitPoll(t *testing.T, ts *testServer, sid string, state func(*engine.Session) bool, never string) *engine.Session {
+	t.Helper()
 	s, ok := ts.eio.Session(sid)
 	if !ok {
 		t.Fatal("no session")
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !engine.PollHeld(s) {
+	for !state(s) {
 		if time.Now().After(deadline) {
-			t.Fatal("GET never held")
+			t.Fatal(never)
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return s
 }
 
 func TestPollingServerCloseDeliversClosePacket(t *testing.T) {
