@@ -154,23 +154,27 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 	for _, s := range list {
 		res.Servers = append(res.Servers, s)
 	}
+	// run runs s once with opts and records the command and any failure.
+	run := func(opts options, s server, round int) json.RawMessage {
+		raw, cmd, err := runOne(ctx, opts, s, round, dir)
+		res.Commands = append(res.Commands, cmd...)
+		if err != nil {
+			msg := fmt.Sprintf("round %d, %s: %v", round+1, s.Name, err)
+			fmt.Fprintln(os.Stderr, "runner:", msg)
+			res.Failures = append(res.Failures, msg)
+		}
+		time.Sleep(opts.Pause)
+		return raw
+	}
 	for r := 0; r < o.Runs && ctx.Err() == nil; r++ {
 		for k := range list {
 			s := list[(k+r)%len(list)]
 			if ctx.Err() != nil {
 				break
 			}
-			raw, cmd, err := runOne(ctx, o, s, r, dir)
-			res.Commands = append(res.Commands, cmd...)
-			if err != nil {
-				msg := fmt.Sprintf("round %d, %s: %v", r+1, s.Name, err)
-				fmt.Fprintln(os.Stderr, "runner:", msg)
-				res.Failures = append(res.Failures, msg)
-			}
-			if raw != nil {
+			if raw := run(o, s, r); raw != nil {
 				res.Runs[s.Name] = append(res.Runs[s.Name], raw)
 			}
-			time.Sleep(o.Pause)
 		}
 		for k := range list {
 			s := list[(k+r)%len(list)]
@@ -182,20 +186,12 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 			po.BenchArgs = []string{"-transport", "polling"}
 			ps := s
 			ps.Name = s.Name + "-polling" // names the raw files
-			raw, cmd, err := runOne(ctx, po, ps, r, dir)
-			res.Commands = append(res.Commands, cmd...)
-			if err != nil {
-				msg := fmt.Sprintf("round %d, %s: %v", r+1, ps.Name, err)
-				fmt.Fprintln(os.Stderr, "runner:", msg)
-				res.Failures = append(res.Failures, msg)
-			}
-			if raw != nil {
+			if raw := run(po, ps, r); raw != nil {
 				if res.PollingRuns == nil {
 					res.PollingRuns = map[string][]json.RawMessage{}
 				}
 				res.PollingRuns[s.Name] = append(res.PollingRuns[s.Name], raw)
 			}
-			time.Sleep(o.Pause)
 		}
 	}
 	res.Seconds = time.Since(mustParse(res.Started)).Seconds()
