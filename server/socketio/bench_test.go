@@ -1,6 +1,7 @@
 package socketio_test
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,23 @@ import (
 
 // benchConfig keeps heartbeats out of the way: benchmark clients never answer pings.
 var benchConfig = socketio.Config{Engine: engine.Config{PingInterval: time.Hour, PingTimeout: time.Hour}}
+
+// newBenchServer is a server on benchConfig, closed when tb ends without
+// waiting the graceful CloseTimeout: its polling sessions never come back for
+// their close packet.
+func newBenchServer(tb testing.TB) *socketio.Server {
+	tb.Helper()
+	io, err := socketio.New(benchConfig)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		_ = io.Close(ctx)
+	})
+	return io
+}
 
 // pollingClients connects n EIO=4 polling clients to namespace "/" without a
 // network: requests go straight to the handler. Their sessions queue what is
@@ -57,11 +75,7 @@ func drain(b testing.TB, io *socketio.Server, sids []string) {
 func BenchmarkBroadcast(b *testing.B) {
 	for _, n := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
-			io, err := socketio.New(benchConfig)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer io.Close(b.Context())
+			io := newBenchServer(b)
 			sids := pollingClients(b, io, n)
 			nsp := io.Of("/")
 			args := psio.Args{}
@@ -87,11 +101,7 @@ func BenchmarkBroadcast(b *testing.B) {
 // BenchmarkEmitToRoom is the Drupal channel publish: a small room among many
 // sockets.
 func BenchmarkEmitToRoom(b *testing.B) {
-	io, err := socketio.New(benchConfig)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer io.Close(b.Context())
+	io := newBenchServer(b)
 	pollingClients(b, io, 1000)
 	nsp := io.Of("/")
 	// Put ten of the thousand sockets into "room"; only their queues fill up

@@ -1,11 +1,9 @@
 package socketio_test
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/socketd/socketd/server/socketio"
 )
@@ -13,15 +11,7 @@ import (
 // Namespace hooks run for every socket, before the socket's own; disconnecting
 // hooks still see the socket in its rooms.
 func TestDisconnectHooksOrder(t *testing.T) {
-	io, err := socketio.New(benchConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
-		defer cancel()
-		_ = io.Close(ctx)
-	}()
+	io := newBenchServer(t)
 	nsp := io.Of("/")
 	var (
 		mu  sync.Mutex

@@ -1,32 +1,18 @@
 package socketio_test
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/socketd/socketd/server/socketio"
 )
 
 // A broadcast to enough sockets is written by several goroutines; every socket
 // must still get every packet once, in the order the broadcasts were made.
 func TestParallelBroadcastKeepsOrder(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // split even on a one-core runner
-	io, err := socketio.New(benchConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		// The polling sessions never come back for their close packet; do not
-		// wait the graceful CloseTimeout for them.
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
-		defer cancel()
-		_ = io.Close(ctx)
-	}()
+	io := newBenchServer(t)
 	const n = 1600 // three parts of 512 or more
 	sids := pollingClients(t, io, n)
 	nsp := io.Of("/")
