@@ -99,6 +99,11 @@ type Adapter interface {
 
 	// Broadcast sends pkt to the targeted sockets.
 	Broadcast(ctx context.Context, pkt *socketio.Packet, opts BroadcastOptions) error
+	// BroadcastCount is Broadcast that also reports how many sockets the packet
+	// was written to: on this node, plus what the other nodes report before ctx
+	// ends (a cluster adapter documents which nodes report). The Drupal API's
+	// "sent" counts come from it.
+	BroadcastCount(ctx context.Context, pkt *socketio.Packet, opts BroadcastOptions) (int, error)
 	// BroadcastWithAck sends pkt (which carries an ack id) and routes every
 	// answer to ack. expect is called once per node with the number of sockets
 	// that node reached, so the caller knows how many answers to wait for.

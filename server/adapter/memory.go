@@ -15,14 +15,73 @@ import (
 // own room (named after its id, joined by every socket) is not stored as a room
 // at all but answered from sids, and a socket's rooms are a short slice. A
 // one-member room map plus a one-entry room set cost about 600 bytes per socket;
-// this costs a slice header and the rooms' names.
+// this costs a slice header and the rooms' names. Rooms of a few members (a
+// Drupal user's room, an auth token's) keep them in a slice too, not a map.
 type Memory struct {
 	local Local
 
 	mu     sync.RWMutex
-	rooms  map[Room]map[SocketID]struct{} // every room but a socket's own
+	rooms  map[Room]roomMembers // every room but a socket's own
 	sids   map[SocketID]member
 	closed bool
+}
+
+// smallRoom is the most members a room keeps in a slice. A one-entry Go map
+// costs about 200 bytes, a one-entry slice 16; past a few dozen members the
+// linear search on leave costs more than the map saves.
+const smallRoom = 32
+
+// roomMembers is a room's sockets: in list while the room is small, in set once
+// it has grown past smallRoom (list is nil then). It is stored by value in
+// Memory.rooms, so a small room costs its map slot and its list.
+type roomMembers struct {
+	list []SocketID
+	set  map[SocketID]struct{}
+}
+
+func (r roomMembers) len() int { return len(r.list) + len(r.set) }
+
+// add returns r with id added; id must not be a member.
+func (r roomMembers) add(id SocketID) roomMembers {
+	if r.set != nil {
+		r.set[id] = struct{}{}
+		return r
+	}
+	if len(r.list) < smallRoom {
+		r.list = append(r.list, id)
+		return r
+	}
+	r.set = make(map[SocketID]struct{}, 2*smallRoom)
+	for _, m := range r.list {
+		r.set[m] = struct{}{}
+	}
+	r.set[id] = struct{}{}
+	r.list = nil
+	return r
+}
+
+// del returns r without id.
+func (r roomMembers) del(id SocketID) roomMembers {
+	if r.set != nil {
+		delete(r.set, id)
+		return r
+	}
+	if i := slices.Index(r.list, id); i >= 0 {
+		last := len(r.list) - 1
+		r.list[i] = r.list[last]
+		r.list[last] = ""
+		r.list = r.list[:last]
+	}
+	return r
+}
+
+func (r roomMembers) each(fn func(SocketID)) {
+	for _, id := range r.list {
+		fn(id)
+	}
+	for id := range r.set {
+		fn(id)
+	}
 }
 
 // member is a socket's entry: whether it is in its own room, and its other rooms.
@@ -39,7 +98,7 @@ var _ Adapter = (*Memory)(nil)
 func NewMemory(local Local) *Memory {
 	return &Memory{
 		local: local,
-		rooms: make(map[Room]map[SocketID]struct{}),
+		rooms: make(map[Room]roomMembers),
 		sids:  make(map[SocketID]member),
 	}
 }
@@ -61,12 +120,7 @@ func (m *Memory) AddAll(id SocketID, rooms []Room) {
 			continue
 		}
 		mine.rooms = append(mine.rooms, r)
-		members := m.rooms[r]
-		if members == nil {
-			members = make(map[SocketID]struct{}, 1)
-			m.rooms[r] = members
-		}
-		members[id] = struct{}{}
+		m.rooms[r] = m.rooms[r].add(id)
 	}
 	m.sids[id] = mine
 }
@@ -91,11 +145,14 @@ func (m *Memory) Del(id SocketID, room Room) {
 }
 
 func (m *Memory) leaveLocked(id SocketID, room Room) {
-	if members := m.rooms[room]; members != nil {
-		delete(members, id)
-		if len(members) == 0 {
-			delete(m.rooms, room)
-		}
+	members, ok := m.rooms[room]
+	if !ok {
+		return
+	}
+	if members = members.del(id); members.len() == 0 {
+		delete(m.rooms, room)
+	} else {
+		m.rooms[room] = members
 	}
 }
 
@@ -154,9 +211,7 @@ func (m *Memory) eachMember(r Room, fn func(SocketID)) {
 	if mine, ok := m.sids[SocketID(r)]; ok && mine.self {
 		fn(SocketID(r))
 	}
-	for id := range m.rooms[r] {
-		fn(id)
-	}
+	m.rooms[r].each(fn)
 }
 
 // targetsLocked appends to dst the local sockets opts selects, each once.
@@ -223,6 +278,13 @@ func (m *Memory) withTargets(opts BroadcastOptions, fn func(ids []SocketID)) err
 // Broadcast implements Adapter.
 func (m *Memory) Broadcast(_ context.Context, pkt *socketio.Packet, opts BroadcastOptions) error {
 	return m.withTargets(opts, func(ids []SocketID) { m.local.Deliver(pkt, ids, opts.Flags, nil) })
+}
+
+// BroadcastCount implements Adapter: the count is this node's.
+func (m *Memory) BroadcastCount(_ context.Context, pkt *socketio.Packet, opts BroadcastOptions) (int, error) {
+	n := 0
+	err := m.withTargets(opts, func(ids []SocketID) { n = m.local.Deliver(pkt, ids, opts.Flags, nil) })
+	return n, err
 }
 
 // BroadcastWithAck implements Adapter.

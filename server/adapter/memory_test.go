@@ -42,32 +42,100 @@ func BenchmarkMemoryBroadcastTargets(b *testing.B) {
 	}
 }
 
-// BenchmarkMemoryHeld reports the heap the adapter holds per socket that is in
-// its own room and one shared room of ten (the Drupal channel shape).
+// TestMemoryRoomGrowsAndShrinks takes a room across the size where its members
+// move from a slice to a set, and back down to empty, checking its members at
+// each step.
+func TestMemoryRoomGrowsAndShrinks(t *testing.T) {
+	m := adapter.NewMemory(&countingLocal{})
+	const n = 80
+	want := map[adapter.SocketID]bool{}
+	check := func(step string) {
+		t.Helper()
+		got := m.Sockets([]adapter.Room{"big"})
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d members, want %d", step, len(got), len(want))
+		}
+		for _, id := range got {
+			if !want[id] {
+				t.Fatalf("%s: unexpected member %s", step, id)
+			}
+		}
+	}
+	for i := range n {
+		id := adapter.SocketID(fmt.Sprintf("s%d", i))
+		m.AddAll(id, []adapter.Room{adapter.Room(id), "big"})
+		m.AddAll(id, []adapter.Room{"big"}) // again: no duplicate
+		want[id] = true
+		check(fmt.Sprintf("after join %d", i))
+	}
+	for i := 0; i < n; i += 2 {
+		id := adapter.SocketID(fmt.Sprintf("s%d", i))
+		m.Del(id, "big")
+		delete(want, id)
+	}
+	check("after every other left")
+	for i := 1; i < n; i += 2 {
+		id := adapter.SocketID(fmt.Sprintf("s%d", i))
+		m.DelAll(id)
+		delete(want, id)
+	}
+	check("after all left")
+	for _, r := range m.Rooms() {
+		if r == "big" {
+			t.Fatal("empty room still listed")
+		}
+	}
+}
+
+// BenchmarkMemoryHeld reports the heap the adapter holds per socket. "channel"
+// is a socket in its own room and one shared room of ten; "drupal" is the shape
+// of an authenticated Drupal socket: its own room, everyone's room, a channel of
+// ten, and three rooms of its own (its user, its auth token, its user channel).
 func BenchmarkMemoryHeld(b *testing.B) {
 	const n = 10000
 	ids := make([]adapter.SocketID, n)
 	for i := range ids {
 		ids[i] = adapter.SocketID(fmt.Sprintf("sock-%015d", i))
 	}
-	rooms := make([]adapter.Room, n/10)
-	for i := range rooms {
-		rooms[i] = adapter.Room(fmt.Sprintf("channel:ch_%d", i))
+	shared := make([]adapter.Room, n/10)
+	for i := range shared {
+		shared[i] = adapter.Room(fmt.Sprintf("channel:ch_%d", i))
 	}
-	var perSocket float64
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		m := adapter.NewMemory(&countingLocal{})
-		for i, id := range ids {
-			m.AddAll(id, []adapter.Room{adapter.Room(id)})
-			m.AddAll(id, []adapter.Room{rooms[i%len(rooms)]})
+	own := func(format string) []adapter.Room {
+		out := make([]adapter.Room, n)
+		for i := range out {
+			out[i] = adapter.Room(fmt.Sprintf(format, i))
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		perSocket = float64(after.HeapAlloc-before.HeapAlloc) / n
-		runtime.KeepAlive(m)
+		return out
 	}
-	b.ReportMetric(perSocket, "B/socket")
+	uids, tokens, userChannels := own("uid:%d"), own("token:tok-%d"), own("channel:nodejs_user_%d")
+	cases := []struct {
+		name  string
+		rooms func(i int) []adapter.Room
+	}{
+		{"channel", func(i int) []adapter.Room { return []adapter.Room{shared[i%len(shared)]} }},
+		{"drupal", func(i int) []adapter.Room {
+			return []adapter.Room{"drupal:authenticated", uids[i], tokens[i], "channel:nodejs_notify", userChannels[i], shared[i%len(shared)]}
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			var perSocket float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				m := adapter.NewMemory(&countingLocal{})
+				for i, id := range ids {
+					m.AddAll(id, []adapter.Room{adapter.Room(id)})
+					m.AddAll(id, c.rooms(i))
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSocket = float64(after.HeapAlloc-before.HeapAlloc) / n
+				runtime.KeepAlive(m)
+			}
+			b.ReportMetric(perSocket, "B/socket")
+		})
+	}
 }

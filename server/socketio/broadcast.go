@@ -65,6 +65,17 @@ func (b BroadcastOperator) EmitArgs(event string, args socketio.Args) error {
 	return b.nsp.adapter.Broadcast(context.Background(), &p, b.opts())
 }
 
+// EmitCount is EmitArgs that reports how many sockets the event was written to,
+// on every node that reports it before ctx ends (see adapter.Adapter's
+// BroadcastCount).
+func (b BroadcastOperator) EmitCount(ctx context.Context, event string, args socketio.Args) (int, error) {
+	p, err := eventPacket(b.nsp.name, event, args)
+	if err != nil {
+		return 0, err
+	}
+	return b.nsp.adapter.BroadcastCount(ctx, &p, b.opts())
+}
+
 // AckResponse is one client's answer to a broadcast with acks.
 type AckResponse struct {
 	SocketID string

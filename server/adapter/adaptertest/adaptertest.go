@@ -225,29 +225,43 @@ func Run(t *testing.T, factory Factory) {
 			{"unknown room", adapter.BroadcastOptions{Rooms: []adapter.Room{"nope"}}, nil},
 		}
 		for _, tc := range tt {
-			t.Run(tc.name, func(t *testing.T) {
-				n, a := setup(t)
-				p := event("x")
-				if err := a.Broadcast(ctx, p, tc.opts); err != nil {
-					t.Fatal(err)
+			for _, counted := range []bool{false, true} {
+				name := tc.name
+				if counted {
+					name += ", counted"
 				}
-				var got []adapter.SocketID
-				for _, id := range ids("a", "b", "c", "d") {
-					r := n.received(id)
-					if len(r) > 1 {
-						t.Fatalf("%s got the packet %d times", id, len(r))
-					}
-					if len(r) == 1 {
-						if r[0] != p {
-							t.Fatalf("%s got another packet", id)
+				t.Run(name, func(t *testing.T) {
+					n, a := setup(t)
+					p := event("x")
+					if counted {
+						c, err := a.BroadcastCount(ctx, p, tc.opts)
+						if err != nil {
+							t.Fatal(err)
 						}
-						got = append(got, id)
+						if c != len(tc.want) {
+							t.Fatalf("count %d, want %d", c, len(tc.want))
+						}
+					} else if err := a.Broadcast(ctx, p, tc.opts); err != nil {
+						t.Fatal(err)
 					}
-				}
-				if !slices.Equal(got, tc.want) {
-					t.Fatalf("targets %v, want %v", got, tc.want)
-				}
-			})
+					var got []adapter.SocketID
+					for _, id := range ids("a", "b", "c", "d") {
+						r := n.received(id)
+						if len(r) > 1 {
+							t.Fatalf("%s got the packet %d times", id, len(r))
+						}
+						if len(r) == 1 {
+							if r[0] != p {
+								t.Fatalf("%s got another packet", id)
+							}
+							got = append(got, id)
+						}
+					}
+					if !slices.Equal(got, tc.want) {
+						t.Fatalf("targets %v, want %v", got, tc.want)
+					}
+				})
+			}
 		}
 	})
 
