@@ -34,6 +34,14 @@ type Flags struct {
 	Local bool
 	// Timeout bounds how long a broadcast with acks waits for the answers.
 	Timeout time.Duration
+	// Ordered applies the operation on this node in the cluster's order: a
+	// cluster adapter applies it to the local sockets when it comes back from
+	// the bus, as the other nodes do, instead of at once. Operations issued one
+	// after another through different nodes then reach every socket in the
+	// order they were issued (the Drupal API's case: PHP calls whichever node
+	// the balancer picks). It never travels on the wire, and a single-node
+	// adapter (or a cluster adapter whose bus is down) applies it at once.
+	Ordered bool
 }
 
 // BroadcastOptions selects the target sockets: those in any of Rooms (every socket
