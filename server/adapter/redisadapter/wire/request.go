@@ -170,7 +170,7 @@ func AppendRequest(dst []byte, q *Request) ([]byte, error) {
 	if q.Seq != 0 {
 		j.Socketd = &jsonExt{Seq: q.Seq}
 	}
-	b, err := json.Marshal(j)
+	b, err := marshal(j)
 	return append(dst, b...), err
 }
 
@@ -504,8 +504,20 @@ func AppendJSONResponse(dst []byte, resp *Response, kind RequestType) ([]byte, e
 			RequestID string `json:"requestId"`
 		}{resp.RequestID}
 	}
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	return append(dst, b...), err
+}
+
+// marshal is json.Marshal without HTML escaping: JSON.stringify leaves '<',
+// '>' and '&' alone, and so should the bytes that reach clients.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func orEmptyStrings(s []string) []string {
