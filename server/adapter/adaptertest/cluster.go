@@ -227,7 +227,12 @@ func RunCluster(t *testing.T, nodes int, factory ClusterFactory) {
 		}
 		err := c.ad[0].BroadcastWithAck(ctx, p, adapter.BroadcastOptions{Rooms: []adapter.Room{"r2"}, Flags: adapter.Flags{Timeout: waitTimeout}},
 			func(n int) { mu.Lock(); expected += n; reports++; mu.Unlock(); note() },
-			func(id adapter.SocketID, _ socketio.Args) { mu.Lock(); answers = append(answers, id); mu.Unlock(); note() })
+			func(id adapter.SocketID, _ socketio.Args) {
+				mu.Lock()
+				answers = append(answers, id)
+				mu.Unlock()
+				note()
+			})
 		if err != nil {
 			t.Fatal(err)
 		}
