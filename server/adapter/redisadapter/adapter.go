@@ -22,12 +22,15 @@ type Adapter struct {
 	nsp   string
 	local adapter.Local
 	ch    channels
+	// subscribed is closed once Redis confirmed the namespace's
+	// subscriptions.
+	subscribed chan struct{}
 }
 
 var _ adapter.Adapter = (*Adapter)(nil)
 
 func (c *Cluster) newAdapter(nsp string, local adapter.Local) (*Adapter, error) {
-	a := &Adapter{Memory: adapter.NewMemory(local), c: c, nsp: nsp, local: local, ch: c.channelsOf(nsp)}
+	a := &Adapter{Memory: adapter.NewMemory(local), c: c, nsp: nsp, local: local, ch: c.channelsOf(nsp), subscribed: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -52,8 +55,20 @@ func (c *Cluster) newAdapter(nsp string, local adapter.Local) (*Adapter, error) 
 		m[a.ch.socketd] = route{a, routeSocketd}
 	})
 	c.mu.Unlock()
-	c.subscribe(a.ch)
+	c.subscribe(a.ch, a.subscribed)
 	return a, nil
+}
+
+// WaitSubscribed waits until the namespace receives what other nodes
+// publish (Redis confirmed its subscriptions), or ctx ends. The Factory
+// does not wait, so that making a namespace does no network I/O.
+func (a *Adapter) WaitSubscribed(ctx context.Context) error {
+	select {
+	case <-a.subscribed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close implements adapter.Adapter: the namespace leaves the bus.
@@ -71,10 +86,11 @@ func (a *Adapter) Close() error {
 			}
 		})
 	}
-	c.mu.Unlock()
-	if mine && c.up.Load() {
-		c.unsubscribe(a.ch)
+	if mine {
+		c.unsub = append(c.unsub, a.ch)
 	}
+	c.mu.Unlock()
+	c.kick()
 	return a.Memory.Close()
 }
 

@@ -98,6 +98,8 @@ type Cluster struct {
 	closed  bool
 	waiters map[string][]chan struct{}
 	upCh    chan struct{} // closed while the bus is up
+	unsub   []channels    // channels of closed namespaces, to unsubscribe
+	subKick chan struct{} // wakes the subscriber goroutine
 
 	reqs requests
 	ord  ordered
@@ -174,6 +176,7 @@ func New(cfg Config) (*Cluster, error) {
 		nsps:    make(map[string]*Adapter),
 		waiters: make(map[string][]chan struct{}),
 		upCh:    make(chan struct{}),
+		subKick: make(chan struct{}, 1),
 	}
 	c.reqs.m = make(map[string]*pending)
 	c.ord.ops = make(map[uint64]*orderedOp)
@@ -186,9 +189,10 @@ func New(cfg Config) (*Cluster, error) {
 		c.ps = c.client.Subscribe(ctx)
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.read() }()
 	go func() { defer wg.Done(); c.respond() }()
+	go func() { defer wg.Done(); c.subscriber() }()
 	go func() { wg.Wait(); close(c.done) }()
 	return c, nil
 }
@@ -196,8 +200,8 @@ func New(cfg Config) (*Cluster, error) {
 // NodeID is this node's uid on the bus.
 func (c *Cluster) NodeID() string { return c.uid }
 
-// WaitUp waits until the node is on the bus (subscribed, publishing), or
-// ctx ends. Nothing requires it: adapters work before, for this node.
+// WaitUp waits until the node is on the bus, every namespace made so far
+// subscribed, or ctx ends. Nothing requires it: adapters work before, for this node.
 func (c *Cluster) WaitUp(ctx context.Context) error {
 	for {
 		c.mu.Lock()
@@ -320,29 +324,48 @@ func (c *Cluster) setRoutes(fn func(map[string]route)) {
 	c.routes.Store(&next)
 }
 
-// subscribe sends the subscriptions of ch when the bus is up and waits
-// (bounded) until Redis confirmed the last one, so a namespace's adapter
-// receives everything published after its creation. While the bus is down
-// the reader subscribes when it reconnects.
-func (c *Cluster) subscribe(ch channels) {
-	if !c.up.Load() {
-		return
-	}
-	patterns, chans := c.subscriptions(ch)
+// subscribe asks the subscriber goroutine to send the subscriptions of ch
+// and returns at once: it may run under the caller's locks (socketio makes
+// adapters under its server lock), so it does no I/O. done is closed when
+// Redis has confirmed the last subscription; while the bus is down that
+// happens when it comes back.
+func (c *Cluster) subscribe(ch channels, done chan struct{}) {
+	_, chans := c.subscriptions(ch)
 	last := chans[len(chans)-1]
-	wait := make(chan struct{})
 	c.mu.Lock()
-	c.waiters[last] = append(c.waiters[last], wait)
+	c.waiters[last] = append(c.waiters[last], done)
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
-	defer cancel()
-	if err := c.sendSubscribe(ctx, patterns, chans); err != nil {
-		c.log.Debug("redis adapter: subscribe failed; retried on reconnect", "err", err)
-		return
-	}
+	c.kick()
+}
+
+func (c *Cluster) kick() {
 	select {
-	case <-wait:
-	case <-ctx.Done():
+	case c.subKick <- struct{}{}:
+	default:
+	}
+}
+
+// subscriber sends subscription changes, off the callers' goroutines.
+func (c *Cluster) subscriber() {
+	for {
+		select {
+		case <-c.subKick:
+		case <-c.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		gone := c.unsub
+		c.unsub = nil
+		c.mu.Unlock()
+		if !c.up.Load() {
+			continue // the reader subscribes everything when it reconnects
+		}
+		for _, ch := range gone {
+			c.unsubscribe(ch)
+		}
+		if _, err := c.resubscribeAll(); err != nil {
+			c.log.Debug("redis adapter: subscribe failed; retried on reconnect", "err", err)
+		}
 	}
 }
 
@@ -391,7 +414,8 @@ func (c *Cluster) read() {
 		// Up before the snapshot of namespaces: one created meanwhile
 		// either is in it or sees the bus up and subscribes itself.
 		c.up.Store(true)
-		if err := c.resubscribeAll(); err != nil {
+		last, err := c.resubscribeAll()
+		if err != nil {
 			c.busDown(err)
 			continue
 		}
@@ -400,14 +424,14 @@ func (c *Cluster) read() {
 			c.reconnects.Add(1)
 		}
 		everUp = true
-		c.mu.Lock()
-		select {
-		case <-c.upCh:
-		default:
-			close(c.upCh)
-		}
-		c.mu.Unlock()
 		c.log.Info("redis adapter: on the bus")
+		if last == "" {
+			c.signalUp()
+		} else {
+			c.mu.Lock()
+			c.waiters[last] = append(c.waiters[last], c.upCh)
+			c.mu.Unlock()
+		}
 		for {
 			msg, err := c.ps.Receive(c.ctx)
 			if err != nil {
@@ -416,6 +440,17 @@ func (c *Cluster) read() {
 			}
 			c.handle(msg)
 		}
+	}
+}
+
+// signalUp wakes WaitUp: the bus is up and every namespace subscribed.
+func (c *Cluster) signalUp() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.upCh:
+	default:
+		close(c.upCh)
 	}
 }
 
@@ -440,7 +475,9 @@ func randUint64() uint64 {
 	return v
 }
 
-func (c *Cluster) resubscribeAll() error {
+// resubscribeAll sends every namespace's subscriptions and returns the
+// channel whose confirmation comes last ("" when there are none).
+func (c *Cluster) resubscribeAll() (last string, err error) {
 	c.mu.Lock()
 	nsps := slices.Collect(maps.Values(c.nsps))
 	c.mu.Unlock()
@@ -451,9 +488,9 @@ func (c *Cluster) resubscribeAll() error {
 		chans = append(chans, ch...)
 	}
 	if len(chans) == 0 {
-		return nil
+		return "", nil
 	}
-	return c.sendSubscribe(c.ctx, patterns, chans)
+	return chans[len(chans)-1], c.sendSubscribe(c.ctx, patterns, chans)
 }
 
 // busDown records the loss of the subscription connection: publishing
@@ -511,7 +548,11 @@ func (c *Cluster) handle(msg any) {
 		delete(c.waiters, m.Channel)
 		c.mu.Unlock()
 		for _, w := range ws {
-			close(w)
+			select {
+			case <-w:
+			default:
+				close(w)
+			}
 		}
 	}
 }

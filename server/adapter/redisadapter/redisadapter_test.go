@@ -43,15 +43,27 @@ func waitUp(t testing.TB, c *redisadapter.Cluster) {
 	}
 }
 
+// makeAdapter makes the adapter of nsp on c and waits until it is
+// subscribed.
+func makeAdapter(t testing.TB, c *redisadapter.Cluster, nsp string, local adapter.Local) adapter.Adapter {
+	t.Helper()
+	a, err := c.Factory()(nsp, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.(*redisadapter.Adapter).WaitSubscribed(ctx); err != nil {
+		t.Fatalf("%s not subscribed: %v", nsp, err)
+	}
+	return a
+}
+
 func clusterFactory(clusters []*redisadapter.Cluster) adaptertest.ClusterFactory {
 	return func(t *testing.T, nsp string, locals []adapter.Local) []adapter.Adapter {
 		out := make([]adapter.Adapter, len(locals))
 		for i, l := range locals {
-			a, err := clusters[i].Factory()(nsp, l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[i] = a
+			out[i] = makeAdapter(t, clusters[i], nsp, l)
 		}
 		return out
 	}
@@ -66,11 +78,7 @@ func TestConformance(t *testing.T) {
 			var seq int
 			adaptertest.Run(t, func(t *testing.T, local adapter.Local) adapter.Adapter {
 				seq++
-				a, err := c.Factory()(fmt.Sprint("/single", seq), local)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return a
+				return makeAdapter(t, c, fmt.Sprint("/single", seq), local)
 			})
 		})
 	}
@@ -109,15 +117,21 @@ func event(nsp, name string) *socketio.Packet {
 	return &p
 }
 
-// twoNodes makes nsp on two nodes, each with one socket ("s0", "s1").
+// twoNodes makes nsp on two nodes, each with one socket ("s0", "s1"). With
+// the bus down it does not wait for the subscriptions.
 func twoNodes(t *testing.T, clusters []*redisadapter.Cluster, nsp string) ([]*adaptertest.Namespace, []adapter.Adapter) {
 	var nss []*adaptertest.Namespace
 	var ads []adapter.Adapter
 	for i, c := range clusters {
 		n := adaptertest.NewNamespace()
-		a, err := c.Factory()(nsp, n)
-		if err != nil {
-			t.Fatal(err)
+		var a adapter.Adapter
+		if c.Stats().Up {
+			a = makeAdapter(t, c, nsp, n)
+		} else {
+			var err error
+			if a, err = c.Factory()(nsp, n); err != nil {
+				t.Fatal(err)
+			}
 		}
 		n.SetAdapter(a)
 		t.Cleanup(func() { _ = a.Close() })
@@ -159,6 +173,13 @@ func TestRedisLateStart(t *testing.T) {
 	srv.Restart()
 	waitUp(t, c0)
 	waitUp(t, c1)
+	for _, a := range ads {
+		subCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := a.(*redisadapter.Adapter).WaitSubscribed(subCtx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
 	if err := ads[0].Broadcast(ctx, event("/late", "joined"), adapter.BroadcastOptions{}); err != nil {
 		t.Fatal(err)
 	}
