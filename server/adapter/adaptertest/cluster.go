@@ -467,3 +467,17 @@ func sortedIDs(ids []adapter.SocketID) []adapter.SocketID {
 func (n *Namespace) Received(id adapter.SocketID, name string) bool {
 	return slices.Contains(n.events(id), name)
 }
+
+// Packets returns the packets socket id received, in order.
+func (n *Namespace) Packets(id adapter.SocketID) []*socketio.Packet {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.delivered[id])
+}
+
+// Emitted reports whether the namespace received the server-side event.
+func (n *Namespace) Emitted(event string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Contains(n.emitted, event)
+}

@@ -175,6 +175,27 @@ func AppendOpts(dst []byte, o Opts) []byte {
 	dst = AppendMapHeader(dst, n)
 	dst = appendRooms(AppendString(dst, "rooms"), o.Rooms)
 	dst = appendRooms(AppendString(dst, "except"), o.Except)
+	dst = appendFlags(dst, o)
+	if !o.Ext.zero() {
+		dst = appendExt(dst, o.Ext)
+	}
+	return dst
+}
+
+// AppendEmitterBroadcast appends a broadcast as @socket.io/redis-emitter
+// writes it: uid "emitter" and opts in its key order {rooms, flags, except}.
+func AppendEmitterBroadcast(dst []byte, pkt *socketio.Packet, o Opts) ([]byte, error) {
+	dst = AppendString(AppendArrayHeader(dst, 3), EmitterUID)
+	dst, err := AppendPacket(dst, pkt)
+	if err != nil {
+		return dst, err
+	}
+	dst = appendRooms(AppendString(AppendMapHeader(dst, 3), "rooms"), o.Rooms)
+	dst = appendFlags(dst, o)
+	return appendRooms(AppendString(dst, "except"), o.Except), nil
+}
+
+func appendFlags(dst []byte, o Opts) []byte {
 	dst = AppendString(dst, "flags")
 	flags := 0
 	if o.Volatile {
@@ -195,9 +216,6 @@ func AppendOpts(dst []byte, o Opts) []byte {
 	}
 	if o.Timeout > 0 {
 		dst = AppendInt(AppendString(dst, "timeout"), o.Timeout.Milliseconds())
-	}
-	if !o.Ext.zero() {
-		dst = appendExt(dst, o.Ext)
 	}
 	return dst
 }

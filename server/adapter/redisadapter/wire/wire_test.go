@@ -103,6 +103,10 @@ func TestGoldenEmitterOpts(t *testing.T) {
 		if m.UID != EmitterUID || !m.Opts.Volatile || m.Packet.Namespace != "/admin" || len(m.Opts.Rooms) != 0 {
 			t.Fatalf("%+v", m)
 		}
+		got, err := AppendEmitterBroadcast(nil, &m.Packet, Opts{Volatile: true})
+		if err != nil || !bytes.Equal(got, unhex(t, g.Msgpack)) {
+			t.Fatalf("emitter bytes\n got %x\nwant %s (%v)", got, g.Msgpack, err)
+		}
 	}
 }
 
