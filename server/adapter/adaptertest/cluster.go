@@ -481,3 +481,11 @@ func (n *Namespace) Emitted(event string) bool {
 	defer n.mu.Unlock()
 	return slices.Contains(n.emitted, event)
 }
+
+// AckFunc returns the ack route of the last packet with an ack id socket id
+// received (nil if none): calling it is the client answering.
+func (n *Namespace) AckFunc(id adapter.SocketID) adapter.AckFunc {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.acks[id]
+}
