@@ -16,7 +16,7 @@ export GOFLAGS ?= -buildvcs=false
 # Packages with unit tests (test/e2e has its own target).
 PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/... ./bench/... ./internal/...
 
-.PHONY: all build run test vet fmt-check unit race fuzz e2e-deps e2e bench bench-go clean
+.PHONY: all build run test vet fmt-check unit race fuzz redis-deps e2e-deps e2e bench bench-go clean
 
 all: build
 
@@ -35,10 +35,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-unit: client-js
+unit: client-js redis-deps
 	$(GO) test -count=1 $(PKGS)
 
-race: client-js
+race: client-js redis-deps
 	$(GO) test -race -count=1 $(PKGS)
 
 # Each fuzz target runs briefly; go test -fuzz takes one target per invocation.
@@ -47,6 +47,18 @@ fuzz:
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
+
+# Tests that need Redis start their own redis-server (internal/redistest).
+redis-deps:
+	@if ! command -v redis-server >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+	  elif [ "$$CI" = true ]; then \
+	    echo "redis-deps: redis-server is missing and only root can install it (apt-get install -y redis-server)" >&2; exit 1; \
+	  else \
+	    echo "redis-deps: redis-server is missing; the tests that need it will be skipped (as root: apt-get install -y redis-server)" >&2; \
+	  fi; \
+	fi
 
 # Debian's chromium drives the browser test (no browser is ever downloaded by npm).
 e2e-deps:
