@@ -40,6 +40,11 @@ func (b BroadcastOperator) Volatile() BroadcastOperator { b.flags.Volatile = tru
 // Local restricts the broadcast to this node.
 func (b BroadcastOperator) Local() BroadcastOperator { b.flags.Local = true; return b }
 
+// Ordered applies the operation on this node in the cluster's order (see
+// adapter.Flags.Ordered): operations issued one after another through different
+// nodes reach every socket in that order. On a single node it changes nothing.
+func (b BroadcastOperator) Ordered() BroadcastOperator { b.flags.Ordered = true; return b }
+
 // Timeout bounds EmitWithAck.
 func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator { b.flags.Timeout = d; return b }
 

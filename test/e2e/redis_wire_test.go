@@ -36,7 +36,7 @@ func TestRedisWire(t *testing.T) {
 
 func redisWire(t *testing.T, node string, sharded bool) {
 	srv := redistest.Start(t)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = client.Close() })
 	cl, err := redisadapter.New(redisadapter.Config{Client: client, Sharded: sharded})
 	if err != nil {
@@ -60,7 +60,7 @@ func redisWire(t *testing.T, node string, sharded bool) {
 	}
 	ns.Connect("g", "r")
 
-	argv := []string{"clients/redis-wire.mjs", "redis://" + srv.Addr()}
+	argv := []string{"clients/redis-wire.mjs", "redis://" + srv.Addr}
 	if sharded {
 		argv = append(argv, "sharded")
 	}

@@ -33,7 +33,7 @@ func (c *countingLocal) Deliver(_ *socketio.Packet, ids []adapter.SocketID, _ ad
 // stops when node 1 has delivered every broadcast.
 func BenchmarkClusterBroadcast(b *testing.B) {
 	srv := redistest.Start(b)
-	c0, c1 := newCluster(b, srv.Addr(), redisadapter.Config{}), newCluster(b, srv.Addr(), redisadapter.Config{})
+	c0, c1 := newCluster(b, srv.Addr, redisadapter.Config{}), newCluster(b, srv.Addr, redisadapter.Config{})
 	waitUp(b, c0)
 	waitUp(b, c1)
 	sender := makeAdapter(b, c0, "/bench", adaptertest.NewNamespace())

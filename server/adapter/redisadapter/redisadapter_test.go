@@ -73,7 +73,7 @@ func TestConformance(t *testing.T) {
 	for _, sharded := range []bool{false, true} {
 		t.Run(fmt.Sprint("sharded=", sharded), func(t *testing.T) {
 			srv := redistest.Start(t)
-			c := newCluster(t, srv.Addr(), redisadapter.Config{Sharded: sharded})
+			c := newCluster(t, srv.Addr, redisadapter.Config{Sharded: sharded})
 			waitUp(t, c)
 			var seq int
 			adaptertest.Run(t, func(t *testing.T, local adapter.Local) adapter.Adapter {
@@ -90,7 +90,7 @@ func TestCluster(t *testing.T) {
 			srv := redistest.Start(t)
 			var clusters []*redisadapter.Cluster
 			for range 3 {
-				c := newCluster(t, srv.Addr(), redisadapter.Config{Sharded: sharded})
+				c := newCluster(t, srv.Addr, redisadapter.Config{Sharded: sharded})
 				waitUp(t, c)
 				clusters = append(clusters, c)
 			}
@@ -105,7 +105,7 @@ func TestSpecificResponseChannel(t *testing.T) {
 	srv := redistest.Start(t)
 	var clusters []*redisadapter.Cluster
 	for range 2 {
-		c := newCluster(t, srv.Addr(), redisadapter.Config{PublishOnSpecificResponseChannel: true, Prefix: "other"})
+		c := newCluster(t, srv.Addr, redisadapter.Config{PublishOnSpecificResponseChannel: true, Prefix: "other"})
 		waitUp(t, c)
 		clusters = append(clusters, c)
 	}
@@ -150,9 +150,10 @@ func waitEvent(t *testing.T, n *adaptertest.Namespace, id adapter.SocketID, name
 // TestRedisLateStart: Redis is not there when the node starts; the node
 // serves its own sockets, then joins the bus when Redis appears.
 func TestRedisLateStart(t *testing.T) {
-	srv := redistest.Reserve(t)
-	c0 := newCluster(t, srv.Addr(), redisadapter.Config{MaxBackoff: 200 * time.Millisecond})
-	c1 := newCluster(t, srv.Addr(), redisadapter.Config{MaxBackoff: 200 * time.Millisecond})
+	srv := redistest.Start(t)
+	srv.Kill() // the port is chosen; nothing listens on it until Restart
+	c0 := newCluster(t, srv.Addr, redisadapter.Config{MaxBackoff: 200 * time.Millisecond})
+	c1 := newCluster(t, srv.Addr, redisadapter.Config{MaxBackoff: 200 * time.Millisecond})
 	nss, ads := twoNodes(t, []*redisadapter.Cluster{c0, c1}, "/late")
 	ctx := context.Background()
 	if err := ads[0].Broadcast(ctx, event("/late", "early"), adapter.BroadcastOptions{}); err != nil {
@@ -195,7 +196,7 @@ func TestRedisLateStart(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := redisadapter.Config{MaxBackoff: 200 * time.Millisecond}
-	c0, c1 := newCluster(t, srv.Addr(), cfg), newCluster(t, srv.Addr(), cfg)
+	c0, c1 := newCluster(t, srv.Addr, cfg), newCluster(t, srv.Addr, cfg)
 	waitUp(t, c0)
 	waitUp(t, c1)
 	nss, ads := twoNodes(t, []*redisadapter.Cluster{c0, c1}, "/restart")
@@ -236,12 +237,12 @@ func TestRedisRestart(t *testing.T) {
 // requests wait no longer than RequestTimeout.
 func TestDeadNode(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newCluster(t, srv.Addr(), redisadapter.Config{RequestTimeout: 300 * time.Millisecond})
+	c := newCluster(t, srv.Addr, redisadapter.Config{RequestTimeout: 300 * time.Millisecond})
 	waitUp(t, c)
 	nss, ads := twoNodes(t, []*redisadapter.Cluster{c}, "/dead")
 	_ = nss
 	// The dead node: subscribed to the request channel, silent.
-	dead := newClient(t, srv.Addr()).Subscribe(context.Background(), "socket.io-request#/dead#")
+	dead := newClient(t, srv.Addr).Subscribe(context.Background(), "socket.io-request#/dead#")
 	t.Cleanup(func() { _ = dead.Close() })
 	if _, err := dead.Receive(context.Background()); err != nil {
 		t.Fatal(err)
@@ -265,11 +266,11 @@ func TestDeadNode(t *testing.T) {
 // node keeps working.
 func TestMalformed(t *testing.T) {
 	srv := redistest.Start(t)
-	c0, c1 := newCluster(t, srv.Addr(), redisadapter.Config{}), newCluster(t, srv.Addr(), redisadapter.Config{})
+	c0, c1 := newCluster(t, srv.Addr, redisadapter.Config{}), newCluster(t, srv.Addr, redisadapter.Config{})
 	waitUp(t, c0)
 	waitUp(t, c1)
 	nss, ads := twoNodes(t, []*redisadapter.Cluster{c0, c1}, "/bad")
-	pub := newClient(t, srv.Addr())
+	pub := newClient(t, srv.Addr)
 	ctx := context.Background()
 	bad := []struct{ channel, msg string }{
 		{"socket.io#/bad#", "\x93\xa1x"},
