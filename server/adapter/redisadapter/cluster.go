@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,11 @@ type Config struct {
 	// MaxBackoff bounds the wait between two attempts to reach Redis.
 	// Zero means 5 s.
 	MaxBackoff time.Duration
+	// HealthCheckInterval is how long the subscription connection may stay
+	// quiet before it is pinged; without an answer within another interval
+	// it is replaced (Redis frozen, or a network that drops packets without
+	// resetting the connection). Zero means 15 s.
+	HealthCheckInterval time.Duration
 	// Logger receives the bus's state changes (Info, Warn) and dropped
 	// messages (Debug). Nil means no logging.
 	Logger *slog.Logger
@@ -80,7 +86,8 @@ type Cluster struct {
 	client redis.UniversalClient
 	uid    string
 	log    *slog.Logger
-	ps     *redis.PubSub
+	// ps is the subscription connection; replaced when it goes silent.
+	ps atomic.Pointer[redis.PubSub]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -153,6 +160,9 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
 	}
+	if cfg.HealthCheckInterval <= 0 {
+		cfg.HealthCheckInterval = 15 * time.Second
+	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = randomID(6)
 	}
@@ -183,11 +193,7 @@ func New(cfg Config) (*Cluster, error) {
 	c.ackSeq.Store(remoteAckBase)
 	empty := map[string]route{}
 	c.routes.Store(&empty)
-	if cfg.Sharded {
-		c.ps = c.client.SSubscribe(ctx)
-	} else {
-		c.ps = c.client.Subscribe(ctx)
-	}
+	c.ps.Store(c.newPubSub())
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); c.read() }()
@@ -250,7 +256,9 @@ func (c *Cluster) Close() error {
 	c.mu.Unlock()
 	c.up.Store(false)
 	c.cancel()
-	err := c.ps.Close()
+	// Closing the connection wakes the reader (reads wait on deadlines, not
+	// on the context); it closes whichever connection is current as it ends.
+	err := c.ps.Load().Close()
 	<-c.done
 	return err
 }
@@ -371,14 +379,14 @@ func (c *Cluster) subscriber() {
 
 func (c *Cluster) sendSubscribe(ctx context.Context, patterns, chans []string) error {
 	if len(patterns) > 0 {
-		if err := c.ps.PSubscribe(ctx, patterns...); err != nil {
+		if err := c.ps.Load().PSubscribe(ctx, patterns...); err != nil {
 			return err
 		}
 	}
 	if c.cfg.Sharded {
-		return c.ps.SSubscribe(ctx, chans...)
+		return c.ps.Load().SSubscribe(ctx, chans...)
 	}
-	return c.ps.Subscribe(ctx, chans...)
+	return c.ps.Load().Subscribe(ctx, chans...)
 }
 
 func (c *Cluster) unsubscribe(ch channels) {
@@ -386,24 +394,33 @@ func (c *Cluster) unsubscribe(ch channels) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	if len(patterns) > 0 {
-		_ = c.ps.PUnsubscribe(ctx, patterns...)
+		_ = c.ps.Load().PUnsubscribe(ctx, patterns...)
 	}
 	if c.cfg.Sharded {
-		_ = c.ps.SUnsubscribe(ctx, chans...)
+		_ = c.ps.Load().SUnsubscribe(ctx, chans...)
 	} else {
-		_ = c.ps.Unsubscribe(ctx, chans...)
+		_ = c.ps.Load().Unsubscribe(ctx, chans...)
 	}
+}
+
+func (c *Cluster) newPubSub() *redis.PubSub {
+	if c.cfg.Sharded {
+		return c.client.SSubscribe(c.ctx)
+	}
+	return c.client.Subscribe(c.ctx)
 }
 
 // read is the ordered path: the only reader of the subscription connection.
 // It applies every message before reading the next.
 func (c *Cluster) read() {
+	defer func() { _ = c.ps.Load().Close() }()
 	backoff := 100 * time.Millisecond
 	everUp := false
 	for c.ctx.Err() == nil {
+		ps := c.ps.Load()
 		// Ping (re)connects; then every namespace's subscriptions are sent
 		// again (Redis ignores a subscription the connection already has).
-		if err := c.ps.Ping(c.ctx); err != nil {
+		if err := ps.Ping(c.ctx); err != nil {
 			c.busDown(err)
 			if !c.sleep(backoff) {
 				return
@@ -432,14 +449,34 @@ func (c *Cluster) read() {
 			c.waiters[last] = append(c.waiters[last], c.upCh)
 			c.mu.Unlock()
 		}
-		for {
-			msg, err := c.ps.Receive(c.ctx)
-			if err != nil {
-				c.busDown(err)
-				break
-			}
+		c.receive(ps)
+	}
+}
+
+// receive applies messages until the connection fails. A connection quiet
+// for a HealthCheckInterval is pinged; quiet for another one (Redis frozen,
+// or the network dropping packets without a reset), it is replaced.
+func (c *Cluster) receive(ps *redis.PubSub) {
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(c.ctx, c.cfg.HealthCheckInterval)
+		if err == nil {
+			pinged = false
 			c.handle(msg)
+			continue
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && c.ctx.Err() == nil {
+			if !pinged && ps.Ping(c.ctx) == nil {
+				pinged = true
+				continue
+			}
+			err = fmt.Errorf("no answer to PING within %v", c.cfg.HealthCheckInterval)
+			c.ps.Store(c.newPubSub())
+			_ = ps.Close()
+		}
+		c.busDown(err)
+		return
 	}
 }
 
