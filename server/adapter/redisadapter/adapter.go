@@ -182,9 +182,19 @@ func (a *Adapter) BroadcastCount(ctx context.Context, pkt *socketio.Packet, opts
 		p.need++ // this node's own count, when the echo comes
 	}
 	a.c.addPending(id, p)
-	if !a.ordered(opts, op, func(seq uint64) error {
-		return a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq, CountID: id})
-	}) {
+	var pubErr error
+	isOrdered := a.ordered(opts, op, func(seq uint64) error {
+		pubErr = a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq, CountID: id})
+		return pubErr
+	})
+	if isOrdered && pubErr != nil {
+		// Applied here at once; nobody else got it to count.
+		a.c.dropPending(id)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.count, nil
+	}
+	if !isOrdered {
 		if opts.Flags.Ordered {
 			// Applied at once after all: its count is not an answer.
 			p.mu.Lock()

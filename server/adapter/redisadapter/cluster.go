@@ -548,6 +548,7 @@ func (c *Cluster) busDown(err error) {
 		c.log.Warn("redis adapter: off the bus; serving this node's sockets only", "err", err)
 	}
 	c.ord.flush()
+	c.failPending(fmt.Errorf("%w: %w", ErrBusDown, err))
 }
 
 func (c *Cluster) handle(msg any) {

@@ -352,3 +352,30 @@ func TestRedisFrozen(t *testing.T) {
 		t.Fatal("no reconnect counted")
 	}
 }
+
+// TestRequestEndsWithTheBus: a request waiting for a silent node ends with
+// ErrBusDown as soon as Redis goes away, not at its timeout.
+func TestRequestEndsWithTheBus(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newCluster(t, srv.Addr, redisadapter.Config{RequestTimeout: time.Hour})
+	waitUp(t, c)
+	_, ads := twoNodes(t, []*redisadapter.Cluster{c}, "/gone")
+	dead := newClient(t, srv.Addr).Subscribe(context.Background(), "socket.io-request#/gone#")
+	t.Cleanup(func() { _ = dead.Close() })
+	if _, err := dead.Receive(context.Background()); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() {
+		_, err := ads[0].FetchSockets(context.Background(), adapter.BroadcastOptions{})
+		result <- err
+	}()
+	// The silent node sees the request: it is pending now.
+	if _, err := dead.ReceiveMessage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if err := <-result; !errors.Is(err, redisadapter.ErrBusDown) {
+		t.Fatalf("FetchSockets: %v", err)
+	}
+}
