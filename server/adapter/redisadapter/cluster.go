@@ -37,6 +37,9 @@ type Config struct {
 	// Sharded speaks the sharded adapter's wire (createShardedAdapter:
 	// SPUBLISH/SSUBSCRIBE, Redis 7 or later) instead of the classic one.
 	Sharded bool
+	// SubscriptionMode is the sharded wire's subscriptionMode; every node
+	// of a cluster must use the same. Zero is Dynamic, Node's default.
+	SubscriptionMode SubscriptionMode
 	// PublishOnSpecificResponseChannel answers requests on the requester's
 	// own response channel (<prefix>-response#<nsp>#<uid>#), as the Node
 	// option of that name does; by default answers go to the shared
@@ -58,6 +61,21 @@ type Config struct {
 	// messages (Debug). Nil means no logging.
 	Logger *slog.Logger
 }
+
+// SubscriptionMode is how many channels a namespace uses on the sharded
+// wire (createShardedAdapter's subscriptionMode).
+type SubscriptionMode uint8
+
+const (
+	// Dynamic adds a channel per public room (one whose name is not 20
+	// characters long, the length of a socket id): a broadcast to exactly
+	// one such room reaches only the nodes that have it.
+	Dynamic SubscriptionMode = iota
+	// Static uses the namespace's channel and one per node.
+	Static
+	// DynamicPrivate adds a channel per room, socket ids included.
+	DynamicPrivate
+)
 
 // ErrBusDown is returned (wrapped) by operations that need the other nodes
 // while Redis cannot be reached; what they could do on this node is done.
@@ -110,6 +128,17 @@ type Cluster struct {
 
 	reqs requests
 	ord  ordered
+
+	// dyn maps the sharded wire's per-room channels to their namespace.
+	// The subscriber goroutine changes it; the reader reads it.
+	dynMu sync.RWMutex
+	dyn   map[string]*Adapter
+	dirty map[*Adapter][]adapter.Room // rooms created or emptied; under mu
+	// dirtyGen counts roomsChanged calls, doneGen those whose channels are
+	// (un)subscribed and confirmed; genCh is closed when doneGen moves.
+	// Under mu.
+	dirtyGen, doneGen uint64
+	genCh             chan struct{}
 
 	ackSeq atomic.Uint64 // ack ids of broadcasts other nodes ask for
 
@@ -187,6 +216,9 @@ func New(cfg Config) (*Cluster, error) {
 		waiters: make(map[string][]chan struct{}),
 		upCh:    make(chan struct{}),
 		subKick: make(chan struct{}, 1),
+		dyn:     make(map[string]*Adapter),
+		dirty:   make(map[*Adapter][]adapter.Room),
+		genCh:   make(chan struct{}),
 	}
 	c.reqs.m = make(map[string]*pending)
 	c.ord.ops = make(map[uint64]*orderedOp)
@@ -353,6 +385,114 @@ func (c *Cluster) kick() {
 	}
 }
 
+// roomsChanged records rooms of a that were created or emptied, for the
+// subscriber goroutine to (un)subscribe their channels (sharded wire,
+// dynamic modes).
+func (c *Cluster) roomsChanged(a *Adapter, rooms []adapter.Room) {
+	c.mu.Lock()
+	c.dirty[a] = append(c.dirty[a], rooms...)
+	c.dirtyGen++
+	c.mu.Unlock()
+	c.kick()
+}
+
+// syncRooms waits until every room change made so far has its channel
+// subscribed (or dropped) and confirmed, or ctx ends.
+func (c *Cluster) syncRooms(ctx context.Context) error {
+	c.mu.Lock()
+	gen := c.dirtyGen
+	c.mu.Unlock()
+	for {
+		c.mu.Lock()
+		done, ch := c.doneGen, c.genCh
+		c.mu.Unlock()
+		if done >= gen {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// roomsDone records that the changes up to gen are applied.
+func (c *Cluster) roomsDone(gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen > c.doneGen {
+		c.doneGen = gen
+		close(c.genCh)
+		c.genCh = make(chan struct{})
+	}
+}
+
+// updateRooms brings c.dyn in line with the rooms that exist now and
+// returns the channels to subscribe and to drop.
+func (c *Cluster) updateRooms(dirty map[*Adapter][]adapter.Room) (add, drop []string) {
+	if len(dirty) == 0 {
+		return nil, nil
+	}
+	c.mu.Lock()
+	live := func(a *Adapter) bool { return c.nsps[a.nsp] == a }
+	alive := make(map[*Adapter]bool, len(dirty))
+	for a := range dirty {
+		alive[a] = live(a)
+	}
+	c.mu.Unlock()
+	c.dynMu.Lock()
+	defer c.dynMu.Unlock()
+	for a, rooms := range dirty {
+		for _, r := range rooms {
+			ch := a.ch.broadcast + string(r) + "#"
+			want := alive[a] && a.HasRoom(r)
+			switch have := c.dyn[ch] == a; {
+			case want && !have:
+				c.dyn[ch] = a
+				add = append(add, ch)
+			case !want && have:
+				delete(c.dyn, ch)
+				drop = append(drop, ch)
+			}
+		}
+	}
+	return add, drop
+}
+
+// subscribeRooms subscribes per-room channels and waits (bounded) for
+// Redis's confirmation of the last one.
+func (c *Cluster) subscribeRooms(chans []string) {
+	last := chans[len(chans)-1]
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.waiters[last] = append(c.waiters[last], done)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	if err := c.ps.Load().SSubscribe(ctx, chans...); err != nil {
+		c.log.Debug("redis adapter: subscribe failed; retried on reconnect", "err", err)
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// dropRooms forgets the per-room channels of a closed namespace.
+func (c *Cluster) dropRooms(a *Adapter) (drop []string) {
+	c.dynMu.Lock()
+	defer c.dynMu.Unlock()
+	for ch, owner := range c.dyn {
+		if owner == a {
+			delete(c.dyn, ch)
+			drop = append(drop, ch)
+		}
+	}
+	return drop
+}
+
 // subscriber sends subscription changes, off the callers' goroutines.
 func (c *Cluster) subscriber() {
 	for {
@@ -364,12 +504,30 @@ func (c *Cluster) subscriber() {
 		c.mu.Lock()
 		gone := c.unsub
 		c.unsub = nil
+		var dirty map[*Adapter][]adapter.Room
+		if len(c.dirty) > 0 {
+			dirty = c.dirty
+			c.dirty = make(map[*Adapter][]adapter.Room)
+		}
+		gen := c.dirtyGen
 		c.mu.Unlock()
+		add, drop := c.updateRooms(dirty)
 		if !c.up.Load() {
-			continue // the reader subscribes everything when it reconnects
+			c.roomsDone(gen) // nothing to wait for: the reader subscribes on reconnect
+			continue
 		}
 		for _, ch := range gone {
 			c.unsubscribe(ch)
+		}
+		if len(drop) > 0 {
+			_ = c.ps.Load().SUnsubscribe(c.ctx, drop...)
+		}
+		if len(add) > 0 {
+			c.subscribeRooms(add)
+		}
+		c.roomsDone(gen)
+		if dirty != nil {
+			continue // only rooms changed
 		}
 		if _, err := c.resubscribeAll(); err != nil {
 			c.log.Debug("redis adapter: subscribe failed; retried on reconnect", "err", err)
@@ -527,7 +685,15 @@ func (c *Cluster) resubscribeAll() (last string, err error) {
 	if len(chans) == 0 {
 		return "", nil
 	}
-	return chans[len(chans)-1], c.sendSubscribe(c.ctx, patterns, chans)
+	last = chans[len(chans)-1]
+	c.dynMu.RLock()
+	for ch := range c.dyn {
+		chans = append(chans, ch)
+	}
+	c.dynMu.RUnlock()
+	// The namespaces' channels come first: the confirmation of the last of
+	// them is what WaitUp waits for.
+	return last, c.sendSubscribe(c.ctx, patterns, chans)
 }
 
 // busDown records the loss of the subscription connection: publishing
@@ -561,7 +727,13 @@ func (c *Cluster) handle(msg any) {
 		}
 		r, ok := (*c.routes.Load())[key]
 		if !ok {
-			return // a namespace closed since
+			c.dynMu.RLock()
+			a := c.dyn[key]
+			c.dynMu.RUnlock()
+			if a == nil {
+				return // a namespace or a room closed since
+			}
+			r = route{a, routeBroadcast}
 		}
 		payload := []byte(m.Payload)
 		switch r.kind {

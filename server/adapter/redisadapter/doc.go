@@ -26,10 +26,11 @@
 //
 // With Config.Sharded, the sharded adapter's wire (createShardedAdapter,
 // Redis 7): ClusterMessage JSON or msgpack over SPUBLISH/SSUBSCRIBE on
-// p#nsp# and p#nsp#<uid>#, servers counted with PUBSUB SHARDNUMSUB. Only its
-// "static" subscription mode is spoken: Node peers must use
-// subscriptionMode "static" (in the default "dynamic" mode they publish
-// single-room broadcasts to per-room channels this node does not read).
+// p#nsp# and p#nsp#<uid>#, servers counted with PUBSUB SHARDNUMSUB, in the
+// three subscription modes (Config.SubscriptionMode; Dynamic, Node's
+// default, adds a channel p#nsp#room# per public room, subscribed in the
+// background as rooms come and go: Adapter.Sync waits for it). Ordered and
+// counted broadcasts always go to p#nsp#, so every node sees them.
 //
 // # Order
 //

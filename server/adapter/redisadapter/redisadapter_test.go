@@ -88,12 +88,17 @@ func TestConformance(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
-	for _, sharded := range []bool{false, true} {
-		t.Run(fmt.Sprint("sharded=", sharded), func(t *testing.T) {
+	for name, cfg := range map[string]redisadapter.Config{
+		"classic":         {},
+		"sharded dynamic": {Sharded: true},
+		"sharded static":  {Sharded: true, SubscriptionMode: redisadapter.Static},
+		"sharded private": {Sharded: true, SubscriptionMode: redisadapter.DynamicPrivate},
+	} {
+		t.Run(name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			var clusters []*redisadapter.Cluster
 			for range 3 {
-				c := newCluster(t, srv.Addr, redisadapter.Config{Sharded: sharded})
+				c := newCluster(t, srv.Addr, cfg)
 				waitUp(t, c)
 				clusters = append(clusters, c)
 			}

@@ -3,10 +3,10 @@
 // node (TestRedisWire drives it). Lines on stdout report what happened;
 // lines on stdin tell it when to go on.
 //
-//   node redis-wire.mjs redis://127.0.0.1:PORT [sharded]
+//   node redis-wire.mjs redis://127.0.0.1:PORT [static|dynamic]
 //
-// With "sharded" the Node node uses createShardedAdapter (subscriptionMode
-// "static") and there is no emitter (it speaks the classic wire only).
+// With a subscription mode the Node node uses createShardedAdapter in that
+// mode and there is no emitter (it speaks the classic wire only).
 import { createServer } from "node:http";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
@@ -16,7 +16,8 @@ import { createClient } from "redis";
 import { io as connect } from "sio4";
 
 const url = process.argv[2];
-const sharded = process.argv[3] === "sharded";
+const mode = process.argv[3];
+const sharded = !!mode;
 const out = (...parts) => process.stdout.write(parts.join(" ") + "\n");
 const lines = createInterface({ input: process.stdin });
 const waiting = [];
@@ -28,7 +29,7 @@ const sub = pub.duplicate();
 await Promise.all([pub.connect(), sub.connect()]);
 
 const http = createServer();
-const adapter = sharded ? createShardedAdapter(pub, sub, { subscriptionMode: "static" }) : createAdapter(pub, sub);
+const adapter = sharded ? createShardedAdapter(pub, sub, { subscriptionMode: mode }) : createAdapter(pub, sub);
 const io = new Server(http, { adapter });
 io.on("connection", (socket) => socket.join("r"));
 await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
