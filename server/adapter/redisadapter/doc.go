@@ -30,7 +30,11 @@
 // three subscription modes (Config.SubscriptionMode; Dynamic, Node's
 // default, adds a channel p#nsp#room# per public room, subscribed in the
 // background as rooms come and go: Adapter.Sync waits for it). Ordered and
-// counted broadcasts always go to p#nsp#, so every node sees them.
+// counted broadcasts always go to p#nsp#, so every node sees them. The
+// sharded wire is tested on one Redis 7 server; on a Redis Cluster its
+// channels hash to different shards and one connection cannot subscribe to
+// them all, which this package does not handle yet (the classic wire works
+// there: PUBLISH reaches every shard, and NUMSUB is summed over the masters).
 //
 // # Order
 //
