@@ -219,6 +219,19 @@ func redisWire(t *testing.T, node, mode string) {
 		t.Fatal("no answer from the Node node's client")
 	}
 
+	// Server-side events with answers, both ways.
+	var goAnswer socketio.Args
+	goAnswer.AddJSON(json.RawMessage(`{"from":"go"}`))
+	ns.AnswerServerSideEmit(goAnswer)
+	say("serverSide")
+	if got := expect("serverAnswers"); got != `[{"from":"go"}]` {
+		t.Fatalf("the Node node's serverSideEmitWithAck got %s", got)
+	}
+	answers, err := ad.ServerSideEmit(ctx, "pingNode", socketio.Args{Values: []json.RawMessage{json.RawMessage("7")}}, true)
+	if err != nil || len(answers) != 1 || string(answers[0].Values[0]) != `"pong-7"` {
+		t.Fatalf("serverSideEmit with answers from socketd: %+v %v", answers, err)
+	}
+
 	say("act")
 	if got := expect("fetched"); !strings.Contains(got, `{"id":"g","rooms":["g","r"]}`) || !strings.Contains(got, nodeClient) {
 		t.Fatalf("fetchSockets from Node: %s", got)

@@ -511,3 +511,10 @@ func (n *Namespace) AckFunc(id adapter.SocketID) adapter.AckFunc {
 	defer n.mu.Unlock()
 	return n.acks[id]
 }
+
+// AnswerServerSideEmit makes the namespace answer server-side events with a.
+func (n *Namespace) AnswerServerSideEmit(a socketio.Args) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.answer = &a
+}

@@ -32,6 +32,7 @@ const http = createServer();
 const adapter = sharded ? createShardedAdapter(pub, sub, { subscriptionMode: mode }) : createAdapter(pub, sub);
 const io = new Server(http, { adapter });
 io.on("connection", (socket) => socket.join("r"));
+io.on("pingNode", (x, cb) => cb("pong-" + x)); // a server-side event from socketd
 await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
 
 const client = connect(`http://127.0.0.1:${http.address().port}`, { transports: ["websocket"] });
@@ -51,6 +52,9 @@ out("emitted");
 await nextLine(); // socketd's client answers acks
 const answers = await io.timeout(10000).to("r").emitWithAck("ask", 1);
 out("answers", JSON.stringify(answers.map((a) => Buffer.isBuffer(a) ? { buffer: a.toString("hex") } : a).sort()));
+
+await nextLine(); // server-side events with answers, to socketd
+out("serverAnswers", JSON.stringify(await io.serverSideEmitWithAck("pingGo", 1)));
 
 await nextLine(); // now act on socketd's socket
 const sockets = await io.fetchSockets();
