@@ -384,7 +384,8 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts adapter.BroadcastOption
 }
 
 // AllRooms returns the rooms of every node (the classic adapter's
-// allRooms). It is not part of adapter.Adapter; reach it with a type
+// allRooms; the sharded wire has no such message, so there it returns this
+// node's). It is not part of adapter.Adapter; reach it with a type
 // assertion on the namespace's adapter.
 func (a *Adapter) AllRooms(ctx context.Context) ([]adapter.Room, error) {
 	rooms := a.Memory.Rooms()
