@@ -76,8 +76,8 @@ func startProc(command []string, logPath string) (*proc, error) {
 
 func (p *proc) stop() { stopServer(p.cmd, p.exited) }
 
-// shellJoin writes a command line as a shell would take it back (the empty
-// argument of --save shows as '').
+// shellJoin writes a command line as a shell would take it back: an empty
+// argument, as --save's, shows as a pair of single quotes.
 func shellJoin(args []string) string {
 	out := make([]string, len(args))
 	for i, a := range args {
