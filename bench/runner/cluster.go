@@ -50,10 +50,12 @@ func (k clusterKind) nodeCommand(port int, redisURL string) []string {
 	return out
 }
 
-// proc is a process the runner started, with the channel its exit lands on.
+// proc is a process the runner started: done is closed once it has exited,
+// with err its Wait error.
 type proc struct {
-	cmd    *exec.Cmd
-	exited chan error
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
 }
 
 // startProc starts command (its own process group) with output to logPath.
@@ -69,12 +71,14 @@ func startProc(command []string, logPath string) (*proc, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", command[0], err)
 	}
-	p := &proc{cmd: cmd, exited: make(chan error, 1)}
-	go func() { p.exited <- cmd.Wait(); logf.Close() }()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
 	return p, nil
 }
-
-func (p *proc) stop() { stopServer(p.cmd, p.exited) }
 
 // shellJoin writes a command line as a shell would take it back: an empty
 // argument, as --save's, shows as a pair of single quotes.
@@ -118,9 +122,8 @@ func startRedis(ctx context.Context, bin, logPath string) (*proc, string, error)
 			return p, "redis://" + addr, nil
 		}
 		select {
-		case err := <-p.exited:
-			p.exited <- err
-			return nil, "", fmt.Errorf("redis-server exited during start-up: %v (see %s)", err, logPath)
+		case <-p.done:
+			return nil, "", fmt.Errorf("redis-server exited during start-up: %v (see %s)", p.err, logPath)
 		case <-ctx.Done():
 			p.stop()
 			return nil, "", ctx.Err()
@@ -179,14 +182,15 @@ func runCluster(ctx context.Context, o options, k clusterKind, round int, dir st
 			return nil, cmds, err
 		}
 		command := k.nodeCommand(port, redisURL)
-		p, err := startProc(command, raw(fmt.Sprintf("node%d.log", i+1)))
+		logPath := raw(fmt.Sprintf("node%d.log", i+1))
+		p, err := startProc(command, logPath)
 		if err != nil {
 			return nil, cmds, err
 		}
 		defer p.stop()
 		cmds = append(cmds, shellJoin(command))
-		if err := waitReady(ctx, u+"/nodejs/health/check", o.ServiceKey, p.exited); err != nil {
-			return nil, cmds, fmt.Errorf("node %d: %w", i+1, err)
+		if err := waitReady(ctx, u+"/nodejs/health/check", o.ServiceKey, p); err != nil {
+			return nil, cmds, fmt.Errorf("node %d: %w (log: %s)", i+1, err, logPath)
 		}
 		urls = append(urls, u)
 		pids = append(pids, strconv.Itoa(p.cmd.Process.Pid))

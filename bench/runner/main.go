@@ -315,22 +315,14 @@ func runOne(ctx context.Context, o options, s server, round int, dir string) (js
 	if err := portFree(s.URL); err != nil {
 		return nil, nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.log", s.Name, round+1)))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer logf.Close()
-	srv := exec.Command(s.Command[0], s.Command[1:]...)
-	srv.Stdout, srv.Stderr = logf, logf
-	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmds = append(cmds, strings.Join(s.Command, " "))
-	if err := srv.Start(); err != nil {
-		return nil, cmds, fmt.Errorf("start: %w", err)
+	p, err := startProc(s.Command, filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.log", s.Name, round+1)))
+	if err != nil {
+		return nil, cmds, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	defer stopServer(srv, exited)
-	if err := waitReady(ctx, s.URL+"/nodejs/health/check", o.ServiceKey, exited); err != nil {
+	defer p.stop()
+	srv := p.cmd
+	if err := waitReady(ctx, s.URL+"/nodejs/health/check", o.ServiceKey, p); err != nil {
 		return nil, cmds, err
 	}
 	out := filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.json", s.Name, round+1))
@@ -369,12 +361,14 @@ func portFree(u string) error {
 	return nil
 }
 
-func waitReady(ctx context.Context, u, key string, exited <-chan error) error {
+// waitReady polls the health check until it answers with a version, the
+// process exits, or 20 s pass.
+func waitReady(ctx context.Context, u, key string, p *proc) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return fmt.Errorf("server exited during start-up: %v", err)
+		case <-p.done:
+			return fmt.Errorf("server exited during start-up: %v", p.err)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -394,14 +388,20 @@ func waitReady(ctx context.Context, u, key string, exited <-chan error) error {
 	return fmt.Errorf("%s not ready within 20s", u)
 }
 
-// stopServer ends the server process group we started: SIGTERM, then SIGKILL.
-func stopServer(cmd *exec.Cmd, exited <-chan error) {
-	pgid := cmd.Process.Pid
+// stop ends the process group we started (its leader's PID): SIGTERM, then
+// SIGKILL after 5 s. A process that has already exited is left alone.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	pgid := p.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
-	case <-exited:
+	case <-p.done:
 	case <-time.After(5 * time.Second):
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-exited
+		<-p.done
 	}
 }
