@@ -142,6 +142,7 @@ func startWorkers(ctx context.Context, b *bench) (*workerSet, error) {
 	_, err = ws.call(func(w int) workerReq {
 		wc := cfg
 		wc.Src = ws.procs[w].src
+		wc.Concurrency = max(cfg.Concurrency/n, 1) // -concurrency connects in flight in all
 		return workerReq{Op: "init", Cfg: &wc, Index: w, Count: n, BaseUnix: b.baseUnix}
 	})
 	if err != nil {
