@@ -143,6 +143,7 @@ func startWorkers(ctx context.Context, b *bench) (*workerSet, error) {
 		wc := cfg
 		wc.Src = ws.procs[w].src
 		wc.Concurrency = max(cfg.Concurrency/n, 1) // -concurrency connects in flight in all
+		wc.PID, wc.PIDs, wc.RedisPID = 0, nil, 0   // the coordinator measures
 		return workerReq{Op: "init", Cfg: &wc, Index: w, Count: n, BaseUnix: b.baseUnix}
 	})
 	if err != nil {
