@@ -43,7 +43,7 @@ race: client-js redis-deps
 
 # Each fuzz target runs briefly; go test -fuzz takes one target per invocation.
 fuzz:
-	@set -e; for pkg in ./protocol/engineio ./protocol/socketio ./drupal; do \
+	@set -e; for pkg in ./protocol/engineio ./protocol/socketio ./drupal ./drupal/nodejsconfig; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done

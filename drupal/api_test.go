@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 func TestAPIServiceKey(t *testing.T) {
@@ -29,7 +31,7 @@ func TestAPIServiceKey(t *testing.T) {
 	e.expectAPI("GET", "/nodejs/channel/check/x", ``, 200, `{"status":"success","result":false}`)
 
 	// An empty serviceKey lets everything through, as in 1.0.13.
-	open := newEnv(t, func(c *Config) { c.ServiceKey = "" })
+	open := newEnv(t, func(c *nodejsconfig.Config) { c.ServiceKey = "" })
 	if st, body := open.apiKey("GET", "/nodejs/channel/check/x", ``, "anything"); st != 200 || body != `{"status":"success","result":false}` {
 		t.Fatalf("open server: %d %s", st, body)
 	}
@@ -58,7 +60,7 @@ func TestAPINotFound(t *testing.T) {
 }
 
 func TestAPIBodyRefused(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.BodyParserJSONLimit = "100b" })
+	e := newEnv(t, func(c *nodejsconfig.Config) { c.BodyParserJSONLimit = "100b" })
 	big := `{"channel":"c","token":"` + strings.Repeat("x", 100) + `"}`
 	tests := []struct {
 		name, body string

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -64,7 +65,7 @@ type Options struct {
 // process, as drupal-node.js kept it in its Node process; with a cluster
 // adapter the messages reach other nodes' sockets but counts are local.
 type Bridge struct {
-	cfg       Config
+	cfg       nodejsconfig.Config
 	log       *slog.Logger
 	io        *socketio.Server
 	nsp       *socketio.Namespace
@@ -189,7 +190,7 @@ type authEntry struct {
 
 // New builds the bridge and registers its handlers on io's "/" namespace. cfg
 // gets its defaults applied here; it must be valid (Config.Validate).
-func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
+func New(cfg nodejsconfig.Config, sio *socketio.Server, opts Options) (*Bridge, error) {
 	if sio == nil {
 		return nil, errors.New("drupal: nil socketio.Server")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/internal/testutil"
 	"github.com/socketd/socketd/server/socketio"
 )
@@ -224,7 +225,7 @@ type env struct {
 	url    string
 }
 
-func newEnv(t testing.TB, mutate func(*Config)) *env {
+func newEnv(t testing.TB, mutate func(*nodejsconfig.Config)) *env {
 	t.Helper()
 	d := newFakeDrupal(t)
 	cfg := backendCfg(t, d.srv.URL)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 // authenticateWith authenticates with content tokens.
@@ -133,9 +135,9 @@ func TestTokenNotifySuppressedWhenUserStays(t *testing.T) {
 func TestContentTokensExpire(t *testing.T) {
 	e := newEnv(t, nil)
 	e.expectAPI("POST", "/nodejs/content/token", `{"channel":"w","token":"k1"}`, 200, `{"status":"success"}`)
-	e.clk.Advance(time.Duration(DefaultAuthCacheTTL) / 2)
+	e.clk.Advance(time.Duration(nodejsconfig.DefaultAuthCacheTTL) / 2)
 	e.expectAPI("POST", "/nodejs/content/token", `{"channel":"v","token":"k2"}`, 200, `{"status":"success"}`)
-	e.clk.Advance(time.Duration(DefaultAuthCacheTTL)/2 + sweepInterval)
+	e.clk.Advance(time.Duration(nodejsconfig.DefaultAuthCacheTTL)/2 + sweepInterval)
 	if st := e.b.Stats(); st.TokenChannels != 1 {
 		t.Fatalf("%+v", st)
 	}
