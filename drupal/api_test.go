@@ -151,10 +151,7 @@ func TestAPIChannels(t *testing.T) {
 	e.expectAPI("GET", "/nodejs/channel/check/my_Chan1", ``, 200, `{"status":"success","result":false}`)
 	// Optional body: client writable.
 	e.expectAPI("POST", "/nodejs/channel/add/chat", `{"isClientWritable":true}`, 200, `{"status":"success"}`)
-	e.b.mu.Lock()
-	w := e.b.channels["chat"].clientWritable
-	e.b.mu.Unlock()
-	if !w {
+	if _, w, _ := e.b.store.Channel(t.Context(), "chat"); !w {
 		t.Fatal("isClientWritable ignored")
 	}
 }
@@ -277,7 +274,7 @@ func TestChannelMembersLeave(t *testing.T) {
 	a2.expectMessage(`{"channel":"own_1"}`)
 	a2.expectNothing(e)
 	d.expectNothing(e)
-	if st := e.b.Stats(); st.Sockets != 2 || st.OnlineUsers != 3 {
+	if st := e.stats(); st.Sockets != 2 || st.OnlineUsers != 3 {
 		t.Fatalf("%+v", st) // user 2 is within its grace period
 	}
 }
@@ -292,7 +289,7 @@ func TestAPILogout(t *testing.T) {
 	e.expectAPI("POST", "/nodejs/user/logout/t1", ``, 200, `{"status":"success"}`)
 	a.expectDisconnect()
 	other.expectNothing(e)
-	if st := e.b.Stats(); st.AuthenticatedClients != 1 {
+	if st := e.stats(); st.AuthenticatedClients != 1 {
 		t.Fatalf("%+v", st)
 	}
 	e.expectAPI("POST", "/nodejs/user/logout/unknown", ``, 200, `{"status":"success"}`)

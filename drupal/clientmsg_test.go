@@ -121,7 +121,7 @@ func (x *routeExt) Routes() []Route {
 	return []Route{
 		{Method: "POST", Path: "/chat/send", Auth: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
-			sent := x.bridge.PublishToChannel("c", body, "")
+			sent := x.bridge.PublishToChannel(r.Context(), "c", body, "")
 			_, _ = io.WriteString(w, `{"sent":`+formatUID(int64(sent))+`}`)
 		})},
 		{Method: "GET", Path: "public/ping", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
