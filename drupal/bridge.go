@@ -74,6 +74,8 @@ type Bridge struct {
 	// inline: the store answers from memory, so socket events call it on
 	// their reading side instead of on a goroutine of their own.
 	inline bool
+	// storeWarned is when storeFailed last warned (unix nanoseconds).
+	storeWarned atomic.Int64
 
 	ctx    context.Context // cancelled by Close; parent of backend calls
 	cancel context.CancelFunc
@@ -339,13 +341,22 @@ func (b *Bridge) storeCall(f func(ctx context.Context)) {
 	b.goBackground(f)
 }
 
+// storeWarnEvery bounds the warnings about a store that does not answer: while
+// Redis is away every call fails.
+const storeWarnEvery = 10 * time.Second
+
 // storeFailed logs a store call that failed; the bridge goes on with what it
-// knows locally.
+// knows locally. One warning per storeWarnEvery, the others at debug level.
 func (b *Bridge) storeFailed(op string, err error) {
 	if b.ctx.Err() != nil {
 		return // closing
 	}
-	b.log.Warn("drupal: store unavailable, serving with local reach", slog.String("op", op), slog.String("error", err.Error()))
+	level := slog.LevelDebug
+	now := time.Now().UnixNano()
+	if last := b.storeWarned.Load(); now-last >= int64(storeWarnEvery) && b.storeWarned.CompareAndSwap(last, now) {
+		level = slog.LevelWarn
+	}
+	b.log.Log(context.Background(), level, "drupal: store unavailable, serving with local reach", slog.String("op", op), slog.String("error", err.Error()))
 }
 
 // disconnect ends a socket's membership of "/" from the server side, with the

@@ -164,6 +164,13 @@ type env struct {
 
 func newEnv(t testing.TB, mutate func(*nodejsconfig.Config)) *env {
 	t.Helper()
+	return newEnvStore(t, mutate, storetest.NewClock(), nil)
+}
+
+// newEnvStore is newEnv with the bridge's clock and store given (nil: a
+// store.Memory on clk).
+func newEnvStore(t testing.TB, mutate func(*nodejsconfig.Config), clk *storetest.Clock, st store.Store) *env {
+	t.Helper()
 	d := newFakeDrupal(t)
 	cfg := backendCfg(t, d.srv.URL)
 	cfg.ServiceKey = testKey
@@ -176,8 +183,7 @@ func newEnv(t testing.TB, mutate func(*nodejsconfig.Config)) *env {
 	}
 	rec := &recorder{events: make(chan hookEvent, 1000)}
 	rec.allow.Store(true)
-	clk := storetest.NewClock()
-	b, err := New(cfg, sio, Options{Extensions: []Extension{rec}, clock: clk})
+	b, err := New(cfg, sio, Options{Extensions: []Extension{rec}, Store: st, clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
