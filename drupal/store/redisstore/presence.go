@@ -124,10 +124,30 @@ func (s *Store) TokenSessions(ctx context.Context, token string) (int, error) {
 }
 
 // announceAll writes this node's counts to Redis again (after an outage, or
-// after the other nodes took it for dead) and reports the users it brings
-// online. lost: Redis lost its data, and the users this node knew online
-// are restored silently. Presence calls wait meanwhile.
+// after the other nodes took it for dead), then tells the handler of the
+// users it brought online. lost: Redis lost its data, and the users this node
+// knew online are restored silently.
 func (s *Store) announceAll(ctx context.Context, epoch string, lost bool) error {
+	online, lists, err := s.announceLocked(ctx, epoch, lost)
+	if err != nil {
+		return err
+	}
+	if len(online) > 0 {
+		s.log.Info("redisstore: users who came online while Redis was away announced", slog.Int("users", len(online)))
+	}
+	s.mu.Lock()
+	h := s.h
+	s.mu.Unlock()
+	if h != nil {
+		for i, uid := range online {
+			h.UserOnline(uid, lists[i])
+		}
+	}
+	return nil
+}
+
+// announceLocked does announceAll's writes with presence calls held off.
+func (s *Store) announceLocked(ctx context.Context, epoch string, lost bool) (online []int64, lists [][]int64, err error) {
 	s.announce.Lock()
 	defer s.announce.Unlock()
 	s.mu.Lock()
@@ -137,7 +157,6 @@ func (s *Store) announceAll(ctx context.Context, epoch string, lost bool) error 
 	}
 	tokens := maps.Clone(s.tokens)
 	sockets := s.sockets
-	h := s.h
 	s.mu.Unlock()
 
 	// The users Redis counts on this node that it no longer has (they left
@@ -145,7 +164,7 @@ func (s *Store) announceAll(ctx context.Context, epoch string, lost bool) error 
 	uk := s.key("node", s.node, "uids")
 	stale, err := s.rdb.HKeys(ctx, uk).Result()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	for _, us := range stale {
 		uid, err := decodeUID(us)
@@ -160,7 +179,7 @@ func (s *Store) announceAll(ctx context.Context, epoch string, lost bool) error 
 	// Redis may have restarted and forgotten the scripts: load the one the
 	// pipeline runs by its hash.
 	if err := reconcileUserScript.Load(ctx, s.rdb).Err(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	now, grace, settle := s.nowArg(), s.grace.Milliseconds(), s.ttl.Milliseconds()
 	cmds := make(map[int64]*redis.Cmd, len(users))
@@ -175,12 +194,12 @@ func (s *Store) announceAll(ctx context.Context, epoch string, lost bool) error 
 	}
 	pipe.HSet(ctx, s.key("node-sockets"), s.node, sockets)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return err
+		return nil, nil, err
 	}
-	var online []int64
 	for uid, cmd := range cmds {
 		if n, _ := cmd.Int64(); n == 1 {
 			online = append(online, uid)
+			lists = append(lists, users[uid].list)
 		}
 	}
 	s.mu.Lock()
@@ -194,17 +213,9 @@ func (s *Store) announceAll(ctx context.Context, epoch string, lost bool) error 
 		}
 	}
 	s.mu.Unlock()
-	if len(online) > 0 {
-		s.log.Info("redisstore: users who came online while Redis was away announced", slog.Int("users", len(online)))
-	}
 	// The users this leaves with no socket are taken offline by a sweep.
 	s.armSweep(min(s.grace, s.ttl))
-	if h != nil {
-		for _, uid := range online {
-			h.UserOnline(uid, users[uid].list)
-		}
-	}
-	return nil
+	return online, lists, nil
 }
 
 func boolArg(b bool) string {
