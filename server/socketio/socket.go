@@ -259,6 +259,10 @@ func (s *Socket) To(rooms ...string) BroadcastOperator {
 // whole connection is closed too.
 func (s *Socket) Disconnect(close bool) {
 	if close {
+		// The DISCONNECT packet goes first, as Node sends it, so the client
+		// reports "io server disconnect" rather than "transport close" (the
+		// session queues its close after it).
+		_ = s.writePacket(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp.name})
 		s.client.sess.Close()
 		return
 	}
