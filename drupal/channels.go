@@ -264,13 +264,13 @@ func (b *Bridge) Publish(ctx context.Context, msg json.RawMessage) (sent int, er
 	return sent, nil
 }
 
-// Broadcast sends msg to every authenticated socket but the one named except;
+// Broadcast sends msg to every authenticated socket but clientSocketID;
 // it returns how many it reached.
 func (b *Bridge) Broadcast(ctx context.Context, msg json.RawMessage, clientSocketID string) int {
 	return b.emit(ctx, except(b.nsp.To(RoomAuthenticated), clientSocketID), msg)
 }
 
-// PublishToChannel sends msg to a channel's sockets but the one named except;
+// PublishToChannel sends msg to a channel's sockets but clientSocketID;
 // it returns how many it reached (0 for an unknown channel, which has none).
 func (b *Bridge) PublishToChannel(ctx context.Context, name string, msg json.RawMessage, clientSocketID string) int {
 	return b.emit(ctx, except(b.nsp.To(ChannelRoom(name)), clientSocketID), msg)
