@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 func TestAuthValid(t *testing.T) {
@@ -69,7 +71,7 @@ func TestAuthFailuresDisconnect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.AuthTimeout = Duration(200 * time.Millisecond) })
+			e := newEnv(t, func(c *nodejsconfig.Config) { c.AuthTimeout = nodejsconfig.Duration(200 * time.Millisecond) })
 			if tt.reply != nil {
 				e.drupal.setOverride(func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage) bool {
 					tt.reply(w, r, msg)
@@ -82,7 +84,7 @@ func TestAuthFailuresDisconnect(t *testing.T) {
 			c.emit("authenticate", `{"authToken":"tok"}`, true)
 			c.expectDisconnect()
 			e.event("disconnect")
-			if st := e.b.Stats(); st.Sockets != 0 || st.AuthenticatedClients != 0 {
+			if st := e.stats(); st.Sockets != 0 || st.AuthenticatedClients != 0 {
 				t.Fatalf("stats after failure %+v", st)
 			}
 			// The failed socket gets no broadcast; others are unaffected.
@@ -176,7 +178,7 @@ func TestAuthCachedPath(t *testing.T) {
 	c1.expectDisconnect()
 
 	// The cache expires after authCacheTTL.
-	e.clk.Advance(time.Duration(DefaultAuthCacheTTL))
+	e.clk.Advance(time.Duration(nodejsconfig.DefaultAuthCacheTTL))
 	c3 := e.dial()
 	c3.authenticate(e, "tok")
 	if n := e.drupal.authN.Load(); n != 2 {
@@ -189,11 +191,11 @@ func TestAuthSweepDropsExpired(t *testing.T) {
 	e.drupal.setUser("tok", user{uid: 4})
 	c := e.dial()
 	c.authenticate(e, "tok")
-	if st := e.b.Stats(); st.AuthenticatedClients != 1 {
+	if st := e.stats(); st.AuthenticatedClients != 1 {
 		t.Fatalf("%+v", st)
 	}
-	e.clk.Advance(time.Duration(DefaultAuthCacheTTL) + sweepInterval)
-	if st := e.b.Stats(); st.AuthenticatedClients != 0 || st.Sockets != 1 {
+	e.clk.Advance(time.Duration(nodejsconfig.DefaultAuthCacheTTL) + time.Minute)
+	if st := e.stats(); st.AuthenticatedClients != 0 || st.Sockets != 1 {
 		t.Fatalf("after sweep %+v", st)
 	}
 }
@@ -220,7 +222,7 @@ func TestAuthClientGoneDuringCall(t *testing.T) {
 	// The call was cancelled; the state has no trace of the socket.
 	other := e.dial()
 	other.authenticate(e, "tok")
-	if st := e.b.Stats(); st.Sockets != 1 || st.OnlineUsers != 1 {
+	if st := e.stats(); st.Sockets != 1 || st.OnlineUsers != 1 {
 		t.Fatalf("%+v", st)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 // Errors of the calls to Drupal; the concrete error wraps one of them with
@@ -61,7 +63,7 @@ const backendConns = 64
 // applied). hc nil means a client built from cfg: certificate checks only with
 // backend.strictSSL, redirects not followed (drupal-node.js treated a 301 as a
 // failure).
-func NewBackend(cfg Config, hc *http.Client) *Backend {
+func NewBackend(cfg nodejsconfig.Config, hc *http.Client) *Backend {
 	cfg = cfg.WithDefaults()
 	b := &Backend{client: hc}
 	if hc == nil {

@@ -21,12 +21,13 @@ import (
 	clientjs "github.com/socketd/socketd/client_js"
 	"github.com/socketd/socketd/drupal"
 	"github.com/socketd/socketd/drupal/devdrupal"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/socketio"
 )
 
 // app is socketd assembled: Socket.IO server, Drupal bridge, HTTP router.
 type app struct {
-	cfg    drupal.Config
+	cfg    nodejsconfig.Config
 	log    *slog.Logger
 	io     *socketio.Server
 	bridge *drupal.Bridge
@@ -34,7 +35,7 @@ type app struct {
 	tls    *tls.Config
 }
 
-func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
+func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error) {
 	ec, err := engineConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -140,7 +141,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 // tlsConfig loads the https key pair (the key may be encrypted with
 // sslPassPhrase) and appends the CA bundle to the served chain, as Node's
 // https server does with its ca option.
-func tlsConfig(cfg drupal.Config) (*tls.Config, error) {
+func tlsConfig(cfg nodejsconfig.Config) (*tls.Config, error) {
 	certPEM, err := os.ReadFile(cfg.SSLCertPath)
 	if err != nil {
 		return nil, fmt.Errorf("sslCertPath: %w", err)

@@ -8,18 +8,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/socketd/socketd/drupal"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/engine"
 )
 
 // devConfig is the embedded default of -dev: everything on loopback, Drupal's
 // auth callback answered by the built-in stand-in mounted at devBackendPath.
-func devConfig() drupal.Config {
-	return drupal.Config{
+func devConfig() nodejsconfig.Config {
+	return nodejsconfig.Config{
 		Host:       "127.0.0.1",
 		Port:       8080,
 		ServiceKey: "dev-service-key",
-		Backend: drupal.BackendConfig{
+		Backend: nodejsconfig.BackendConfig{
 			Host:        "127.0.0.1",
 			Port:        8080,
 			BasePath:    "/",
@@ -32,8 +32,8 @@ const devBackendPath = "/dev/drupal/nodejs/message"
 
 // loadConfig builds the configuration: file (or the dev default), then the
 // NODE_* environment, then flags, then defaults and validation.
-func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (drupal.Config, error) {
-	var cfg drupal.Config
+func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (nodejsconfig.Config, error) {
+	var cfg nodejsconfig.Config
 	path := f.config
 	if path == "" && exists("nodejs.config.js") {
 		// drupal-node.js reads ./nodejs.config.js when given no argument.
@@ -41,7 +41,7 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	}
 	switch {
 	case path != "":
-		c, err := drupal.Load(path)
+		c, err := nodejsconfig.Load(path)
 		if err != nil {
 			return cfg, err
 		}
@@ -51,7 +51,7 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	default:
 		return cfg, errors.New("no configuration: give the nodejs.config.js path (socketd /path/to/nodejs.config.js), or -dev to try socketd locally")
 	}
-	if err := drupal.ApplyEnv(&cfg, getenv); err != nil {
+	if err := nodejsconfig.ApplyEnv(&cfg, getenv); err != nil {
 		return cfg, err
 	}
 	if f.host != "" {
@@ -82,7 +82,7 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	return cfg, nil
 }
 
-func applyBackendURL(b *drupal.BackendConfig, raw string) error {
+func applyBackendURL(b *nodejsconfig.BackendConfig, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return fmt.Errorf("-backend %q: want a URL like http://drupal.local/", raw)
@@ -109,7 +109,7 @@ func applyBackendURL(b *drupal.BackendConfig, raw string) error {
 
 // engineConfig maps the configuration onto the Engine.IO options, honouring the
 // socket.io 2.x socketOptions socketd has an equivalent for.
-func engineConfig(cfg drupal.Config) (engine.Config, error) {
+func engineConfig(cfg nodejsconfig.Config) (engine.Config, error) {
 	ec := engine.Config{
 		CORS: engine.CORSConfig{AllowedOrigins: cfg.CORSOrigins},
 		// socket.io 2.x (drupal-node.js) set the sticky-session cookie by default.

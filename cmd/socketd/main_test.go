@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socketd/socketd/drupal"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -40,9 +40,9 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		name  string
 		flags flags
 		env   map[string]string
-		check func(t *testing.T, c drupal.Config)
+		check func(t *testing.T, c nodejsconfig.Config)
 	}{
-		{"file only", flags{config: file}, nil, func(t *testing.T, c drupal.Config) {
+		{"file only", flags{config: file}, nil, func(t *testing.T, c nodejsconfig.Config) {
 			if c.Port != 9001 || c.ServiceKey != "from-file" || c.Backend.Host != "drupal.local" || c.BaseAuthPath != "/nodejs/" {
 				t.Fatalf("%+v", c)
 			}
@@ -50,19 +50,19 @@ func TestLoadConfigPrecedence(t *testing.T) {
 				t.Fatalf("ignored %v", c.Ignored)
 			}
 		}},
-		{"env over file", flags{config: file}, map[string]string{"NODE_SERVICE_KEY": "from-env", "NODE_BACKEND_PORT": "8082"}, func(t *testing.T, c drupal.Config) {
+		{"env over file", flags{config: file}, map[string]string{"NODE_SERVICE_KEY": "from-env", "NODE_BACKEND_PORT": "8082"}, func(t *testing.T, c nodejsconfig.Config) {
 			if c.ServiceKey != "from-env" || c.Backend.Port != 8082 {
 				t.Fatalf("%+v", c)
 			}
 		}},
 		{"flags over env", flags{config: file, serviceKey: "from-flag", port: 9002, backend: "https://cms.example:8443/sub/"},
-			map[string]string{"NODE_SERVICE_KEY": "from-env"}, func(t *testing.T, c drupal.Config) {
+			map[string]string{"NODE_SERVICE_KEY": "from-env"}, func(t *testing.T, c nodejsconfig.Config) {
 				b := c.Backend
 				if c.ServiceKey != "from-flag" || c.Port != 9002 || b.Scheme != "https" || b.Host != "cms.example" || b.Port != 8443 || b.BasePath != "/sub/" {
 					t.Fatalf("%+v", c)
 				}
 			}},
-		{"dev default", flags{dev: true, port: 9100}, nil, func(t *testing.T, c drupal.Config) {
+		{"dev default", flags{dev: true, port: 9100}, nil, func(t *testing.T, c nodejsconfig.Config) {
 			if c.Host != "127.0.0.1" || c.Backend.Host != "127.0.0.1" || c.Backend.Port != 9100 || c.Backend.MessagePath != "dev/drupal/nodejs/message" {
 				t.Fatalf("%+v", c)
 			}
@@ -123,7 +123,7 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestEngineConfigFromSocketOptions(t *testing.T) {
-	c := drupal.Config{SocketOptions: map[string]any{
+	c := nodejsconfig.Config{SocketOptions: map[string]any{
 		"pingInterval": float64(10000), "pingTimeout": float64(5000), "transports": []any{"websocket"},
 		"maxHttpBufferSize": float64(2e6), "cookie": false, "origins": "https://a.example https://b.example",
 	}}.WithDefaults()
@@ -141,7 +141,7 @@ func TestEngineConfigFromSocketOptions(t *testing.T) {
 		t.Fatal("no usable transport accepted")
 	}
 	// Defaults: the 2.x sticky cookie on, every origin.
-	ec, _ = engineConfig(drupal.Config{}.WithDefaults())
+	ec, _ = engineConfig(nodejsconfig.Config{}.WithDefaults())
 	if ec.Cookie == nil || ec.Cookie.Name != "io" || ec.CORS.AllowedOrigins[0] != "*" {
 		t.Fatalf("%+v", ec)
 	}
@@ -157,7 +157,7 @@ func TestServeHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	cfg := drupal.Config{Scheme: "https", Host: "127.0.0.1", Port: port, ServiceKey: "k",
+	cfg := nodejsconfig.Config{Scheme: "https", Host: "127.0.0.1", Port: port, ServiceKey: "k",
 		SSLCertPath: certFile, SSLKeyPath: keyFile, SSLPassPhrase: "s3cret"}.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
