@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -96,7 +97,8 @@ type AckResponse struct {
 // its clients it reached, so the wait ends as soon as they all answered; a
 // client that disconnects without answering holds the wait to its bound, so
 // one is required: without a Timeout and a ctx deadline it returns
-// ErrAckUnbounded.
+// ErrAckUnbounded. When the adapter cannot reach the other nodes, the answers
+// of this node's clients are returned with the adapter's error.
 //
 // It blocks: called from an event handler, it holds up that client's later
 // packets, its own answer included if it is a target. Call it from another
@@ -126,25 +128,32 @@ func (b BroadcastOperator) EmitArgsWithAck(ctx context.Context, event string, ar
 		return nil, err
 	}
 	p.ID, p.HasID = b.nsp.nextAckID(), true
-	nodes := 1
+	// A cluster whose bus is down still reaches this node's clients: their
+	// answers come back with the bus's error.
+	nodes, busErr := 1, error(nil)
 	if !b.flags.Local {
-		if nodes, err = b.nsp.adapter.ServerCount(ctx); err != nil {
-			return nil, err
+		if n, err := b.nsp.adapter.ServerCount(ctx); err != nil {
+			busErr = err
+		} else {
+			nodes = n
 		}
 	}
 	col := &ackCollector{nodes: nodes, done: make(chan struct{})}
 	if err := b.nsp.adapter.BroadcastWithAck(ctx, &p, b.opts(), col.expect, col.ack); err != nil {
-		return col.result(), err
+		// What the adapter could do it did, reporting its reach through
+		// expect; no other node will report now.
+		busErr = cmp.Or(busErr, err)
+		col.noMoreNodes()
 	}
 	select {
 	case <-col.done:
-		return col.result(), nil
+		return col.result(), busErr
 	case <-ctx.Done():
 		err := ctx.Err()
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = ErrAckTimeout
 		}
-		return col.result(), err
+		return col.result(), errors.Join(busErr, err)
 	}
 }
 
@@ -175,6 +184,15 @@ func (c *ackCollector) ack(id adapter.SocketID, args psio.Args) {
 		c.responses = append(c.responses, AckResponse{SocketID: string(id), Args: args})
 		c.checkLocked()
 	}
+	c.mu.Unlock()
+}
+
+// noMoreNodes stops waiting for node reports: the answers expected are those
+// of the nodes that have reported.
+func (c *ackCollector) noMoreNodes() {
+	c.mu.Lock()
+	c.nodes = 0
+	c.checkLocked()
 	c.mu.Unlock()
 }
 

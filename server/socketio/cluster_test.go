@@ -26,6 +26,17 @@ import (
 type fakeBus struct {
 	mu    sync.Mutex
 	nodes map[string][]*fakeNode // by namespace
+	// down makes the bus unreachable: operations act on the calling node
+	// only and fail with errBusDown.
+	down bool
+}
+
+var errBusDown = errors.New("fake bus: down")
+
+func (b *fakeBus) isDown() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.down
 }
 
 type fakeNode struct {
@@ -73,6 +84,9 @@ func (n *fakeNode) Broadcast(ctx context.Context, pkt *psio.Packet, opts adapter
 func (n *fakeNode) BroadcastWithAck(ctx context.Context, pkt *psio.Packet, opts adapter.BroadcastOptions, expect func(int), ack adapter.AckFunc) error {
 	if err := n.Memory.BroadcastWithAck(ctx, pkt, opts, expect, ack); err != nil || opts.Flags.Local {
 		return err
+	}
+	if n.bus.isDown() {
+		return errBusDown
 	}
 	for _, p := range n.peers() {
 		go func() { _ = p.Memory.BroadcastWithAck(ctx, pkt, opts, expect, ack) }()
@@ -141,6 +155,9 @@ func (n *fakeNode) ServerSideEmit(ctx context.Context, event string, args psio.A
 func (n *fakeNode) ServerCount(context.Context) (int, error) {
 	n.bus.mu.Lock()
 	defer n.bus.mu.Unlock()
+	if n.bus.down {
+		return 0, errBusDown
+	}
 	return len(n.bus.nodes[n.nsp]), nil
 }
 
@@ -398,7 +415,7 @@ func TestClusterServerSideEmit(t *testing.T) {
 // A broadcast with acks waits for the clients of every node, as many as the
 // nodes report, and returns at its bound with what arrived.
 func TestClusterEmitWithAck(t *testing.T) {
-	_, nodes := cluster(t, 3, clusterSetup)
+	bus, nodes := cluster(t, 3, clusterSetup)
 	var clients []*testutil.WSClient
 	for i := range 3 {
 		c := nodes[i].dial("4")
@@ -464,6 +481,17 @@ func TestClusterEmitWithAck(t *testing.T) {
 
 	if _, err := nsp.To("r").EmitWithAck(context.Background(), "ask"); !errors.Is(err, socketio.ErrAckUnbounded) {
 		t.Fatalf("without a bound: %v", err)
+	}
+
+	// The bus is down: this node's client answers, and the bus's error comes
+	// with it as soon as that answer is in, not at the bound.
+	bus.mu.Lock()
+	bus.down = true
+	bus.mu.Unlock()
+	done = emit(nsp.To("r").Timeout(time.Hour))
+	answer(clients[0], "0")
+	if r := <-done; !errors.Is(r.err, errBusDown) || len(r.res) != 1 {
+		t.Fatalf("bus down: %v, %v", r.res, r.err)
 	}
 }
 
