@@ -1,6 +1,6 @@
 # socketd — build, run and test.
 #   make run    socketd on the embedded default (dev mode: no Drupal, no Redis needed)
-#   make test   every test: go vet, gofmt, race-enabled unit tests, fuzz smoke, end-to-end with real npm clients
+#   make test   every test: go vet, gofmt, go mod tidy check, race-enabled unit tests, fuzz smoke, end-to-end with real npm clients
 #   make bench     socketd, the Node socket.io peer and the floor through the same scenarios (bench/run.sh);
 #                  DRUPAL_NODE_DIR=<drupal-node.js checkout> adds drupal-node.js itself
 #   make bench-go  Go micro-benchmarks (allocations reported)
@@ -41,6 +41,14 @@ unit: client-js redis-deps
 race: client-js redis-deps
 	$(GO) test -race -count=1 $(PKGS)
 
+# go.mod and go.sum are exactly what `go mod tidy` writes. -diff writes nothing and
+# exits non-zero on a difference; modules missing from the cache come through the
+# module proxy `go build` uses (tidy also reads the test imports of dependencies,
+# two small modules more than a build).
+.PHONY: mod-check
+mod-check:
+	@$(GO) mod tidy -diff || { echo "mod-check: go.mod/go.sum are not tidy (diff above): run go mod tidy" >&2; exit 1; }
+
 # Each fuzz target runs briefly; go test -fuzz takes one target per invocation.
 fuzz:
 	@set -e; for pkg in ./protocol/engineio ./protocol/socketio ./drupal; do \
@@ -77,7 +85,7 @@ e2e-deps:
 e2e: e2e-deps redis-deps client-js
 	$(GO) test -count=1 -timeout 20m ./test/e2e/...
 
-test: vet fmt-check race fuzz e2e
+test: vet fmt-check mod-check race fuzz e2e
 
 # With DRUPAL_NODE_DIR (a drupal-node.js checkout, npm dependencies installed;
 # docs/PERFORMANCE.md) the app Drupal sites run today is measured as well.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# socketd's benchmark: builds the load client (cmd/socketbench), the floor
-# (cmd/benchfloor) and the runner (bench/runner), installs the Node peer's
+# socketd's benchmark: builds the load client (bench/socketbench), the floor
+# (bench/floor/benchfloor) and the runner (bench/runner), installs the Node peer's
 # locked dependencies, then runs the servers through the same scenarios,
 # interleaved and repeated. Arguments go to the runner, e.g.
 #
@@ -20,7 +20,7 @@ NPM=${NPM:-npm}
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
 mkdir -p bin
-$GO build -o bin/ ./cmd/socketbench ./cmd/benchfloor
+$GO build -o bin/ ./bench/socketbench ./bench/floor/benchfloor
 $GO build -o bin/benchrun ./bench/runner
 case " $* " in
 *socketd*) $GO build -o bin/ ./cmd/socketd ;;

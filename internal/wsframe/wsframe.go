@@ -1,6 +1,6 @@
 // Package wsframe builds WebSocket frames as a client sends them (masked,
 // RFC 6455 §5.2 and §5.3). The server side uses a WebSocket library; this is
-// for the load client (cmd/socketbench) and the tests' client
+// for the load client (bench/socketbench) and the tests' client
 // (internal/testutil), which write frames byte by byte so they can also write
 // the malformed ones the tests need.
 package wsframe
