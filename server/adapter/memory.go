@@ -205,6 +205,17 @@ func (m *Memory) Rooms() []Room {
 	return out
 }
 
+// HasRoom reports whether room r has a local member. A cluster adapter asks
+// it for every message published to a single room, so it allocates nothing.
+func (m *Memory) HasRoom(r Room) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if mine, ok := m.sids[SocketID(r)]; ok && mine.self {
+		return true
+	}
+	return m.rooms[r].len() > 0
+}
+
 // eachMember calls fn once for every socket in room r: the socket whose own room
 // r is (never stored in m.rooms), then the sockets that joined r explicitly.
 func (m *Memory) eachMember(r Room, fn func(SocketID)) {

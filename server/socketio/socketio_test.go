@@ -358,6 +358,21 @@ func TestServerDisconnectAndClientDisconnect(t *testing.T) {
 	connectV5(t, c, "/custom", "")
 }
 
+// TestServerDisconnectClose: disconnecting with close sends the DISCONNECT
+// packet before the transport closes, as Node does, so the client reports
+// "io server disconnect" (disconnectSockets(true) across a cluster too).
+func TestServerDisconnectClose(t *testing.T) {
+	e := newEnv(t, socketio.Config{}, func(io *socketio.Server) {
+		io.Of("/").On("bye", func(s *socketio.Socket, _ *socketio.Event) { s.Disconnect(true) })
+	})
+	c := e.dial("4")
+	connectV5(t, c, "/", "")
+	_ = c.SendText(`42["bye"]`)
+	if got := next(t, c); got != "41" {
+		t.Fatalf("got %q before the close, want the DISCONNECT packet", got)
+	}
+}
+
 func TestServerAckBothOutcomes(t *testing.T) {
 	results := make(chan string, 2)
 	e := newEnv(t, socketio.Config{}, func(io *socketio.Server) {
