@@ -63,6 +63,11 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if f.redisPrefix != "" {
 		cfg.RedisPrefix = f.redisPrefix
 	}
+	if cfg.Redis != "" {
+		if _, err := redisOptions(cfg.Redis); err != nil {
+			return cfg, err
+		}
+	}
 	if f.host != "" {
 		cfg.Host = f.host
 	}
