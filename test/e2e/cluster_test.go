@@ -25,7 +25,9 @@ package e2e
 //   - "sse" (payload, ack)                  → io.serverSideEmitWithAck("ping", payload) → ack({answers})
 //   - server-side "ping" (payload, cb)      → cb({node, echo: payload})
 // A failed operation acks {error}. The puppet answers every "question" with
-// {echo: payload, from: client}.
+// {echo: payload, from: client}. Cluster nodes ping every 2 s with a 5 s
+// timeout (not the conformance suite's 300/200 ms): heartbeats are not under
+// test here, and a handler's publish may wait on go-redis while Redis goes away.
 
 import (
 	"encoding/json"

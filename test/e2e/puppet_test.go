@@ -93,9 +93,22 @@ func (p *puppet) wait(from int, within time.Duration, what string, match func(pu
 		select {
 		case <-changed:
 		case <-deadline.C:
-			p.t.Fatalf("puppet: no %s within %v; stderr:\n%s", what, within, p.proc.stderr)
+			p.t.Fatalf("puppet: no %s within %v; last events:\n%s\nstderr:\n%s", what, within, p.recent(20), p.proc.stderr)
 		}
 	}
+}
+
+// recent lists the last n events, one per line, for failure messages.
+func (p *puppet) recent(n int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	for _, ev := range p.events[max(0, len(p.events)-n):] {
+		line, _ := json.Marshal(ev)
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // mark is the index the next event will have: waits from it see only what
@@ -204,7 +217,9 @@ func (p *puppet) done() {
 }
 
 // bin is a binary argument for the puppet.
-func bin(b []byte) map[string]string { return map[string]string{"$bin": base64.StdEncoding.EncodeToString(b)} }
+func bin(b []byte) map[string]string {
+	return map[string]string{"$bin": base64.StdEncoding.EncodeToString(b)}
+}
 
 // tagged matches a first argument that is an object with "tag" equal to tag.
 func tagged(tag string) func(json.RawMessage) bool {
