@@ -128,6 +128,11 @@ func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
 // ok is true; with ok false nothing is sent, and the sender's wait for this node
 // ends only at its timeout, as in socket.io when a listener does not call its
 // callback. Handlers run on the adapter's receiving path: they must not block.
+//
+// Between nodes on the Redis adapter's classic wire (socket.io's redis
+// adapter) events and answers travel as JSON, and an answer is one value, as
+// socket.io's callback takes one: only the first value of answer is sent, and
+// binary arguments do not keep their bytes.
 type ServerSideHandler func(args psio.Args) (answer psio.Args, ok bool)
 
 // OnServerSideEmit sets the handler of a server-side event: one the other nodes

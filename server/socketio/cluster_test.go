@@ -11,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/socketd/socketd/internal/redistest"
 	"github.com/socketd/socketd/internal/testutil"
 	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/adapter"
+	"github.com/socketd/socketd/server/adapter/redisadapter"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -175,6 +179,60 @@ func cluster(t *testing.T, size int, setup func(i int, io *socketio.Server)) (*f
 	return bus, envs
 }
 
+// redisCluster starts size servers on the Redis adapter, one redis-server
+// between them, and waits until each node is on the bus.
+func redisCluster(t *testing.T, size int, setup func(i int, io *socketio.Server)) []*env {
+	rs := redistest.Start(t)
+	envs := make([]*env, size)
+	for i := range envs {
+		client := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+		bus, err := redisadapter.New(redisadapter.Config{Client: client, RequestTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Registered before newEnv's: runs after the server closed.
+		t.Cleanup(func() { _ = bus.Close(); _ = client.Close() })
+		envs[i] = newEnv(t, socketio.Config{Adapter: bus.Factory()}, func(io *socketio.Server) {
+			if setup != nil {
+				setup(i, io)
+			}
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		err = bus.WaitUp(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("node %d not on the bus: %v", i, err)
+		}
+	}
+	return envs
+}
+
+// clusterKinds are the clusters the API tests run on: the in-process fake
+// (operations applied at once) and the Redis adapter (remote operations
+// applied when the bus delivers them, so checks of remote state poll).
+var clusterKinds = []struct {
+	name  string
+	start func(t *testing.T, size int, setup func(i int, io *socketio.Server)) []*env
+}{
+	{"fake", func(t *testing.T, size int, setup func(i int, io *socketio.Server)) []*env {
+		_, envs := cluster(t, size, setup)
+		return envs
+	}},
+	{"redis", redisCluster},
+}
+
+// eventually polls cond (bounded) until it holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // clusterSetup gives every node the handlers the cluster tests use: "join"
 // joins the rooms given and acks, "ok" acks (a round trip that orders the
 // client's earlier packets), and "data" sets the socket's data.
@@ -210,7 +268,12 @@ func call(t *testing.T, c *testutil.WSClient, id int, event string, args ...stri
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestClusterFetchSocketsAndRemoteSocket(t *testing.T) {
-	_, nodes := cluster(t, 2, clusterSetup)
+	for _, kind := range clusterKinds {
+		t.Run(kind.name, func(t *testing.T) { testFetchSocketsAndRemoteSocket(t, kind.start(t, 2, clusterSetup)) })
+	}
+}
+
+func testFetchSocketsAndRemoteSocket(t *testing.T, nodes []*env) {
 	a := nodes[0].dialQuery("4", "k=v&k=w&one=1")
 	sid := connectV5(t, a, "/", `{"token":"t1"}`)
 	call(t, a, 1, "join", `"room"`)
@@ -246,34 +309,36 @@ func TestClusterFetchSocketsAndRemoteSocket(t *testing.T) {
 	if got := next(t, a); got != `42["hello",1]` {
 		t.Fatalf("RemoteSocket.Emit: %q", got)
 	}
+	local, _ := nodes[0].io.Of("/").Socket(sid)
 	if err := r.Join(ctx, "extra"); err != nil {
 		t.Fatal(err)
 	}
-	local, _ := nodes[0].io.Of("/").Socket(sid)
-	if !slices.Contains(local.Rooms(), "extra") {
-		t.Fatalf("after RemoteSocket.Join: rooms %v", local.Rooms())
-	}
+	eventually(t, "RemoteSocket.Join", func() bool { return slices.Contains(local.Rooms(), "extra") })
 	if err := r.Leave(ctx, "extra", "room"); err != nil {
 		t.Fatal(err)
 	}
-	if got := local.Rooms(); !slices.Equal(got, []string{sid}) {
-		t.Fatalf("after RemoteSocket.Leave: rooms %v", got)
-	}
+	eventually(t, "RemoteSocket.Leave", func() bool { return slices.Equal(local.Rooms(), []string{sid}) })
 	if err := r.Disconnect(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := next(t, a); got != "41" {
 		t.Fatalf("RemoteSocket.Disconnect: client got %q, want 41", got)
 	}
-	if found, err := b.FetchSockets(ctx); err != nil || len(found) != 0 {
-		t.Fatalf("after the disconnect: %v, %v", found, err)
-	}
+	eventually(t, "the disconnected socket gone", func() bool {
+		found, err := b.FetchSockets(ctx)
+		return err == nil && len(found) == 0
+	})
 }
 
 // SocketsJoin, SocketsLeave and DisconnectSockets act on the targeted sockets of
 // every node and on no others.
 func TestClusterSocketOperations(t *testing.T) {
-	_, nodes := cluster(t, 3, clusterSetup)
+	for _, kind := range clusterKinds {
+		t.Run(kind.name, func(t *testing.T) { testSocketOperations(t, kind.start(t, 3, clusterSetup)) })
+	}
+}
+
+func testSocketOperations(t *testing.T, nodes []*env) {
 	var clients []*testutil.WSClient
 	var sids []string
 	for i := range 3 {
@@ -292,28 +357,33 @@ func TestClusterSocketOperations(t *testing.T) {
 		}
 		return s.Rooms()
 	}
+	in := func(i int, rooms ...string) bool {
+		for _, r := range rooms {
+			if !slices.Contains(roomsOf(i), r) {
+				return false
+			}
+		}
+		return true
+	}
 
 	if err := op.In("r").SocketsJoin(ctx, "x", "y"); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []bool{true, false, true} {
-		if got := slices.Contains(roomsOf(i), "x") && slices.Contains(roomsOf(i), "y"); got != want {
-			t.Fatalf("node %d: in x and y = %v, want %v (rooms %v)", i, got, want, roomsOf(i))
-		}
-	}
+	eventually(t, "SocketsJoin on nodes 0 and 2", func() bool { return in(0, "x", "y") && in(2, "x", "y") })
 	if err := op.Except("r").SocketsJoin(ctx, "z"); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(roomsOf(1), "z") || slices.Contains(roomsOf(0), "z") {
-		t.Fatalf("Except: rooms %v / %v", roomsOf(0), roomsOf(1))
-	}
+	eventually(t, "SocketsJoin except r", func() bool { return in(1, "z") })
 	if err := op.SocketsLeave(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 {
-		if slices.Contains(roomsOf(i), "x") {
-			t.Fatalf("node %d still in x after SocketsLeave: %v", i, roomsOf(i))
-		}
+	eventually(t, "SocketsLeave everywhere", func() bool {
+		return !slices.Contains(roomsOf(0), "x") && !slices.Contains(roomsOf(2), "x")
+	})
+	// The join of z was applied everywhere before the leave of x, which is
+	// now applied everywhere: only node 1's socket is in z, and y was kept.
+	if in(0, "z") || in(2, "z") || in(1, "x") || in(1, "y") || !in(0, "y") || !in(2, "y") {
+		t.Fatalf("rooms %v / %v / %v", roomsOf(0), roomsOf(1), roomsOf(2))
 	}
 	// A broadcast to the joined room reaches both members, on their nodes.
 	if err := op.To("y").Emit("to-y"); err != nil {
@@ -326,7 +396,7 @@ func TestClusterSocketOperations(t *testing.T) {
 	}
 
 	// DisconnectSockets(false): DISCONNECT packet, connection kept;
-	// DisconnectSockets(true): connection closed.
+	// DisconnectSockets(true): DISCONNECT packet, then the connection closed.
 	if err := op.In("y").Except(sids[2]).DisconnectSockets(ctx, false); err != nil {
 		t.Fatal(err)
 	}
@@ -342,25 +412,36 @@ func TestClusterSocketOperations(t *testing.T) {
 	clients[2].ReadClose(t)
 	// Client 1 was never targeted and still answers.
 	call(t, clients[1], 2, "ok")
-	if left, _ := op.FetchSockets(ctx); len(left) != 1 || left[0].ID != sids[1] {
-		t.Fatalf("sockets left %v", left)
-	}
+	eventually(t, "only client 1 left", func() bool {
+		left, err := op.FetchSockets(ctx)
+		return err == nil && len(left) == 1 && left[0].ID == sids[1]
+	})
 }
 
 func TestClusterServerSideEmit(t *testing.T) {
-	received := make(chan string, 4)
-	bus, nodes := cluster(t, 3, func(i int, io *socketio.Server) {
-		io.Of("/").OnServerSideEmit("hello", func(args psio.Args) (psio.Args, bool) {
-			var who string
-			_ = args.Arg(0, &who)
-			received <- who
-			answer, _ := socketio.ToArgs("node", i, []byte{byte(i)})
-			return answer, true
+	for _, kind := range clusterKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			received := make(chan string, 4)
+			nodes := kind.start(t, 3, func(i int, io *socketio.Server) { serverSideSetup(i, io, received) })
+			testServerSideEmit(t, nodes[0].io.Of("/"), received)
 		})
-	})
-	ctx := t.Context()
-	nsp := nodes[0].io.Of("/")
+	}
+}
 
+// serverSideSetup answers the server-side event "hello" with {"node": index},
+// after reporting its first argument on received.
+func serverSideSetup(i int, io *socketio.Server, received chan<- string) {
+	io.Of("/").OnServerSideEmit("hello", func(args psio.Args) (psio.Args, bool) {
+		var who string
+		_ = args.Arg(0, &who)
+		received <- who
+		answer, _ := socketio.ToArgs(map[string]int{"node": i})
+		return answer, true
+	})
+}
+
+func testServerSideEmit(t *testing.T, nsp *socketio.Namespace, received chan string) {
+	ctx := t.Context()
 	if err := nsp.ServerSideEmit(ctx, "hello", "fire"); err != nil {
 		t.Fatal(err)
 	}
@@ -375,12 +456,11 @@ func TestClusterServerSideEmit(t *testing.T) {
 	}
 	var from []int
 	for _, a := range answers {
-		var n int
-		var bin []byte
-		if err := a.Arg(1, &n); err != nil || a.Arg(2, &bin) != nil || !slices.Equal(bin, []byte{byte(n)}) {
-			t.Fatalf("answer %+v", a)
+		var v struct{ Node int }
+		if err := a.Arg(0, &v); err != nil {
+			t.Fatalf("answer %+v: %v", a, err)
 		}
-		from = append(from, n)
+		from = append(from, v.Node)
 	}
 	slices.Sort(from)
 	if !slices.Equal(from, []int{1, 2}) {
@@ -389,64 +469,81 @@ func TestClusterServerSideEmit(t *testing.T) {
 	for range 2 {
 		<-received
 	}
-
-	// A node that does not answer: the others' answers come back with the
-	// adapter's error once ctx ends.
-	bus.mu.Lock()
-	bus.nodes["/"][2].mute = true
-	bus.mu.Unlock()
-	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	defer cancel()
-	answers, err = nsp.ServerSideEmitWithAck(short, "hello", "ask")
-	if !errors.Is(err, errMissingAnswers) || len(answers) != 1 {
-		t.Fatalf("with a dead node: %v, %v", answers, err)
-	}
-	<-received
-
 	if err := nsp.ServerSideEmit(ctx, "disconnect"); !errors.Is(err, socketio.ErrReservedEvent) {
 		t.Fatalf("reserved event: %v", err)
 	}
-	// An event nobody handles is not answered.
+	// An event nobody handles is not answered: the wait ends at the bound.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
 	if answers, err := nsp.ServerSideEmitWithAck(short, "nobody"); err == nil || len(answers) != 0 {
 		t.Fatalf("unhandled event: %v, %v", answers, err)
 	}
 }
 
+// A node that does not answer: the others' answers come back with the
+// adapter's error once ctx ends.
+func TestFakeClusterDeadNode(t *testing.T) {
+	received := make(chan string, 4)
+	bus, nodes := cluster(t, 3, func(i int, io *socketio.Server) { serverSideSetup(i, io, received) })
+	bus.mu.Lock()
+	bus.nodes["/"][2].mute = true
+	bus.mu.Unlock()
+	short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	answers, err := nodes[0].io.Of("/").ServerSideEmitWithAck(short, "hello", "ask")
+	if !errors.Is(err, errMissingAnswers) || len(answers) != 1 {
+		t.Fatalf("with a dead node: %v, %v", answers, err)
+	}
+	<-received
+}
+
 // A broadcast with acks waits for the clients of every node, as many as the
 // nodes report, and returns at its bound with what arrived.
 func TestClusterEmitWithAck(t *testing.T) {
-	bus, nodes := cluster(t, 3, clusterSetup)
-	var clients []*testutil.WSClient
-	for i := range 3 {
-		c := nodes[i].dial("4")
-		connectV5(t, c, "/", "")
-		call(t, c, 1, "join", `"r"`)
-		clients = append(clients, c)
+	for _, kind := range clusterKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			nodes := kind.start(t, 3, clusterSetup)
+			var clients []*testutil.WSClient
+			for i := range 3 {
+				c := nodes[i].dial("4")
+				connectV5(t, c, "/", "")
+				call(t, c, 1, "join", `"r"`)
+				clients = append(clients, c)
+			}
+			testEmitWithAck(t, nodes[0].io.Of("/"), clients)
+		})
 	}
-	nsp := nodes[0].io.Of("/")
-	type result struct {
-		res []socketio.AckResponse
-		err error
-	}
-	emit := func(op socketio.BroadcastOperator) chan result {
-		ch := make(chan result, 1)
-		go func() {
-			res, err := op.EmitWithAck(context.Background(), "ask", "q")
-			ch <- result{res, err}
-		}()
-		return ch
-	}
-	answer := func(c *testutil.WSClient, value string) {
-		q := next(t, c)
-		if !strings.HasPrefix(q, "42") || !strings.HasSuffix(q, `["ask","q"]`) {
-			t.Fatalf("question %q", q)
-		}
-		_ = c.SendText("43" + q[2:strings.IndexByte(q, '[')] + "[" + value + "]")
-	}
+}
 
-	done := emit(nsp.To("r").Timeout(10 * time.Second))
+type ackResult struct {
+	res []socketio.AckResponse
+	err error
+}
+
+// emitWithAck runs op.EmitWithAck("ask", "q") on a goroutine of its own.
+func emitWithAck(op socketio.BroadcastOperator) chan ackResult {
+	ch := make(chan ackResult, 1)
+	go func() {
+		res, err := op.EmitWithAck(context.Background(), "ask", "q")
+		ch <- ackResult{res, err}
+	}()
+	return ch
+}
+
+// answerAsk reads the "ask" question on c and answers it with value.
+func answerAsk(t *testing.T, c *testutil.WSClient, value string) {
+	t.Helper()
+	q := next(t, c)
+	if !strings.HasPrefix(q, "42") || !strings.HasSuffix(q, `["ask","q"]`) {
+		t.Fatalf("question %q", q)
+	}
+	_ = c.SendText("43" + q[2:strings.IndexByte(q, '[')] + "[" + value + "]")
+}
+
+func testEmitWithAck(t *testing.T, nsp *socketio.Namespace, clients []*testutil.WSClient) {
+	done := emitWithAck(nsp.To("r").Timeout(10 * time.Second))
 	for i, c := range clients {
-		answer(c, itoa(i))
+		answerAsk(t, c, itoa(i))
 	}
 	r := <-done
 	if r.err != nil || len(r.res) != 3 {
@@ -464,17 +561,17 @@ func TestClusterEmitWithAck(t *testing.T) {
 	}
 
 	// One client does not answer: the others' answers and ErrAckTimeout.
-	done = emit(nsp.To("r").Timeout(200 * time.Millisecond))
-	answer(clients[0], "0")
-	answer(clients[1], "1")
+	done = emitWithAck(nsp.To("r").Timeout(time.Second))
+	answerAsk(t, clients[0], "0")
+	answerAsk(t, clients[1], "1")
 	_ = next(t, clients[2])
 	if r := <-done; !errors.Is(r.err, socketio.ErrAckTimeout) || len(r.res) != 2 {
 		t.Fatalf("one silent client: %v, %v", r.res, r.err)
 	}
 
 	// Local: only this node's clients are asked and counted.
-	done = emit(nsp.Local().To("r").Timeout(10 * time.Second))
-	answer(clients[0], "0")
+	done = emitWithAck(nsp.Local().To("r").Timeout(10 * time.Second))
+	answerAsk(t, clients[0], "0")
 	if r := <-done; r.err != nil || len(r.res) != 1 {
 		t.Fatalf("local: %v, %v", r.res, r.err)
 	}
@@ -482,14 +579,20 @@ func TestClusterEmitWithAck(t *testing.T) {
 	if _, err := nsp.To("r").EmitWithAck(context.Background(), "ask"); !errors.Is(err, socketio.ErrAckUnbounded) {
 		t.Fatalf("without a bound: %v", err)
 	}
+}
 
-	// The bus is down: this node's client answers, and the bus's error comes
-	// with it as soon as that answer is in, not at the bound.
+// The bus is down: this node's client answers, and the bus's error comes with
+// it as soon as that answer is in, not at the bound.
+func TestFakeClusterEmitWithAckBusDown(t *testing.T) {
+	bus, nodes := cluster(t, 2, clusterSetup)
+	c := nodes[0].dial("4")
+	connectV5(t, c, "/", "")
+	call(t, c, 1, "join", `"r"`)
 	bus.mu.Lock()
 	bus.down = true
 	bus.mu.Unlock()
-	done = emit(nsp.To("r").Timeout(time.Hour))
-	answer(clients[0], "0")
+	done := emitWithAck(nodes[0].io.Of("/").To("r").Timeout(time.Hour))
+	answerAsk(t, c, "0")
 	if r := <-done; !errors.Is(r.err, errBusDown) || len(r.res) != 1 {
 		t.Fatalf("bus down: %v, %v", r.res, r.err)
 	}
