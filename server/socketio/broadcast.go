@@ -54,7 +54,11 @@ func (b BroadcastOperator) opts() adapter.BroadcastOptions {
 	return adapter.BroadcastOptions{Rooms: b.rooms, Except: b.except, Flags: b.flags}
 }
 
-// Emit sends an event to the targeted sockets (arguments as in ToArgs).
+// Emit sends an event to the targeted sockets (arguments as in ToArgs). This
+// node's sockets get it at once, encoded once; with a cluster adapter the call
+// also hands the event to the bus for the other nodes, which the Redis adapter
+// does before returning (about a Redis round trip, longer at the moment Redis
+// goes away; see the adapter for its bounds).
 func (b BroadcastOperator) Emit(event string, args ...any) error {
 	a, err := ToArgs(args...)
 	if err != nil {

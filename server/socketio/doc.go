@@ -19,8 +19,8 @@
 //
 // Handlers run on the reading side of the client's connection, one at a time per
 // connection and in arrival order; a handler that blocks holds up that client's
-// later packets (and nothing else). Emits never block: they queue on the
-// connection, bounded in bytes (engine.Config.MaxQueueBytes).
+// later packets (and nothing else). Emits never wait on a client: they queue
+// on the connection, bounded in bytes (engine.Config.MaxQueueBytes).
 //
 // Disconnect hooks can run on the goroutine of whatever ended the socket: an
 // emit that finds the client over its outbound limit, or a Disconnect call. Do
