@@ -56,8 +56,7 @@ fuzz:
 	    echo "== fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-# The Redis adapter's tests start their own redis-server (internal/redistest);
-# Debian's package provides it.
+# Tests that need Redis start their own redis-server (internal/redistest).
 redis-deps:
 	@if ! command -v redis-server >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -65,7 +64,7 @@ redis-deps:
 	  elif [ "$$CI" = true ]; then \
 	    echo "redis-deps: redis-server is missing and only root can install it (apt-get install -y redis-server)" >&2; exit 1; \
 	  else \
-	    echo "redis-deps: redis-server is missing; the Redis tests will be skipped (as root: apt-get install -y redis-server)" >&2; \
+	    echo "redis-deps: redis-server is missing; the tests that need it will be skipped (as root: apt-get install -y redis-server)" >&2; \
 	  fi; \
 	fi
 
@@ -86,7 +85,7 @@ e2e-deps:
 e2e: e2e-deps redis-deps client-js
 	$(GO) test -count=1 -timeout 20m ./test/e2e/...
 
-test: vet fmt-check mod-check redis-deps race fuzz e2e
+test: vet fmt-check mod-check race fuzz e2e
 
 # With DRUPAL_NODE_DIR (a drupal-node.js checkout, npm dependencies installed;
 # docs/PERFORMANCE.md) the app Drupal sites run today is measured as well.

@@ -98,7 +98,7 @@ func startApp(t *testing.T, redisURL string) *app {
 // server-side emit from one is answered by the other.
 func TestAppCluster(t *testing.T) {
 	rs := redistest.Start(t)
-	a, b := startApp(t, "redis://"+rs.Addr()), startApp(t, "redis://"+rs.Addr())
+	a, b := startApp(t, rs.URL()), startApp(t, rs.URL())
 	b.io.Of("/").OnServerSideEmit("hello", func(args psio.Args) (psio.Args, bool) {
 		answer, _ := socketio.ToArgs("from b")
 		return answer, true

@@ -1,135 +1,173 @@
-// Package redistest runs a throwaway redis-server for tests: on a free
-// loopback port, with persistence off, stopped by its PID when the test
-// ends. Kill and Restart let fault tests take Redis away under a running
-// adapter and bring it back on the same port.
+// Package redistest starts a throwaway redis-server for tests: on a free
+// loopback port, nothing saved to disk, stopped by its PID when the test ends.
+// Fault tests kill it and start it again on the same port.
+//
+// Without redis-server on PATH the test is skipped, or fails when CI=true (in CI
+// a missing dependency is a failure; `make test` installs it).
 package redistest
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// Server is one redis-server process (or none, between Kill and Restart).
-type Server struct {
-	t    testing.TB
-	bin  string
-	Port int
+// startTimeout bounds how long redis-server may take to answer PING.
+const startTimeout = 15 * time.Second
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+// Server is a redis-server started by Start.
+type Server struct {
+	// Addr is host:port on 127.0.0.1.
+	Addr string
+
+	t   testing.TB
+	bin string
+	dir string
+
+	mu   sync.Mutex
+	proc *os.Process
+	done chan struct{} // closed when proc has exited and been reaped
 }
 
-// Start starts a redis-server, or skips the test when there is none (a
-// failure with CI=true: in CI a missing dependency must not pass silently).
+// Start starts a redis-server on a free loopback port and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
+		msg := "redis-server not found on PATH (make test installs it as root: apt-get install -y redis-server)"
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server not found (CI=true: a missing dependency is a failure; make test installs it as root)")
+			t.Fatalf("%s (CI=true: missing dependencies are failures)", msg)
 		}
-		t.Skip("redis-server not found; skipping (apt-get install redis-server, or set CI=true to fail)")
+		t.Skip(msg + "; skipping")
 	}
-	s := &Server{t: t, bin: bin, Port: freePort(t)}
-	s.start()
-	t.Cleanup(s.Kill)
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("redistest: free port: %v", err)
+	}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), t: t, bin: bin, dir: t.TempDir()}
+	if err := s.start(); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(s.Stop)
 	return s
 }
 
-// Reserve is Start without starting: the port is chosen, nothing listens on
-// it until Restart (a node that starts before Redis).
-func Reserve(t testing.TB) *Server {
-	t.Helper()
-	s := Start(t)
-	s.Kill()
-	return s
-}
+// URL is the server's redis:// URL.
+func (s *Server) URL() string { return "redis://" + s.Addr }
 
-// Addr is the server's host:port.
-func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startTimeout bounds how long redis-server may take to say it is ready.
-const startTimeout = 20 * time.Second
-
-func (s *Server) start() {
-	s.t.Helper()
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--logfile", "", "--loglevel", "notice")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	// Ready is an event redis-server logs: wait for that line, not for time.
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		var log []string
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.Contains(line, "Ready to accept connections") {
-				ready <- nil
-				for sc.Scan() { // keep draining so the server never blocks on its log
-				}
-				return
-			}
-			log = append(log, line)
-		}
-		ready <- fmt.Errorf("redis-server exited before it was ready:\n%s", strings.Join(log, "\n"))
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			s.t.Fatal(err)
-		}
-	case <-time.After(startTimeout):
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		s.t.Fatalf("redis-server on port %d not ready after %v", s.Port, startTimeout)
-	}
-	s.mu.Lock()
-	s.cmd = cmd
-	s.mu.Unlock()
-}
-
-// Kill stops the server with SIGKILL (by its PID) and waits for it to exit.
-// Its clients see their connections reset, as when Redis crashes.
+// Kill ends the server at once with SIGKILL (a crash, for fault tests) and waits
+// for the process to be gone.
 func (s *Server) Kill() {
-	s.mu.Lock()
-	cmd := s.cmd
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
+	proc, done := s.take()
+	if proc == nil {
 		return
 	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	_ = proc.Signal(syscall.SIGKILL)
+	<-done
 }
 
-// Restart starts the server again on the same port, empty.
+// take hands over the running process, if any.
+func (s *Server) take() (*os.Process, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	proc, done := s.proc, s.done
+	s.proc, s.done = nil, nil
+	return proc, done
+}
+
+// Restart starts the server again on the same port after Kill. The port could
+// have been taken meanwhile; the test fails then.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
-	s.start()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restart: %v", err)
+	}
+}
+
+// Stop ends the server (SIGTERM, then SIGKILL after a bound).
+func (s *Server) Stop() {
+	proc, done := s.take()
+	if proc == nil {
+		return
+	}
+	_ = proc.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = proc.Signal(syscall.SIGKILL)
+		<-done
+	}
+}
+
+func (s *Server) start() error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	cmd := exec.Command(s.bin,
+		"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for ping(ctx, s.Addr) != nil {
+		select {
+		case <-done:
+			return fmt.Errorf("redis-server on %s exited at start (port taken?)", s.Addr)
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			return fmt.Errorf("redis-server on %s did not answer PING within %v", s.Addr, startTimeout)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	s.mu.Lock()
+	s.proc, s.done = cmd.Process, done
+	s.mu.Unlock()
+	return nil
+}
+
+// ping sends PING and expects +PONG.
+func ping(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: 200 * time.Millisecond}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return errors.New("unexpected reply " + strconv.Quote(line))
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

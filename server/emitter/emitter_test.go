@@ -51,8 +51,8 @@ func node(t *testing.T, addr string) (*adaptertest.Namespace, adapter.Adapter) {
 
 func TestEmitter(t *testing.T) {
 	srv := redistest.Start(t)
-	n, a := node(t, srv.Addr())
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	n, a := node(t, srv.Addr)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = client.Close() })
 	e := emitter.New(emitter.Config{Client: client}).Of("chat")
 	ctx := context.Background()

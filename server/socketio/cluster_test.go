@@ -185,7 +185,7 @@ func redisCluster(t *testing.T, size int, setup func(i int, io *socketio.Server)
 	rs := redistest.Start(t)
 	envs := make([]*env, size)
 	for i := range envs {
-		client := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+		client := redis.NewClient(&redis.Options{Addr: rs.Addr})
 		bus, err := redisadapter.New(redisadapter.Config{Client: client, RequestTimeout: 3 * time.Second})
 		if err != nil {
 			t.Fatal(err)

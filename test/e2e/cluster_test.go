@@ -50,9 +50,9 @@ func TestCluster(t *testing.T) {
 	suite := buildBinary(t, "./suiteserver")
 	var goNodes []*testServer
 	for i := range 3 {
-		goNodes = append(goNodes, startServer(t, suite, "-addr", "127.0.0.1:0", "-redis", "redis://"+rs.Addr(), "-name", fmt.Sprintf("go%d", i)))
+		goNodes = append(goNodes, startServer(t, suite, "-addr", "127.0.0.1:0", "-redis", rs.URL(), "-name", fmt.Sprintf("go%d", i)))
 	}
-	nodeNode := startServer(t, node, "clients/cluster-node.mjs", "--redis", "redis://"+rs.Addr(), "--name", "node")
+	nodeNode := startServer(t, node, "clients/cluster-node.mjs", "--redis", rs.URL(), "--name", "node")
 	p := startPuppet(t, node, 3*time.Minute)
 
 	// A (2.x) on go0 over WebSocket, B (3.x) on go1 over polling, C (4.x) on go2
@@ -230,7 +230,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("emitter", func(t *testing.T) {
 		from := p.mark()
-		p.emitter("redis://"+rs.Addr(), "r1", "from-emitter", map[string]any{"tag": "em", "blob": bin(blob), "list": []any{1, bin(blob[3:])}})
+		p.emitter(rs.URL(), "r1", "from-emitter", map[string]any{"tag": "em", "blob": bin(blob), "list": []any{1, bin(blob[3:])}})
 		for _, s := range []string{"A", "C", "D"} {
 			ev := p.waitEvent(from, s, "from-emitter", tagged("em"))
 			checkBinary(t, s, ev.Args[0], "blob", blob)

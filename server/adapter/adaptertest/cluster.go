@@ -20,6 +20,27 @@ import (
 // publish.
 type ClusterFactory func(t *testing.T, nsp string, locals []adapter.Local) []adapter.Adapter
 
+// Syncer is implemented by adapters whose room subscriptions follow
+// membership in the background (the sharded Redis wire's dynamic modes):
+// Sync returns when they have caught up. The suite calls it after changing
+// rooms and before expecting broadcasts to those rooms to arrive.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+func syncAll(t *testing.T, ads []adapter.Adapter) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for _, a := range ads {
+		if s, ok := a.(Syncer); ok {
+			if err := s.Sync(ctx); err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+		}
+	}
+}
+
 // waitTimeout bounds every wait for a message to cross the bus.
 const waitTimeout = 10 * time.Second
 
@@ -98,6 +119,7 @@ func RunCluster(t *testing.T, nodes int, factory ClusterFactory) {
 			c.ns[i].Connect(sid("d"))
 			c.sids = append(c.sids, sid("a"), sid("b"), sid("c"), sid("d"))
 		}
+		syncAll(t, c.ad)
 		return c
 	}
 	node := func(id adapter.SocketID) int { return int(id[len(id)-1] - '0') }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -88,10 +89,94 @@ func (a *Adapter) Close() error {
 	}
 	if mine {
 		c.unsub = append(c.unsub, a.ch)
+		delete(c.dirty, a)
 	}
 	c.mu.Unlock()
+	if drop := c.dropRooms(a); len(drop) > 0 && c.up.Load() {
+		_ = c.ps.Load().SUnsubscribe(c.ctx, drop...)
+	}
 	c.kick()
 	return a.Memory.Close()
+}
+
+// Sync waits until every room of this node has its channel subscribed on
+// the sharded wire's dynamic modes (those subscriptions are made in the
+// background as rooms come and go), or ctx ends. Elsewhere it returns at
+// once. A broadcast to a room published right after the room was created may
+// miss this node until then, as with the Node adapter.
+func (a *Adapter) Sync(ctx context.Context) error {
+	if !a.dynamic() {
+		return nil
+	}
+	return a.c.syncRooms(ctx)
+}
+
+// dynamicRoom reports whether room r has its own channel on the sharded
+// wire: in Dynamic mode a room whose name does not look like a socket id
+// (20 characters, looksLikeASocketId in the Node adapter, which decides the
+// same way when publishing), in DynamicPrivate every room.
+func (a *Adapter) dynamicRoom(r adapter.Room) bool {
+	if !a.c.cfg.Sharded {
+		return false
+	}
+	switch a.c.cfg.SubscriptionMode {
+	case Dynamic:
+		return len(r) != 20
+	case DynamicPrivate:
+		return true
+	}
+	return false
+}
+
+func (a *Adapter) dynamic() bool {
+	return a.c.cfg.Sharded && a.c.cfg.SubscriptionMode != Static
+}
+
+// AddAll implements adapter.Adapter. On the sharded wire's dynamic modes a
+// room that comes to exist gets its channel subscribed (asynchronously).
+func (a *Adapter) AddAll(id adapter.SocketID, rooms []adapter.Room) {
+	if !a.dynamic() {
+		a.Memory.AddAll(id, rooms)
+		return
+	}
+	var buf [8]adapter.Room
+	fresh := buf[:0]
+	for _, r := range rooms {
+		if a.dynamicRoom(r) && !a.HasRoom(r) {
+			fresh = append(fresh, r)
+		}
+	}
+	a.Memory.AddAll(id, rooms)
+	if len(fresh) > 0 {
+		a.c.roomsChanged(a, slices.Clone(fresh))
+	}
+}
+
+// Del implements adapter.Adapter (see AddAll for the dynamic modes).
+func (a *Adapter) Del(id adapter.SocketID, room adapter.Room) {
+	a.Memory.Del(id, room)
+	if a.dynamic() && a.dynamicRoom(room) && !a.HasRoom(room) {
+		a.c.roomsChanged(a, []adapter.Room{room})
+	}
+}
+
+// DelAll implements adapter.Adapter (see AddAll for the dynamic modes).
+func (a *Adapter) DelAll(id adapter.SocketID) {
+	if !a.dynamic() {
+		a.Memory.DelAll(id)
+		return
+	}
+	rooms := a.SocketRooms(id)
+	a.Memory.DelAll(id)
+	var gone []adapter.Room
+	for _, r := range rooms {
+		if a.dynamicRoom(r) && !a.HasRoom(r) {
+			gone = append(gone, r)
+		}
+	}
+	if len(gone) > 0 {
+		a.c.roomsChanged(a, gone)
+	}
 }
 
 // bufPool recycles the buffers messages are encoded into: go-redis has
@@ -182,9 +267,19 @@ func (a *Adapter) BroadcastCount(ctx context.Context, pkt *socketio.Packet, opts
 		p.need++ // this node's own count, when the echo comes
 	}
 	a.c.addPending(id, p)
-	if !a.ordered(opts, op, func(seq uint64) error {
-		return a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq, CountID: id})
-	}) {
+	var pubErr error
+	isOrdered := a.ordered(opts, op, func(seq uint64) error {
+		pubErr = a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq, CountID: id})
+		return pubErr
+	})
+	if isOrdered && pubErr != nil {
+		// Applied here at once; nobody else got it to count.
+		a.c.dropPending(id)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.count, nil
+	}
+	if !isOrdered {
 		if opts.Flags.Ordered {
 			// Applied at once after all: its count is not an answer.
 			p.mu.Lock()

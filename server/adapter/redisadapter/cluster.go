@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type Config struct {
 	// Sharded speaks the sharded adapter's wire (createShardedAdapter:
 	// SPUBLISH/SSUBSCRIBE, Redis 7 or later) instead of the classic one.
 	Sharded bool
+	// SubscriptionMode is the sharded wire's subscriptionMode; every node
+	// of a cluster must use the same. Zero is Dynamic, Node's default.
+	SubscriptionMode SubscriptionMode
 	// PublishOnSpecificResponseChannel answers requests on the requester's
 	// own response channel (<prefix>-response#<nsp>#<uid>#), as the Node
 	// option of that name does; by default answers go to the shared
@@ -48,10 +52,30 @@ type Config struct {
 	// MaxBackoff bounds the wait between two attempts to reach Redis.
 	// Zero means 5 s.
 	MaxBackoff time.Duration
+	// HealthCheckInterval is how long the subscription connection may stay
+	// quiet before it is pinged; without an answer within another interval
+	// it is replaced (Redis frozen, or a network that drops packets without
+	// resetting the connection). Zero means 15 s.
+	HealthCheckInterval time.Duration
 	// Logger receives the bus's state changes (Info, Warn) and dropped
 	// messages (Debug). Nil means no logging.
 	Logger *slog.Logger
 }
+
+// SubscriptionMode is how many channels a namespace uses on the sharded
+// wire (createShardedAdapter's subscriptionMode).
+type SubscriptionMode uint8
+
+const (
+	// Dynamic adds a channel per public room (one whose name is not 20
+	// characters long, the length of a socket id): a broadcast to exactly
+	// one such room reaches only the nodes that have it.
+	Dynamic SubscriptionMode = iota
+	// Static uses the namespace's channel and one per node.
+	Static
+	// DynamicPrivate adds a channel per room, socket ids included.
+	DynamicPrivate
+)
 
 // ErrBusDown is returned (wrapped) by operations that need the other nodes
 // while Redis cannot be reached; what they could do on this node is done.
@@ -80,7 +104,8 @@ type Cluster struct {
 	client redis.UniversalClient
 	uid    string
 	log    *slog.Logger
-	ps     *redis.PubSub
+	// ps is the subscription connection; replaced when it goes silent.
+	ps atomic.Pointer[redis.PubSub]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,6 +128,17 @@ type Cluster struct {
 
 	reqs requests
 	ord  ordered
+
+	// dyn maps the sharded wire's per-room channels to their namespace.
+	// The subscriber goroutine changes it; the reader reads it.
+	dynMu sync.RWMutex
+	dyn   map[string]*Adapter
+	dirty map[*Adapter][]adapter.Room // rooms created or emptied; under mu
+	// dirtyGen counts roomsChanged calls, doneGen those whose channels are
+	// (un)subscribed and confirmed; genCh is closed when doneGen moves.
+	// Under mu.
+	dirtyGen, doneGen uint64
+	genCh             chan struct{}
 
 	ackSeq atomic.Uint64 // ack ids of broadcasts other nodes ask for
 
@@ -153,6 +189,9 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
 	}
+	if cfg.HealthCheckInterval <= 0 {
+		cfg.HealthCheckInterval = 15 * time.Second
+	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = randomID(6)
 	}
@@ -177,17 +216,16 @@ func New(cfg Config) (*Cluster, error) {
 		waiters: make(map[string][]chan struct{}),
 		upCh:    make(chan struct{}),
 		subKick: make(chan struct{}, 1),
+		dyn:     make(map[string]*Adapter),
+		dirty:   make(map[*Adapter][]adapter.Room),
+		genCh:   make(chan struct{}),
 	}
 	c.reqs.m = make(map[string]*pending)
 	c.ord.ops = make(map[uint64]*orderedOp)
 	c.ackSeq.Store(remoteAckBase)
 	empty := map[string]route{}
 	c.routes.Store(&empty)
-	if cfg.Sharded {
-		c.ps = c.client.SSubscribe(ctx)
-	} else {
-		c.ps = c.client.Subscribe(ctx)
-	}
+	c.ps.Store(c.newPubSub())
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); c.read() }()
@@ -250,7 +288,9 @@ func (c *Cluster) Close() error {
 	c.mu.Unlock()
 	c.up.Store(false)
 	c.cancel()
-	err := c.ps.Close()
+	// Closing the connection wakes the reader (reads wait on deadlines, not
+	// on the context); it closes whichever connection is current as it ends.
+	err := c.ps.Load().Close()
 	<-c.done
 	return err
 }
@@ -345,6 +385,114 @@ func (c *Cluster) kick() {
 	}
 }
 
+// roomsChanged records rooms of a that were created or emptied, for the
+// subscriber goroutine to (un)subscribe their channels (sharded wire,
+// dynamic modes).
+func (c *Cluster) roomsChanged(a *Adapter, rooms []adapter.Room) {
+	c.mu.Lock()
+	c.dirty[a] = append(c.dirty[a], rooms...)
+	c.dirtyGen++
+	c.mu.Unlock()
+	c.kick()
+}
+
+// syncRooms waits until every room change made so far has its channel
+// subscribed (or dropped) and confirmed, or ctx ends.
+func (c *Cluster) syncRooms(ctx context.Context) error {
+	c.mu.Lock()
+	gen := c.dirtyGen
+	c.mu.Unlock()
+	for {
+		c.mu.Lock()
+		done, ch := c.doneGen, c.genCh
+		c.mu.Unlock()
+		if done >= gen {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// roomsDone records that the changes up to gen are applied.
+func (c *Cluster) roomsDone(gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen > c.doneGen {
+		c.doneGen = gen
+		close(c.genCh)
+		c.genCh = make(chan struct{})
+	}
+}
+
+// updateRooms brings c.dyn in line with the rooms that exist now and
+// returns the channels to subscribe and to drop.
+func (c *Cluster) updateRooms(dirty map[*Adapter][]adapter.Room) (add, drop []string) {
+	if len(dirty) == 0 {
+		return nil, nil
+	}
+	c.mu.Lock()
+	live := func(a *Adapter) bool { return c.nsps[a.nsp] == a }
+	alive := make(map[*Adapter]bool, len(dirty))
+	for a := range dirty {
+		alive[a] = live(a)
+	}
+	c.mu.Unlock()
+	c.dynMu.Lock()
+	defer c.dynMu.Unlock()
+	for a, rooms := range dirty {
+		for _, r := range rooms {
+			ch := a.ch.broadcast + string(r) + "#"
+			want := alive[a] && a.HasRoom(r)
+			switch have := c.dyn[ch] == a; {
+			case want && !have:
+				c.dyn[ch] = a
+				add = append(add, ch)
+			case !want && have:
+				delete(c.dyn, ch)
+				drop = append(drop, ch)
+			}
+		}
+	}
+	return add, drop
+}
+
+// subscribeRooms subscribes per-room channels and waits (bounded) for
+// Redis's confirmation of the last one.
+func (c *Cluster) subscribeRooms(chans []string) {
+	last := chans[len(chans)-1]
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.waiters[last] = append(c.waiters[last], done)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	if err := c.ps.Load().SSubscribe(ctx, chans...); err != nil {
+		c.log.Debug("redis adapter: subscribe failed; retried on reconnect", "err", err)
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// dropRooms forgets the per-room channels of a closed namespace.
+func (c *Cluster) dropRooms(a *Adapter) (drop []string) {
+	c.dynMu.Lock()
+	defer c.dynMu.Unlock()
+	for ch, owner := range c.dyn {
+		if owner == a {
+			delete(c.dyn, ch)
+			drop = append(drop, ch)
+		}
+	}
+	return drop
+}
+
 // subscriber sends subscription changes, off the callers' goroutines.
 func (c *Cluster) subscriber() {
 	for {
@@ -356,12 +504,30 @@ func (c *Cluster) subscriber() {
 		c.mu.Lock()
 		gone := c.unsub
 		c.unsub = nil
+		var dirty map[*Adapter][]adapter.Room
+		if len(c.dirty) > 0 {
+			dirty = c.dirty
+			c.dirty = make(map[*Adapter][]adapter.Room)
+		}
+		gen := c.dirtyGen
 		c.mu.Unlock()
+		add, drop := c.updateRooms(dirty)
 		if !c.up.Load() {
-			continue // the reader subscribes everything when it reconnects
+			c.roomsDone(gen) // nothing to wait for: the reader subscribes on reconnect
+			continue
 		}
 		for _, ch := range gone {
 			c.unsubscribe(ch)
+		}
+		if len(drop) > 0 {
+			_ = c.ps.Load().SUnsubscribe(c.ctx, drop...)
+		}
+		if len(add) > 0 {
+			c.subscribeRooms(add)
+		}
+		c.roomsDone(gen)
+		if dirty != nil {
+			continue // only rooms changed
 		}
 		if _, err := c.resubscribeAll(); err != nil {
 			c.log.Debug("redis adapter: subscribe failed; retried on reconnect", "err", err)
@@ -371,14 +537,14 @@ func (c *Cluster) subscriber() {
 
 func (c *Cluster) sendSubscribe(ctx context.Context, patterns, chans []string) error {
 	if len(patterns) > 0 {
-		if err := c.ps.PSubscribe(ctx, patterns...); err != nil {
+		if err := c.ps.Load().PSubscribe(ctx, patterns...); err != nil {
 			return err
 		}
 	}
 	if c.cfg.Sharded {
-		return c.ps.SSubscribe(ctx, chans...)
+		return c.ps.Load().SSubscribe(ctx, chans...)
 	}
-	return c.ps.Subscribe(ctx, chans...)
+	return c.ps.Load().Subscribe(ctx, chans...)
 }
 
 func (c *Cluster) unsubscribe(ch channels) {
@@ -386,24 +552,33 @@ func (c *Cluster) unsubscribe(ch channels) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	if len(patterns) > 0 {
-		_ = c.ps.PUnsubscribe(ctx, patterns...)
+		_ = c.ps.Load().PUnsubscribe(ctx, patterns...)
 	}
 	if c.cfg.Sharded {
-		_ = c.ps.SUnsubscribe(ctx, chans...)
+		_ = c.ps.Load().SUnsubscribe(ctx, chans...)
 	} else {
-		_ = c.ps.Unsubscribe(ctx, chans...)
+		_ = c.ps.Load().Unsubscribe(ctx, chans...)
 	}
+}
+
+func (c *Cluster) newPubSub() *redis.PubSub {
+	if c.cfg.Sharded {
+		return c.client.SSubscribe(c.ctx)
+	}
+	return c.client.Subscribe(c.ctx)
 }
 
 // read is the ordered path: the only reader of the subscription connection.
 // It applies every message before reading the next.
 func (c *Cluster) read() {
+	defer func() { _ = c.ps.Load().Close() }()
 	backoff := 100 * time.Millisecond
 	everUp := false
 	for c.ctx.Err() == nil {
+		ps := c.ps.Load()
 		// Ping (re)connects; then every namespace's subscriptions are sent
 		// again (Redis ignores a subscription the connection already has).
-		if err := c.ps.Ping(c.ctx); err != nil {
+		if err := ps.Ping(c.ctx); err != nil {
 			c.busDown(err)
 			if !c.sleep(backoff) {
 				return
@@ -432,14 +607,34 @@ func (c *Cluster) read() {
 			c.waiters[last] = append(c.waiters[last], c.upCh)
 			c.mu.Unlock()
 		}
-		for {
-			msg, err := c.ps.Receive(c.ctx)
-			if err != nil {
-				c.busDown(err)
-				break
-			}
+		c.receive(ps)
+	}
+}
+
+// receive applies messages until the connection fails. A connection quiet
+// for a HealthCheckInterval is pinged; quiet for another one (Redis frozen,
+// or the network dropping packets without a reset), it is replaced.
+func (c *Cluster) receive(ps *redis.PubSub) {
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(c.ctx, c.cfg.HealthCheckInterval)
+		if err == nil {
+			pinged = false
 			c.handle(msg)
+			continue
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && c.ctx.Err() == nil {
+			if !pinged && ps.Ping(c.ctx) == nil {
+				pinged = true
+				continue
+			}
+			err = fmt.Errorf("no answer to PING within %v", c.cfg.HealthCheckInterval)
+			c.ps.Store(c.newPubSub())
+			_ = ps.Close()
+		}
+		c.busDown(err)
+		return
 	}
 }
 
@@ -490,7 +685,15 @@ func (c *Cluster) resubscribeAll() (last string, err error) {
 	if len(chans) == 0 {
 		return "", nil
 	}
-	return chans[len(chans)-1], c.sendSubscribe(c.ctx, patterns, chans)
+	last = chans[len(chans)-1]
+	c.dynMu.RLock()
+	for ch := range c.dyn {
+		chans = append(chans, ch)
+	}
+	c.dynMu.RUnlock()
+	// The namespaces' channels come first: the confirmation of the last of
+	// them is what WaitUp waits for.
+	return last, c.sendSubscribe(c.ctx, patterns, chans)
 }
 
 // busDown records the loss of the subscription connection: publishing
@@ -511,6 +714,7 @@ func (c *Cluster) busDown(err error) {
 		c.log.Warn("redis adapter: off the bus; serving this node's sockets only", "err", err)
 	}
 	c.ord.flush()
+	c.failPending(fmt.Errorf("%w: %w", ErrBusDown, err))
 }
 
 func (c *Cluster) handle(msg any) {
@@ -523,7 +727,13 @@ func (c *Cluster) handle(msg any) {
 		}
 		r, ok := (*c.routes.Load())[key]
 		if !ok {
-			return // a namespace closed since
+			c.dynMu.RLock()
+			a := c.dyn[key]
+			c.dynMu.RUnlock()
+			if a == nil {
+				return // a namespace or a room closed since
+			}
+			r = route{a, routeBroadcast}
 		}
 		payload := []byte(m.Payload)
 		switch r.kind {

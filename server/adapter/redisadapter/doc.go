@@ -26,10 +26,15 @@
 //
 // With Config.Sharded, the sharded adapter's wire (createShardedAdapter,
 // Redis 7): ClusterMessage JSON or msgpack over SPUBLISH/SSUBSCRIBE on
-// p#nsp# and p#nsp#<uid>#, servers counted with PUBSUB SHARDNUMSUB. Only its
-// "static" subscription mode is spoken: Node peers must use
-// subscriptionMode "static" (in the default "dynamic" mode they publish
-// single-room broadcasts to per-room channels this node does not read).
+// p#nsp# and p#nsp#<uid>#, servers counted with PUBSUB SHARDNUMSUB, in the
+// three subscription modes (Config.SubscriptionMode; Dynamic, Node's
+// default, adds a channel p#nsp#room# per public room, subscribed in the
+// background as rooms come and go: Adapter.Sync waits for it). Ordered and
+// counted broadcasts always go to p#nsp#, so every node sees them. The
+// sharded wire is tested on one Redis 7 server; on a Redis Cluster its
+// channels hash to different shards and one connection cannot subscribe to
+// them all, which this package does not handle yet (the classic wire works
+// there: PUBLISH reaches every shard, and NUMSUB is summed over the masters).
 //
 // # Order
 //
@@ -69,11 +74,25 @@
 // requests return what this node has with ErrBusDown; nothing is queued, so
 // nothing grows. The subscription connection is retried with jittered
 // backoff (up to Config.MaxBackoff) and every namespace resubscribed when it
-// comes back. A node that stops answering makes requests return after
+// comes back. A subscription connection that stays silent (a frozen Redis, a
+// network dropping packets without a reset) is pinged after
+// Config.HealthCheckInterval and replaced when the ping goes unanswered. A node that stops answering makes requests return after
 // Config.RequestTimeout with ErrTimeout and the answers received. Malformed
 // messages are ignored and counted (Stats.Malformed). Answers to requests
 // are published by one goroutine from a bounded queue, so the ordered path
 // never waits on the network.
+//
+// # Code run by the bus
+//
+// The reader goroutine calls the namespace (adapter.Local) for every message,
+// so user code can run on it: disconnect hooks of sockets disconnected by
+// another node (or closed as slow consumers during a remote broadcast), and
+// the namespace's server-side event handler. Such code may publish
+// (Broadcast, AddSockets, ...) but must not wait for other nodes
+// (FetchSockets, ServerSideEmit with answers, BroadcastCount, AllRooms):
+// their answers are read by the goroutine it is blocking, so it would wait
+// until RequestTimeout and hold up the bus meanwhile. Hand such work to
+// another goroutine.
 //
 // # Ack ids
 //

@@ -38,6 +38,7 @@ type pending struct {
 	expect   func(int)       // broadcast with acks: a node's client count
 	ack      adapter.AckFunc // broadcast with acks: a client's answer
 	localSet bool            // a counted ordered broadcast: the local count arrived
+	err      error           // why done closed early (the bus went down)
 }
 
 func (c *Cluster) newRequestID() string {
@@ -70,7 +71,9 @@ func (c *Cluster) wait(ctx context.Context, id string, p *pending) error {
 	defer t.Stop()
 	select {
 	case <-p.done:
-		return nil
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.err
 	case <-t.C:
 	case <-ctx.Done():
 	}
@@ -78,6 +81,25 @@ func (c *Cluster) wait(ctx context.Context, id string, p *pending) error {
 	missing := p.need
 	p.mu.Unlock()
 	return fmt.Errorf("%w: %d answers missing", ErrTimeout, missing)
+}
+
+// failPending ends every request waiting for answers: the subscription
+// that would bring them is gone. Requesters return what they have with err.
+func (c *Cluster) failPending(err error) {
+	c.reqs.mu.Lock()
+	ps := make([]*pending, 0, len(c.reqs.m))
+	for _, p := range c.reqs.m {
+		ps = append(ps, p)
+	}
+	c.reqs.mu.Unlock()
+	for _, p := range ps {
+		p.mu.Lock()
+		if !p.closed && p.kind != wire.BroadcastWithAck {
+			p.err, p.closed = err, true
+			close(p.done)
+		}
+		p.mu.Unlock()
+	}
 }
 
 // answered records one answer; the caller holds p.mu.

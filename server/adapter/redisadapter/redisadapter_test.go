@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,7 +76,7 @@ func TestConformance(t *testing.T) {
 	for _, sharded := range []bool{false, true} {
 		t.Run(fmt.Sprint("sharded=", sharded), func(t *testing.T) {
 			srv := redistest.Start(t)
-			c := newCluster(t, srv.Addr(), redisadapter.Config{Sharded: sharded})
+			c := newCluster(t, srv.Addr, redisadapter.Config{Sharded: sharded})
 			waitUp(t, c)
 			var seq int
 			adaptertest.Run(t, func(t *testing.T, local adapter.Local) adapter.Adapter {
@@ -85,12 +88,17 @@ func TestConformance(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
-	for _, sharded := range []bool{false, true} {
-		t.Run(fmt.Sprint("sharded=", sharded), func(t *testing.T) {
+	for name, cfg := range map[string]redisadapter.Config{
+		"classic":         {},
+		"sharded dynamic": {Sharded: true},
+		"sharded static":  {Sharded: true, SubscriptionMode: redisadapter.Static},
+		"sharded private": {Sharded: true, SubscriptionMode: redisadapter.DynamicPrivate},
+	} {
+		t.Run(name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			var clusters []*redisadapter.Cluster
 			for range 3 {
-				c := newCluster(t, srv.Addr(), redisadapter.Config{Sharded: sharded})
+				c := newCluster(t, srv.Addr, cfg)
 				waitUp(t, c)
 				clusters = append(clusters, c)
 			}
@@ -105,7 +113,7 @@ func TestSpecificResponseChannel(t *testing.T) {
 	srv := redistest.Start(t)
 	var clusters []*redisadapter.Cluster
 	for range 2 {
-		c := newCluster(t, srv.Addr(), redisadapter.Config{PublishOnSpecificResponseChannel: true, Prefix: "other"})
+		c := newCluster(t, srv.Addr, redisadapter.Config{PublishOnSpecificResponseChannel: true, Prefix: "other"})
 		waitUp(t, c)
 		clusters = append(clusters, c)
 	}
@@ -150,9 +158,10 @@ func waitEvent(t *testing.T, n *adaptertest.Namespace, id adapter.SocketID, name
 // TestRedisLateStart: Redis is not there when the node starts; the node
 // serves its own sockets, then joins the bus when Redis appears.
 func TestRedisLateStart(t *testing.T) {
-	srv := redistest.Reserve(t)
-	c0 := newCluster(t, srv.Addr(), redisadapter.Config{MaxBackoff: 200 * time.Millisecond})
-	c1 := newCluster(t, srv.Addr(), redisadapter.Config{MaxBackoff: 200 * time.Millisecond})
+	srv := redistest.Start(t)
+	srv.Kill() // the port is chosen; nothing listens on it until Restart
+	c0 := newCluster(t, srv.Addr, redisadapter.Config{MaxBackoff: 200 * time.Millisecond})
+	c1 := newCluster(t, srv.Addr, redisadapter.Config{MaxBackoff: 200 * time.Millisecond})
 	nss, ads := twoNodes(t, []*redisadapter.Cluster{c0, c1}, "/late")
 	ctx := context.Background()
 	if err := ads[0].Broadcast(ctx, event("/late", "early"), adapter.BroadcastOptions{}); err != nil {
@@ -195,7 +204,7 @@ func TestRedisLateStart(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := redisadapter.Config{MaxBackoff: 200 * time.Millisecond}
-	c0, c1 := newCluster(t, srv.Addr(), cfg), newCluster(t, srv.Addr(), cfg)
+	c0, c1 := newCluster(t, srv.Addr, cfg), newCluster(t, srv.Addr, cfg)
 	waitUp(t, c0)
 	waitUp(t, c1)
 	nss, ads := twoNodes(t, []*redisadapter.Cluster{c0, c1}, "/restart")
@@ -236,12 +245,12 @@ func TestRedisRestart(t *testing.T) {
 // requests wait no longer than RequestTimeout.
 func TestDeadNode(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newCluster(t, srv.Addr(), redisadapter.Config{RequestTimeout: 300 * time.Millisecond})
+	c := newCluster(t, srv.Addr, redisadapter.Config{RequestTimeout: 300 * time.Millisecond})
 	waitUp(t, c)
 	nss, ads := twoNodes(t, []*redisadapter.Cluster{c}, "/dead")
 	_ = nss
 	// The dead node: subscribed to the request channel, silent.
-	dead := newClient(t, srv.Addr()).Subscribe(context.Background(), "socket.io-request#/dead#")
+	dead := newClient(t, srv.Addr).Subscribe(context.Background(), "socket.io-request#/dead#")
 	t.Cleanup(func() { _ = dead.Close() })
 	if _, err := dead.Receive(context.Background()); err != nil {
 		t.Fatal(err)
@@ -265,11 +274,11 @@ func TestDeadNode(t *testing.T) {
 // node keeps working.
 func TestMalformed(t *testing.T) {
 	srv := redistest.Start(t)
-	c0, c1 := newCluster(t, srv.Addr(), redisadapter.Config{}), newCluster(t, srv.Addr(), redisadapter.Config{})
+	c0, c1 := newCluster(t, srv.Addr, redisadapter.Config{}), newCluster(t, srv.Addr, redisadapter.Config{})
 	waitUp(t, c0)
 	waitUp(t, c1)
 	nss, ads := twoNodes(t, []*redisadapter.Cluster{c0, c1}, "/bad")
-	pub := newClient(t, srv.Addr())
+	pub := newClient(t, srv.Addr)
 	ctx := context.Background()
 	bad := []struct{ channel, msg string }{
 		{"socket.io#/bad#", "\x93\xa1x"},
@@ -294,5 +303,84 @@ func TestMalformed(t *testing.T) {
 	// a request of ours, so only the broadcast and request ones count.
 	if m := c1.Stats().Malformed; m < 6 {
 		t.Fatalf("malformed = %d, want at least 6", m)
+	}
+}
+
+// TestRedisFrozen: Redis stops answering without closing the connection
+// (SIGSTOP); the node notices within its health check, serves its own
+// sockets meanwhile, and rejoins when Redis answers again.
+func TestRedisFrozen(t *testing.T) {
+	srv := redistest.Start(t)
+	c0 := newCluster(t, srv.Addr, redisadapter.Config{HealthCheckInterval: 100 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, RequestTimeout: 200 * time.Millisecond})
+	waitUp(t, c0)
+	info, err := newClient(t, srv.Addr).Info(context.Background(), "server").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, _ = strconv.Atoi(v)
+		}
+	}
+	if pid <= 0 {
+		t.Fatalf("no process_id in INFO server")
+	}
+	// The redis-server this test started, by its PID.
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+	// No event tells a frozen peer from a quiet one; poll the state, bounded.
+	deadline := time.Now().Add(10 * time.Second)
+	for c0.Stats().Up {
+		if time.Now().After(deadline) {
+			t.Fatal("a frozen Redis went unnoticed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n := adaptertest.NewNamespace()
+	a, err := c0.Factory()("/frozen", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.SetAdapter(a)
+	n.Connect("s")
+	if err := a.Broadcast(context.Background(), event("/frozen", "local"), adapter.BroadcastOptions{}); err != nil || !n.Received("s", "local") {
+		t.Fatalf("local delivery while Redis is frozen: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitUp(t, c0)
+	if c0.Stats().Reconnects == 0 {
+		t.Fatal("no reconnect counted")
+	}
+}
+
+// TestRequestEndsWithTheBus: a request waiting for a silent node ends with
+// ErrBusDown as soon as Redis goes away, not at its timeout.
+func TestRequestEndsWithTheBus(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newCluster(t, srv.Addr, redisadapter.Config{RequestTimeout: time.Hour})
+	waitUp(t, c)
+	_, ads := twoNodes(t, []*redisadapter.Cluster{c}, "/gone")
+	dead := newClient(t, srv.Addr).Subscribe(context.Background(), "socket.io-request#/gone#")
+	t.Cleanup(func() { _ = dead.Close() })
+	if _, err := dead.Receive(context.Background()); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() {
+		_, err := ads[0].FetchSockets(context.Background(), adapter.BroadcastOptions{})
+		result <- err
+	}()
+	// The silent node sees the request: it is pending now.
+	if _, err := dead.ReceiveMessage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if err := <-result; !errors.Is(err, redisadapter.ErrBusDown) {
+		t.Fatalf("FetchSockets: %v", err)
 	}
 }

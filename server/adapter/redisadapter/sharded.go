@@ -10,8 +10,8 @@ import (
 
 // This file is the sharded wire (Config.Sharded): the ClusterMessage format
 // of socket.io-adapter's ClusterAdapter over SPUBLISH/SSUBSCRIBE, as
-// @socket.io/redis-adapter's createShardedAdapter speaks it, in its
-// "static" subscription mode (one channel per namespace plus one per node).
+// @socket.io/redis-adapter's createShardedAdapter speaks it, in its three
+// subscription modes (Config.SubscriptionMode).
 
 func (a *Adapter) publishCluster(ctx context.Context, m *wire.ClusterMessage, channel string) error {
 	m.UID, m.Nsp = a.c.uid, a.nsp
@@ -22,8 +22,15 @@ func (a *Adapter) publishCluster(ctx context.Context, m *wire.ClusterMessage, ch
 	return a.c.publish(ctx, channel, msg)
 }
 
+// publishSharded publishes a broadcast: to its room's channel when it
+// targets exactly one room that has one (the Node adapter's computeChannel),
+// unless it is ordered or counted: every node must see those.
 func (a *Adapter) publishSharded(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, ext wire.Ext) error {
-	return a.publishCluster(ctx, &wire.ClusterMessage{Type: wire.ClusterBroadcast, Packet: *pkt, Opts: a.wireOpts(opts, ext)}, a.ch.broadcast)
+	channel := a.ch.broadcast
+	if len(opts.Rooms) == 1 && ext == (wire.Ext{}) && a.dynamicRoom(opts.Rooms[0]) {
+		channel += string(opts.Rooms[0]) + "#"
+	}
+	return a.publishCluster(ctx, &wire.ClusterMessage{Type: wire.ClusterBroadcast, Packet: *pkt, Opts: a.wireOpts(opts, ext)}, channel)
 }
 
 func (a *Adapter) publishShardedAck(ctx context.Context, requestID string, pkt *socketio.Packet, opts adapter.BroadcastOptions) error {

@@ -3,16 +3,21 @@
 // node (TestRedisWire drives it). Lines on stdout report what happened;
 // lines on stdin tell it when to go on.
 //
-//   node redis-wire.mjs redis://127.0.0.1:PORT
+//   node redis-wire.mjs redis://127.0.0.1:PORT [static|dynamic]
+//
+// With a subscription mode the Node node uses createShardedAdapter in that
+// mode and there is no emitter (it speaks the classic wire only).
 import { createServer } from "node:http";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Emitter } from "@socket.io/redis-emitter";
 import { createClient } from "redis";
 import { io as connect } from "sio4";
 
 const url = process.argv[2];
+const mode = process.argv[3];
+const sharded = !!mode;
 const out = (...parts) => process.stdout.write(parts.join(" ") + "\n");
 const lines = createInterface({ input: process.stdin });
 const waiting = [];
@@ -24,7 +29,8 @@ const sub = pub.duplicate();
 await Promise.all([pub.connect(), sub.connect()]);
 
 const http = createServer();
-const io = new Server(http, { adapter: createAdapter(pub, sub) });
+const adapter = sharded ? createShardedAdapter(pub, sub, { subscriptionMode: mode }) : createAdapter(pub, sub);
+const io = new Server(http, { adapter });
 io.on("connection", (socket) => socket.join("r"));
 await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
 
@@ -38,8 +44,7 @@ await new Promise((resolve) => client.on("connect", resolve));
 out("ready", client.id);
 
 await nextLine(); // the socketd node is subscribed
-const emitter = new Emitter(pub);
-emitter.to("r").emit("fromEmitter", Buffer.from([1, 2, 3]), { nested: Buffer.from([4]) }, new Date(0), 1e19);
+if (!sharded) new Emitter(pub).to("r").emit("fromEmitter", Buffer.from([1, 2, 3]), { nested: Buffer.from([4]) }, new Date(0), 1e19);
 io.to("r").emit("fromNode", Buffer.from([5, 6]), "text");
 out("emitted");
 

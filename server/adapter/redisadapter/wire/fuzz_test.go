@@ -91,14 +91,10 @@ func FuzzDecodeBroadcast(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := m.Packet.Validate(); err != nil && m.Packet.Namespace != "" && m.Packet.Namespace[0] == '/' {
-			if _, _, err2 := socketio.SplitEvent(m.Packet.Data); err2 == nil {
-				// The namespace and data are the sender's; only a broken
-				// transcoding is a failure here.
-				if !json.Valid(m.Packet.Data) {
-					t.Fatalf("invalid data %q", m.Packet.Data)
-				}
-			}
+		// The event's name and namespace are the sender's to choose; the
+		// transcoding must always give valid JSON.
+		if !json.Valid(m.Packet.Data) {
+			t.Fatalf("invalid data %q", m.Packet.Data)
 		}
 		again, err := AppendBroadcast(nil, m.UID, &m.Packet, m.Opts)
 		if err != nil {
@@ -111,7 +107,8 @@ func FuzzDecodeBroadcast(f *testing.F) {
 	})
 }
 
-// FuzzDecodeRequest covers the request and response channels.
+// FuzzDecodeRequest covers the request and response channels, and the
+// sharded wire's messages.
 func FuzzDecodeRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"uid":"a","requestId":"b","type":5,"opts":{"rooms":["r"],"except":[]}}`,
@@ -119,6 +116,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"type":2,"opts":{"rooms":[1],"except":[]},"rooms":["x"]}`,
 		`{"requestId":"b","sockets":[{"id":"s","handshake":{},"rooms":["s"],"data":{}}]}`,
 		`{"type":8,"requestId":"b","clientCount":3}`,
+		`{"type":3,"data":{"packet":{"type":2,"data":["e",1],"nsp":"/"},"opts":{"rooms":[],"except":[],"flags":{}}},"uid":"u","nsp":"/"}`,
+		`{"type":9,"data":{"requestId":"r","packet":["e"]},"uid":"u","nsp":"/"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -127,7 +126,16 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(b)
 	b, _ = AppendAck(nil, "r", "s", socketio.Args{Values: []json.RawMessage{json.RawMessage(`[1]`)}})
 	f.Add(b)
+	m := ClusterMessage{Type: ClusterBroadcast, UID: "u", Nsp: "/", Packet: socketio.NewEvent("/", "e", socketio.Args{})}
+	m.Packet.Type, m.Packet.Data, m.Packet.Attachments = socketio.BinaryEvent, []byte(`["e",{"_placeholder":true,"num":0}]`), [][]byte{{1}}
+	b, _ = AppendClusterMessage(nil, &m)
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, err := DecodeClusterMessage(b); err == nil && m.Type == ClusterBroadcast {
+			if !json.Valid(m.Packet.Data) {
+				t.Fatalf("invalid packet data %q", m.Packet.Data)
+			}
+		}
 		if q, err := DecodeRequest(b); err == nil && q.Type == BroadcastWithAck && !json.Valid(q.Packet.Data) {
 			t.Fatalf("invalid packet data %q", q.Packet.Data)
 		}
