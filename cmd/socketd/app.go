@@ -33,6 +33,8 @@ type app struct {
 	bridge *drupal.Bridge
 	router http.Handler
 	tls    *tls.Config
+	// cluster is nil on a single node (no redis key).
+	cluster *cluster
 }
 
 func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error) {
@@ -41,16 +43,24 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		return nil, err
 	}
 	ec.Logger = logger
-	sio, err := socketio.New(socketio.Config{Engine: ec, Logger: logger})
+	var cl *cluster
+	if cfg.Redis != "" {
+		if cl, err = newCluster(cfg, logger); err != nil {
+			return nil, err
+		}
+	}
+	sio, err := socketio.New(socketio.Config{Engine: ec, Logger: logger, Adapter: cl.factory()})
 	if err != nil {
+		cl.close()
 		return nil, err
 	}
 	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger})
 	if err != nil {
 		_ = sio.Close(context.Background())
+		cl.close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge}
+	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge, cluster: cl}
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -86,6 +96,7 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		if a.tls, err = tlsConfig(cfg); err != nil {
 			bridge.Close()
 			_ = sio.Close(context.Background())
+			cl.close()
 			return nil, err
 		}
 	}
@@ -129,6 +140,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	a.bridge.Close()
 	_ = a.io.Close(sctx)
+	a.cluster.close()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}

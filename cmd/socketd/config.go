@@ -54,6 +54,20 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if err := nodejsconfig.ApplyEnv(&cfg, getenv); err != nil {
 		return cfg, err
 	}
+	if v := getenv("SOCKETD_REDIS_URL"); v != "" {
+		cfg.Redis = v
+	}
+	if f.redis != "" {
+		cfg.Redis = f.redis
+	}
+	if f.redisPrefix != "" {
+		cfg.RedisPrefix = f.redisPrefix
+	}
+	if cfg.Redis != "" {
+		if _, err := redisOptions(cfg.Redis); err != nil {
+			return cfg, err
+		}
+	}
 	if f.host != "" {
 		cfg.Host = f.host
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/socketd/socketd/protocol/engineio"
-	"github.com/socketd/socketd/protocol/socketio"
+	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -19,11 +19,11 @@ import (
 type client struct {
 	srv  *Server
 	sess *engine.Session
-	rev  socketio.Revision
+	rev  psio.Revision
 	// dec is held only while a binary packet waits for its attachments; other
 	// packets are decoded with a pooled decoder, so idle clients hold none.
 	// Only OnMessage touches it, and the engine serialises those calls.
-	dec *socketio.Decoder
+	dec *psio.Decoder
 
 	mu           sync.Mutex
 	sockets      []*Socket // one per namespace; clients rarely join more than one or two
@@ -34,12 +34,12 @@ type client struct {
 func newClient(srv *Server, sess *engine.Session) *client {
 	c := &client{srv: srv, sess: sess}
 	if sess.Revision() == engineio.V3 {
-		c.rev = socketio.V4
+		c.rev = psio.V4
 		// Socket.IO v4 clients are in "/" from the start, without asking.
 		c.connect("/", emptyAuth)
 		return c
 	}
-	c.rev = socketio.V5
+	c.rev = psio.V5
 	c.connectTimer = time.AfterFunc(srv.cfg.ConnectTimeout, c.onConnectTimeout)
 	return c
 }
@@ -78,14 +78,14 @@ func (c *client) onConnectTimeout() {
 // OnMessage implements engine.Handler.
 func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 	var (
-		p   socketio.Packet
+		p   psio.Packet
 		ok  bool
 		err error
 	)
-	pool := &c.srv.decPool[c.rev-socketio.V4]
+	pool := &c.srv.decPool[c.rev-psio.V4]
 	d := c.dec
 	if d == nil {
-		d = pool.Get().(*socketio.Decoder)
+		d = pool.Get().(*psio.Decoder)
 	}
 	if binary {
 		p, ok, err = d.AddBinary(data)
@@ -111,10 +111,10 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 	}
 }
 
-func (c *client) dispatch(p *socketio.Packet) {
-	if p.Type == socketio.Connect {
+func (c *client) dispatch(p *psio.Packet) {
+	if p.Type == psio.Connect {
 		auth := json.RawMessage(p.Data)
-		if c.rev == socketio.V4 {
+		if c.rev == psio.V4 {
 			auth = queryAuth(p.Query)
 		} else if len(auth) == 0 {
 			auth = emptyAuth
@@ -130,11 +130,11 @@ func (c *client) dispatch(p *socketio.Packet) {
 		return
 	}
 	switch p.Type {
-	case socketio.Disconnect:
+	case psio.Disconnect:
 		s.onClose(ReasonClientNamespaceDisconnect)
-	case socketio.Event, socketio.BinaryEvent:
+	case psio.Event, psio.BinaryEvent:
 		s.onEvent(p)
-	case socketio.Ack, socketio.BinaryAck:
+	case psio.Ack, psio.BinaryAck:
 		s.onAck(p)
 	}
 }
@@ -158,9 +158,9 @@ func queryAuth(query string) json.RawMessage {
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
-		out = socketio.AppendJSONString(out, ku)
+		out = psio.AppendJSONString(out, ku)
 		out = append(out, ':')
-		out = socketio.AppendJSONString(out, vu)
+		out = psio.AppendJSONString(out, vu)
 	}
 	return append(out, '}')
 }
@@ -170,7 +170,7 @@ func queryAuth(query string) json.RawMessage {
 func (c *client) connect(name string, auth json.RawMessage) {
 	n, ok := c.srv.lookup(name)
 	if !ok {
-		c.writePacket(socketio.NewConnectError(c.rev, name, "Invalid namespace", nil))
+		c.writePacket(psio.NewConnectError(c.rev, name, "Invalid namespace", nil))
 		return
 	}
 	c.mu.Lock()
@@ -185,7 +185,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		if ce, ok := err.(*ConnectError); ok {
 			data = ce.Data
 		}
-		c.writePacket(socketio.NewConnectError(c.rev, name, msg, data))
+		c.writePacket(psio.NewConnectError(c.rev, name, msg, data))
 		return
 	}
 	c.mu.Lock()
@@ -197,7 +197,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	n.add(s)
-	c.writePacket(socketio.NewConnectReply(c.rev, name, s.id, ""))
+	c.writePacket(psio.NewConnectReply(c.rev, name, s.id, ""))
 	n.connected(s)
 }
 
@@ -207,6 +207,18 @@ func (c *client) remove(s *Socket) {
 		c.sockets = slices.Delete(c.sockets, i, i+1)
 	}
 	c.mu.Unlock()
+}
+
+// disconnect disconnects every socket of the client, each told with a
+// DISCONNECT packet, then closes the connection (the packets go out first).
+func (c *client) disconnect() {
+	c.mu.Lock()
+	sockets := slices.Clone(c.sockets)
+	c.mu.Unlock()
+	for _, s := range sockets {
+		s.disconnect()
+	}
+	c.sess.Close()
 }
 
 // OnClose implements engine.Handler.
@@ -239,15 +251,15 @@ func disconnectReason(r engine.CloseReason) DisconnectReason {
 }
 
 // writePacket encodes p for this client and queues it.
-func (c *client) writePacket(p socketio.Packet) error {
+func (c *client) writePacket(p psio.Packet) error {
 	return c.sess.Send(encodeFrames(&p)...)
 }
 
 // encodeFrames turns a packet into its Engine.IO frames: the text header, then
 // one binary frame per attachment. The frames serve every client revision.
-func encodeFrames(p *socketio.Packet) []*engine.Frame {
+func encodeFrames(p *psio.Packet) []*engine.Frame {
 	frames := make([]*engine.Frame, 1, 1+len(p.Attachments))
-	frames[0] = engine.TextMessage(socketio.AppendEncode(nil, p))
+	frames[0] = engine.TextMessage(psio.AppendEncode(nil, p))
 	for _, a := range p.Attachments {
 		frames = append(frames, engine.BinaryMessage(a))
 	}
