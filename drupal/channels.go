@@ -66,7 +66,7 @@ func (b *Bridge) RemoveChannel(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	room := ChannelRoom(name)
-	return true, b.nsp.To(room).Ordered().SocketsLeave(room)
+	return true, b.nsp.To(room).Ordered().SocketsLeave(ctx, room)
 }
 
 // The channel operations below act on the rooms whatever the store answers:
@@ -93,7 +93,7 @@ func (b *Bridge) AddUserToChannel(ctx context.Context, uid int64, name string) e
 	} else if n == 0 {
 		return ErrNoSessions
 	}
-	return b.nsp.To(UserRoom(uid)).Ordered().SocketsJoin(ChannelRoom(name))
+	return b.nsp.To(UserRoom(uid)).Ordered().SocketsJoin(ctx, ChannelRoom(name))
 }
 
 // RemoveUserFromChannel takes every socket of uid out of a channel and out of
@@ -107,7 +107,7 @@ func (b *Bridge) RemoveUserFromChannel(ctx context.Context, uid int64, name stri
 	} else if !exists {
 		return ErrNoChannel
 	}
-	if err := b.nsp.To(UserRoom(uid)).Ordered().SocketsLeave(ChannelRoom(name)); err != nil {
+	if err := b.nsp.To(UserRoom(uid)).Ordered().SocketsLeave(ctx, ChannelRoom(name)); err != nil {
 		return err
 	}
 	if err := b.store.EditUserAuths(ctx, uid, editChannels(name, false)); err != nil {
@@ -131,7 +131,7 @@ func (b *Bridge) AddAuthTokenToChannel(ctx context.Context, token, name string) 
 	if err := b.store.EnsureChannels(ctx, []string{name}); err != nil {
 		b.storeFailed("ensure channels", err)
 	}
-	if err := b.nsp.To(TokenRoom(token)).Ordered().SocketsJoin(ChannelRoom(name)); err != nil {
+	if err := b.nsp.To(TokenRoom(token)).Ordered().SocketsJoin(ctx, ChannelRoom(name)); err != nil {
 		return err
 	}
 	if err := b.store.EditTokenAuth(ctx, token, editChannels(name, true)); err != nil {
@@ -158,7 +158,7 @@ func (b *Bridge) RemoveAuthTokenFromChannel(ctx context.Context, token, name str
 	} else if !known {
 		return ErrNoSessions
 	}
-	if err := b.nsp.To(TokenRoom(token)).Ordered().SocketsLeave(ChannelRoom(name)); err != nil {
+	if err := b.nsp.To(TokenRoom(token)).Ordered().SocketsLeave(ctx, ChannelRoom(name)); err != nil {
 		return err
 	}
 	if err := b.store.EditTokenAuth(ctx, token, editChannels(name, false)); err != nil {
@@ -223,7 +223,7 @@ func (b *Bridge) KickUser(ctx context.Context, uid int64) error {
 		b.storeFailed("forget user", err)
 	}
 	b.log.Info("drupal: disconnecting the sockets of a kicked user", slog.Int64("uid", uid))
-	return b.nsp.To(UserRoom(uid)).Ordered().DisconnectSockets(false)
+	return b.nsp.To(UserRoom(uid)).Ordered().DisconnectSockets(ctx, false)
 }
 
 // LogoutToken forgets the cached authentication of an auth token and
@@ -234,7 +234,7 @@ func (b *Bridge) LogoutToken(ctx context.Context, token string) error {
 		b.storeFailed("forget token", err)
 	}
 	b.log.Info("drupal: disconnecting the sockets of a logged out auth token")
-	return b.nsp.To(TokenRoom(token)).Ordered().DisconnectSockets(false)
+	return b.nsp.To(TokenRoom(token)).Ordered().DisconnectSockets(ctx, false)
 }
 
 // Publish routes a message from Drupal (spec §4.3): a truthy broadcast goes to

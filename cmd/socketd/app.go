@@ -54,7 +54,7 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		cl.close()
 		return nil, err
 	}
-	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger})
+	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger, Store: cl.drupalStore()})
 	if err != nil {
 		_ = sio.Close(context.Background())
 		cl.close()
