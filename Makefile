@@ -1,4 +1,5 @@
 # socketd — build, run and test.
+#   make build  bin/socketd (version stamped from git describe), after compiling every package
 #   make run    socketd on the embedded default (dev mode: no Drupal, no Redis needed)
 #   make test   every test: go vet, gofmt, race-enabled unit tests, fuzz smoke, end-to-end with real npm clients
 #   make bench     socketd, the Node socket.io peer and the floor through the same scenarios (bench/run.sh);
@@ -12,6 +13,10 @@ NPM ?= npm
 # (golang/go#75804, fixed in go1.27). A count has no deadline to race.
 FUZZTIME ?= 200000x
 export GOFLAGS ?= -buildvcs=false
+# Where make build puts socketd, and the version it is stamped with (socketd
+# -version): git describe in a checkout, "dev" without git (a tarball).
+BINDIR ?= bin
+VERSION := $(shell test -e .git && git describe --always --dirty 2>/dev/null || echo dev)
 
 # Packages with unit tests (test/e2e has its own target).
 PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/... ./bench/... ./internal/...
@@ -24,6 +29,7 @@ include client_js/client_js.mk
 
 build: client-js
 	$(GO) build ./...
+	$(GO) build -ldflags '-X main.version=$(VERSION)' -o $(BINDIR)/socketd ./cmd/socketd
 
 run: client-js
 	$(GO) run ./cmd/socketd -dev
@@ -78,4 +84,4 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean: client-js-clean
-	rm -rf bin test/e2e/node_modules bench/node-peer/node_modules
+	rm -rf $(BINDIR) test/e2e/node_modules bench/node-peer/node_modules

@@ -114,7 +114,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
-	a.log.Info("socketd listening",
+	a.log.Info("socketd listening", slog.String("version", version),
 		slog.String("url", fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())),
 		slog.String("socket_path", a.cfg.SocketPath()+"/"),
 		slog.String("drupal_api", a.cfg.BaseAuthPath),

@@ -18,13 +18,18 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/socketd/socketd/server/memreduce"
 )
 
+// version is socketd's own version, stamped by make build (-ldflags
+// "-X main.version=..." from git describe); "dev" in a plain go build.
+var version = "dev"
+
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "socketd:", err)
 		os.Exit(1)
 	}
@@ -42,6 +47,7 @@ type flags struct {
 	logLevel     string
 	debugAddr    string
 	noReducer    bool
+	version      bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -58,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info, or debug when the config has debug: true)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; off by default, keep it on loopback")
 	fs.BoolVar(&f.noReducer, "no-memory-reducer", false, "do not give memory back to the OS when the server goes quiet (see server/memreduce)")
+	fs.BoolVar(&f.version, "version", false, "print socketd's version and exit")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -72,10 +79,14 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	return f, nil
 }
 
-func run(args []string, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	f, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if f.version {
+		fmt.Fprintf(stdout, "socketd %s (%s)\n", version, runtime.Version())
+		return nil
 	}
 	cfg, err := loadConfig(f, os.Getenv, fileExists)
 	if err != nil {

@@ -211,3 +211,13 @@ func writeSelfSigned(t *testing.T, dir, pass string) (string, string) {
 	_ = os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600)
 	return certFile, keyFile
 }
+
+func TestVersionFlag(t *testing.T) {
+	var out strings.Builder
+	if err := run([]string{"-version"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "socketd "+version+" (go") {
+		t.Fatalf("-version printed %q", out.String())
+	}
+}
