@@ -100,12 +100,8 @@ func (a *app) listen() (net.Listener, error) {
 // clients are told the server is going away, the bridge stops its timers.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	var err error
-	hs := &http.Server{
-		Handler:           a.router,
-		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         a.tls,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
+	hs := newHTTPServer(a.router, a.httpLimits(), a.log)
+	hs.TLSConfig = a.tls
 	errc := make(chan error, 1)
 	go func() {
 		if a.tls != nil {
@@ -135,6 +131,17 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// httpLimits are the HTTP server's bounds from the configuration (defaults
+// applied).
+func (a *app) httpLimits() httpLimits {
+	return httpLimits{
+		KeepAlive:   time.Duration(a.cfg.KeepAliveTimeout),
+		Headers:     time.Duration(a.cfg.HeadersTimeout),
+		Body:        time.Duration(a.cfg.BodyTimeout),
+		MaxHalfOpen: a.cfg.MaxHalfOpenConnections,
+	}
 }
 
 // tlsConfig loads the https key pair (the key may be encrypted with

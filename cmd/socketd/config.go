@@ -66,6 +66,18 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if f.clientBundle != "" {
 		cfg.ClientBundle = f.clientBundle
 	}
+	if f.keepAlive != 0 {
+		cfg.KeepAliveTimeout = drupal.Duration(f.keepAlive)
+	}
+	if f.headers != 0 {
+		cfg.HeadersTimeout = drupal.Duration(f.headers)
+	}
+	if f.body != 0 {
+		cfg.BodyTimeout = drupal.Duration(f.body)
+	}
+	if f.maxHalfOpen != 0 {
+		cfg.MaxHalfOpenConnections = f.maxHalfOpen
+	}
 	if f.backend != "" {
 		if err := applyBackendURL(&cfg.Backend, f.backend); err != nil {
 			return cfg, err

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/socketd/socketd/server/memreduce"
 )
@@ -48,6 +49,10 @@ type flags struct {
 	debugAddr    string
 	noReducer    bool
 	version      bool
+	keepAlive    time.Duration
+	headers      time.Duration
+	body         time.Duration
+	maxHalfOpen  int
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -65,6 +70,10 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; off by default, keep it on loopback")
 	fs.BoolVar(&f.noReducer, "no-memory-reducer", false, "do not give memory back to the OS when the server goes quiet (see server/memreduce)")
 	fs.BoolVar(&f.version, "version", false, "print socketd's version and exit")
+	fs.DurationVar(&f.keepAlive, "keep-alive-timeout", 0, "close kept-alive HTTP connections idle this long (overrides keepAliveTimeout; default 5s)")
+	fs.DurationVar(&f.headers, "headers-timeout", 0, "bound on reading a request's head (overrides headersTimeout; default 10s)")
+	fs.DurationVar(&f.body, "body-timeout", 0, "bound on reading a request's body (overrides bodyTimeout; default 30s)")
+	fs.IntVar(&f.maxHalfOpen, "max-half-open", 0, "most connections without a complete request at once; more are closed (overrides maxHalfOpenConnections; default 4096)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}

@@ -221,3 +221,31 @@ func TestVersionFlag(t *testing.T) {
 		t.Fatalf("-version printed %q", out.String())
 	}
 }
+
+func TestHTTPLimitsConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "nodejs.config.js")
+	js := `settings = { keepAliveTimeout: 2000, bodyTimeout: "45s", maxHalfOpenConnections: 100 };`
+	if err := os.WriteFile(file, []byte(js), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(flags{config: file, headers: 3 * time.Second}, env(nil), noFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{cfg: c}
+	if got, want := a.httpLimits(), (httpLimits{KeepAlive: 2 * time.Second, Headers: 3 * time.Second, Body: 45 * time.Second, MaxHalfOpen: 100}); got != want {
+		t.Fatalf("limits %+v, want %+v", got, want)
+	}
+	c, err = loadConfig(flags{dev: true, maxHalfOpen: 7}, env(nil), noFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = &app{cfg: c}
+	if got, want := a.httpLimits(), (httpLimits{KeepAlive: 5 * time.Second, Headers: 10 * time.Second, Body: 30 * time.Second, MaxHalfOpen: 7}); got != want {
+		t.Fatalf("defaults %+v, want %+v", got, want)
+	}
+	if _, err := loadConfig(flags{dev: true, body: -time.Second}, env(nil), noFile); err == nil || !strings.Contains(err.Error(), "bodyTimeout") {
+		t.Fatalf("negative body timeout: %v", err)
+	}
+}
