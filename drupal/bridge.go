@@ -73,6 +73,7 @@ type Bridge struct {
 	exts      []Extension
 	bodyLimit int64
 	debug     atomic.Bool
+	outage    outage // Drupal's availability, for the log
 
 	epoch  time.Time       // New's time; auth cache expiries count from it
 	ctx    context.Context // cancelled by Close; parent of backend calls
@@ -326,9 +327,11 @@ func (b *Bridge) notifyBackend(msg any) {
 // postBackend posts msg to Drupal and waits for the answer, logging a failure
 // (not one caused by the bridge closing).
 func (b *Bridge) postBackend(ctx context.Context, msg any) {
-	if _, err := b.backend.Post(ctx, msg); err != nil && ctx.Err() == nil {
-		b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
+	_, err := b.backend.Post(ctx, msg)
+	if err != nil && ctx.Err() != nil {
+		return
 	}
+	b.noteBackendResult(err)
 }
 
 // onConnection registers a new socket of "/" (pre-auth: it gets nothing
