@@ -40,7 +40,13 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	ec.Logger = logger
-	sio, err := socketio.New(socketio.Config{Engine: ec, Logger: logger})
+	sio, err := socketio.New(socketio.Config{
+		Engine: ec,
+		Logger: logger,
+		// Drupal's client never sends binary; with client messages off
+		// nothing would read it, so a binary packet only costs memory.
+		DisallowBinary: !cfg.ClientsCanWriteToChannels && !cfg.ClientsCanWriteToClients,
+	})
 	if err != nil {
 		return nil, err
 	}

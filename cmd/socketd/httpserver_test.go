@@ -62,6 +62,9 @@ func startTestApp(t *testing.T, cfg drupal.Config) *testApp {
 			t.Errorf("serve: %v", err)
 		}
 	})
+	// Listening already; serving once the accept loop runs (tests count
+	// goroutines from then on).
+	waitGoroutine(t, "net/http.(*Server).Serve")
 	ta := &testApp{addr: ln.Addr().String(), logs: logs}
 	if cfg.Scheme == "https" {
 		ta.tls = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's self-signed certificate
@@ -385,4 +388,45 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Drupal's clients never send binary: a binary packet closes the connection,
+// unless client messages are enabled.
+func TestDrupalModeRefusesBinary(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     drupal.Config
+		refused bool
+	}{
+		{"client messages off", drupal.Config{}, true},
+		{"clientsCanWriteToChannels", drupal.Config{ClientsCanWriteToChannels: true}, false},
+		{"clientsCanWriteToClients", drupal.Config{ClientsCanWriteToClients: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startTestApp(t, tc.cfg)
+			ws, err := testutil.DialWS("http://" + a.addr + "/socket.io/?EIO=3&transport=websocket")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			for _, want := range []string{"0{", "40"} {
+				if d, _ := ws.ReadData(t); !strings.HasPrefix(d, want) {
+					t.Fatalf("got %q, want %s...", d, want)
+				}
+			}
+			_ = ws.SendText(`451-["message",{"_placeholder":true,"num":0}]`)
+			_ = ws.SendBinary([]byte{4, 1, 2, 3}) // EIO=3: binary type byte, then the data
+			_ = ws.SendText("2")                  // ping
+			d, _ := ws.ReadData(t)
+			switch {
+			case tc.refused && d != "1":
+				t.Fatalf("got %q, want the close packet", d)
+			case !tc.refused && d != "3":
+				t.Fatalf("got %q, want the pong", d)
+			}
+			if tc.refused && !strings.Contains(a.logs.String(), "binary packet refused") {
+				t.Fatalf("no reason logged:\n%s", a.logs)
+			}
+		})
+	}
 }
