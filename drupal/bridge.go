@@ -74,6 +74,7 @@ type Bridge struct {
 	bodyLimit int64
 	debug     atomic.Bool
 	outage    outage // Drupal's availability, for the log
+	keyLog    keyLog // API calls refused for their service key, for the log
 
 	epoch  time.Time       // New's time; auth cache expiries count from it
 	ctx    context.Context // cancelled by Close; parent of backend calls

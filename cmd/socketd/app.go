@@ -27,6 +27,7 @@ import (
 // app is socketd assembled: Socket.IO server, Drupal bridge, HTTP router.
 type app struct {
 	cfg    drupal.Config
+	dev    bool
 	log    *slog.Logger
 	io     *socketio.Server
 	bridge *drupal.Bridge
@@ -55,7 +56,11 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 		_ = sio.Close(context.Background())
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge}
+	a := &app{cfg: cfg, dev: dev, log: logger, io: sio, bridge: bridge}
+	if cfg.ServiceKey == "" {
+		logger.Warn("serviceKey is empty: the Drupal API accepts calls from anyone who can reach it; set serviceKey to Drupal's service key",
+			slog.String("drupal_api", cfg.BaseAuthPath))
+	}
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -116,11 +121,15 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
-	a.log.Info("socketd listening", slog.String("version", version),
-		slog.String("url", fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())),
-		slog.String("socket_path", a.cfg.SocketPath()+"/"),
-		slog.String("drupal_api", a.cfg.BaseAuthPath),
-		slog.String("backend", fmt.Sprintf("%s://%s:%d%s%s", a.cfg.Backend.Scheme, a.cfg.Backend.Host, a.cfg.Backend.Port, a.cfg.Backend.BasePath, a.cfg.Backend.MessagePath)))
+	base := fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())
+	attrs := []any{slog.String("version", version), slog.String("url", base),
+		slog.String("socketio", base+a.cfg.SocketPath()+"/"),
+		slog.String("drupal_api", base+a.cfg.BaseAuthPath),
+		slog.String("backend", a.bridge.Backend().URL())}
+	if a.dev {
+		attrs = append(attrs, slog.String("demo", base+"/demo/"))
+	}
+	a.log.Info("socketd listening", attrs...)
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -36,20 +36,23 @@ type testApp struct {
 // startTestApp serves cfg (host and port filled in) until the test ends.
 func startTestApp(t *testing.T, cfg drupal.Config) *testApp {
 	t.Helper()
+	return startTestAppMode(t, cfg, false)
+}
+
+// startTestAppMode is startTestApp, in dev mode if dev.
+func startTestAppMode(t *testing.T, cfg drupal.Config, dev bool) *testApp {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Host, cfg.Port = "127.0.0.1", ln.Addr().(*net.TCPAddr).Port
-	if cfg.ServiceKey == "" {
-		cfg.ServiceKey = "k"
-	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	a, err := newApp(cfg, false, slog.New(slog.NewTextHandler(logs, nil)))
+	a, err := newApp(cfg, dev, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +66,13 @@ func startTestApp(t *testing.T, cfg drupal.Config) *testApp {
 		}
 	})
 	// Listening already; serving once the accept loop runs (tests count
-	// goroutines from then on).
+	// goroutines from then on) and the startup line is out.
 	waitGoroutine(t, "net/http.(*Server).Serve")
+	for deadline := time.Now().Add(limitWait); !strings.Contains(logs.String(), `msg="socketd listening"`); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no startup line:\n%s", logs)
+		}
+	}
 	ta := &testApp{addr: ln.Addr().String(), logs: logs}
 	if cfg.Scheme == "https" {
 		ta.tls = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's self-signed certificate
