@@ -60,7 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs := flag.NewFlagSet("socketd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "configuration file (nodejs.config.js, .json or .yaml); also accepted as the first argument")
-	fs.BoolVar(&f.dev, "dev", false, "development mode: with no config file, listen on 127.0.0.1:8080 with a built-in stand-in for Drupal's auth callback (accepts every token) and a demo page at /demo")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: listen on 127.0.0.1:8080 with a built-in stand-in for Drupal's auth callback (accepts every token) and a demo page at /demo; reads no config file, not even ./nodejs.config.js")
 	fs.StringVar(&f.host, "host", "", "listen host (overrides the config's host)")
 	fs.IntVar(&f.port, "port", 0, "listen port (overrides the config's port)")
 	fs.StringVar(&f.serviceKey, "service-key", "", "shared secret with Drupal (overrides serviceKey)")
@@ -113,6 +113,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	for _, k := range cfg.Ignored {
 		logger.Warn("configuration key ignored", slog.String("key", k))
+	}
+	if devIgnoresFile(f, fileExists) {
+		logger.Info("dev mode: ./nodejs.config.js is not read (run without -dev to use it)")
 	}
 	app, err := newApp(cfg, f.dev, logger)
 	if err != nil {
