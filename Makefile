@@ -21,18 +21,23 @@ VERSION := $(shell test -e .git && git describe --always --dirty 2>/dev/null || 
 # Packages with unit tests (test/e2e has its own target).
 PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/... ./bench/... ./internal/...
 
-.PHONY: all build run test vet fmt-check unit race fuzz e2e-deps e2e bench bench-go clean
+.PHONY: all build socketd-bin run test vet fmt-check unit race fuzz e2e-deps e2e bench bench-go clean
 
 all: build
 
 include client_js/client_js.mk
 
-build: client-js
+build: socketd-bin
 	$(GO) build ./...
+
+socketd-bin: client-js
 	$(GO) build -ldflags '-X main.version=$(VERSION)' -o $(BINDIR)/socketd ./cmd/socketd
 
-run: client-js
-	$(GO) run ./cmd/socketd -dev
+# The binary itself runs in the recipe's place: on Ctrl-C it shuts down and
+# exits 0, so make stops without an error (go run exits 1 when interrupted).
+# RUN_ARGS adds flags, e.g. make run RUN_ARGS='-port 9000'.
+run: socketd-bin
+	$(BINDIR)/socketd -dev $(RUN_ARGS)
 
 vet:
 	$(GO) vet ./...

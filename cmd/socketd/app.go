@@ -86,7 +86,7 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 	}
 	if dev {
 		r.Handle(devBackendPath, devdrupal.New(devdrupal.Config{ServiceKey: cfg.ServiceKey, Logger: logger}))
-		demo := clientjs.DemoHandler(path)
+		demo := clientjs.DemoHandler(clientjs.DemoConfig{SocketPath: path, APIPath: cfg.BaseAuthPath, ServiceKey: cfg.ServiceKey})
 		r.Handle("/demo", demo)
 		r.Handle("/demo/*", demo)
 	}

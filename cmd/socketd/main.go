@@ -55,10 +55,15 @@ type flags struct {
 	maxHalfOpen  int
 }
 
-func parseFlags(args []string, stderr io.Writer) (flags, error) {
+// synopsis is the first line of -h, and what a wrong flag gets.
+const synopsis = "usage: socketd [flags] [nodejs.config.js]    (or socketd -dev to try it locally)"
+
+// parseFlags reads the command line. -h prints the synopsis and the flags on
+// stdout and returns flag.ErrHelp; a bad flag's error carries the synopsis.
+func parseFlags(args []string, stdout io.Writer) (flags, error) {
 	var f flags
 	fs := flag.NewFlagSet("socketd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // usage is printed below, where -h is told from a mistake
 	fs.StringVar(&f.config, "config", "", "configuration file (nodejs.config.js, .json or .yaml); also accepted as the first argument")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: listen on 127.0.0.1:8080 with a built-in stand-in for Drupal's auth callback (accepts every token) and a demo page at /demo; reads no config file, not even ./nodejs.config.js")
 	fs.StringVar(&f.host, "host", "", "listen host (overrides the config's host)")
@@ -75,7 +80,13 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.body, "body-timeout", 0, "bound on reading a request's body (overrides bodyTimeout; default 30s)")
 	fs.IntVar(&f.maxHalfOpen, "max-half-open", 0, "most connections without a complete request at once; more are closed (overrides maxHalfOpenConnections; default 4096)")
 	if err := fs.Parse(args); err != nil {
-		return f, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, synopsis)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return f, err
+		}
+		return f, fmt.Errorf("%w\n%s; socketd -h lists the flags", err, synopsis)
 	}
 	switch rest := fs.Args(); {
 	case len(rest) > 1:
@@ -89,7 +100,10 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
-	f, err := parseFlags(args, stderr)
+	f, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

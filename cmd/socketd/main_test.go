@@ -281,3 +281,20 @@ func TestDevModeIgnoresSiteConfig(t *testing.T) {
 		}
 	}
 }
+
+// -h is a request, not a mistake: the synopsis and flags on stdout, no error
+// (exit 0). A wrong flag is an error that names it and gives the synopsis.
+func TestHelpFlag(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		var out, errOut strings.Builder
+		if err := run([]string{arg}, &out, &errOut); err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if first, _, _ := strings.Cut(out.String(), "\n"); first != synopsis || !strings.Contains(out.String(), "-dev") || errOut.Len() != 0 {
+			t.Fatalf("%s: stdout %q stderr %q", arg, out.String(), errOut.String())
+		}
+	}
+	if err := run([]string{"-nope"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "-nope") || !strings.Contains(err.Error(), synopsis) {
+		t.Fatalf("-nope: %v", err)
+	}
+}

@@ -346,6 +346,8 @@ type clientEvent struct {
 	Cmd       string          `json:"cmd"`
 	Data      json.RawMessage `json:"data"`
 	Raw       string          `json:"raw"`
+	Sel       string          `json:"sel"`  // browser/run.mjs --watch: the selector
+	Text      string          `json:"text"` // and its element's text
 	line      string
 }
 

@@ -4,14 +4,17 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // The README's first steps, as a new operator takes them: `make build` gives
-// bin/socketd stamped with its version.
+// bin/socketd stamped with its version; `make run` ends cleanly on Ctrl-C.
 
 const makeTimeout = 5 * time.Minute
 
@@ -66,5 +69,59 @@ func TestMakeBuild(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(out), "socketd "+want+" (go") {
 		t.Fatalf("socketd -version printed %q, want \"socketd %s (go...)\"", out, want)
+	}
+	// -h is help asked for: the synopsis, exit 0.
+	out, err = exec.Command(bin, "-h").Output()
+	if first, _, _ := strings.Cut(string(out), "\n"); err != nil || !strings.HasPrefix(first, "usage: socketd ") {
+		t.Fatalf("socketd -h: %v, first line %q", err, first)
+	}
+}
+
+// Ctrl-C on `make run` (SIGINT to make's process group, as a terminal sends
+// it) stops socketd cleanly and make with it, without a make error.
+func TestMakeRunInterrupted(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		skipOrFail(t, "make not found in PATH")
+	}
+	// Children inherit an ignored SIGINT (a test run in the background of a
+	// shell has it ignored): catching it here makes it the default again in
+	// make, which is what a terminal's make has.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	w := &signalWriter{want: []byte(`msg="socketd listening"`), seen: make(chan struct{})}
+	cmd := exec.Command("make", "-s", "-C", repoRoot(t), "run", "BINDIR="+t.TempDir(),
+		"RUN_ARGS=-port "+strconv.Itoa(freePort(t)))
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = serverStopTimeout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(makeTimeout)
+	defer timer.Stop()
+	select {
+	case <-w.seen:
+	case err := <-done:
+		t.Fatalf("make run ended before socketd listened (%v):\n%s", err, w.buf.String())
+	case <-timer.C:
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("socketd did not listen within %v:\n%s", makeTimeout, w.buf.String())
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * serverStopTimeout):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("make run still running after Ctrl-C:\n%s", w.buf.String())
+	}
+	out := w.buf.String()
+	if strings.Contains(out, "make: ***") || strings.Contains(out, "socketd:") || !strings.Contains(out, `msg="socketd shutting down"`) {
+		t.Fatalf("make run after Ctrl-C:\n%s", out)
 	}
 }
