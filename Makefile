@@ -40,9 +40,11 @@ run: socketd-bin
 	$(BINDIR)/socketd -dev $(RUN_ARGS)
 
 vet:
+	@echo "== go vet"
 	$(GO) vet ./...
 
 fmt-check:
+	@echo "== gofmt"
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
@@ -50,17 +52,21 @@ unit: client-js
 	$(GO) test -count=1 $(PKGS)
 
 race: client-js
+	@echo "== unit tests under the race detector (compiling first; then a line per package as it ends)"
 	$(GO) test -race -count=1 $(PKGS)
 
 # Each fuzz target runs briefly; go test -fuzz takes one target per invocation.
+FUZZ_PKGS := ./protocol/engineio ./protocol/socketio ./drupal
 fuzz:
-	@set -e; for pkg in ./protocol/engineio ./protocol/socketio ./drupal; do \
+	@echo "== fuzz: every target of $(FUZZ_PKGS), $(FUZZTIME) inputs each"
+	@set -e; for pkg in $(FUZZ_PKGS); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
 # Debian's chromium drives the browser test (no browser is ever downloaded by npm).
 e2e-deps:
+	@echo "== end-to-end dependencies (npm ci in test/e2e; Debian's chromium)"
 	@command -v node >/dev/null || { echo "node is required for the end-to-end tests"; exit 1; }
 	@if ! command -v chromium >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -73,8 +79,12 @@ e2e-deps:
 	fi
 	cd test/e2e && $(NPM) ci --no-audit --no-fund --loglevel=error
 
+# test/e2e is one package that runs for minutes: its tests are listed as they
+# end (internal/testprogress reads go test -json), with the output of any that
+# fails.
 e2e: e2e-deps client-js
-	$(GO) test -count=1 -timeout 20m ./test/e2e/...
+	@echo "== end-to-end tests: real npm clients, Chromium, socketd and make (each test listed as it ends)"
+	set -o pipefail; $(GO) test -json -count=1 -timeout 20m ./test/e2e/... 2>&1 | $(GO) run ./internal/testprogress
 
 test: vet fmt-check race fuzz e2e
 

@@ -125,3 +125,21 @@ func TestMakeRunInterrupted(t *testing.T) {
 		t.Fatalf("make run after Ctrl-C:\n%s", out)
 	}
 }
+
+// make test names each step as it starts and lists the end-to-end tests as
+// they end (the listing itself is internal/testprogress's test).
+func TestMakeTestShowsProgress(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		skipOrFail(t, "make not found in PATH")
+	}
+	out, err := exec.Command("make", "-n", "-C", repoRoot(t), "test").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n test: %v\n%s", err, out)
+	}
+	for _, want := range []string{`echo "== go vet"`, `echo "== gofmt"`, `echo "== unit tests`, `echo "== fuzz`,
+		`echo "== end-to-end tests`, `go test -json -count=1 -timeout 20m ./test/e2e/... 2>&1 | go run ./internal/testprogress`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("make -n test lacks %q:\n%s", want, out)
+		}
+	}
+}
