@@ -42,6 +42,11 @@ type Flags struct {
 	// the balancer picks). It never travels on the wire, and a single-node
 	// adapter (or a cluster adapter whose bus is down) applies it at once.
 	Ordered bool
+	// Offset is set by an adapter with connection-state recovery on (see
+	// Recoverer) for a packet it stored: Local.Deliver appends it to the
+	// packet as a last argument for the clients that can recover. Callers
+	// leave it zero; it does not travel on the classic wire.
+	Offset Offset
 }
 
 // BroadcastOptions selects the target sockets: those in any of Rooms (every socket

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/socketd/socketd/protocol/socketio"
 )
@@ -25,6 +26,11 @@ type Memory struct {
 	rooms  map[Room]roomMembers // every room but a socket's own
 	sids   map[SocketID]member
 	closed bool
+
+	// rec is the recovery store, nil while recovery is off (EnableRecovery).
+	rec atomic.Pointer[memStore]
+	// recMu orders stored broadcasts: see storeAndDeliver.
+	recMu sync.Mutex
 }
 
 // smallRoom is the most members a room keeps in a slice. A one-entry Go map
@@ -331,14 +337,20 @@ func (m *Memory) withTargets(opts BroadcastOptions, fn func(ids []SocketID)) err
 	return nil
 }
 
-// Broadcast implements Adapter.
-func (m *Memory) Broadcast(_ context.Context, pkt *socketio.Packet, opts BroadcastOptions) error {
-	return m.withTargets(opts, func(ids []SocketID) { m.local.Deliver(pkt, ids, opts.Flags, nil) })
+// Broadcast implements Adapter. With recovery on, the packets Stored
+// selects are stored first and delivered with their offset.
+func (m *Memory) Broadcast(ctx context.Context, pkt *socketio.Packet, opts BroadcastOptions) error {
+	_, err := m.BroadcastCount(ctx, pkt, opts)
+	return err
 }
 
 // BroadcastCount implements Adapter: the count is this node's.
 func (m *Memory) BroadcastCount(_ context.Context, pkt *socketio.Packet, opts BroadcastOptions) (int, error) {
 	n := 0
+	if st := m.storing(pkt, opts); st != nil {
+		err := m.storeAndDeliver(st, pkt, opts, func(ids []SocketID, flags Flags) { n = m.local.Deliver(pkt, ids, flags, nil) })
+		return n, err
+	}
 	err := m.withTargets(opts, func(ids []SocketID) { n = m.local.Deliver(pkt, ids, opts.Flags, nil) })
 	return n, err
 }

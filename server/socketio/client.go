@@ -224,13 +224,14 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	if dup {
 		return
 	}
+	if n.rec != nil && c.rev == psio.V5 {
+		if pid, off, ok := recoveryAuth(auth); ok && c.recover(n, pid, off, auth) {
+			return
+		}
+	}
 	s := newSocket(n, c, auth)
 	if err := n.admit(s); err != nil {
-		msg, data := err.Error(), json.RawMessage(nil)
-		if ce, ok := err.(*ConnectError); ok {
-			data = ce.Data
-		}
-		c.writePacket(psio.NewConnectError(c.rev, name, msg, data))
+		c.refuseConnect(name, err)
 		return
 	}
 	c.mu.Lock()
@@ -242,8 +243,21 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	n.add(s)
-	c.writePacket(psio.NewConnectReply(c.rev, name, s.id, ""))
+	pid := ""
+	if n.rec != nil && c.rev == psio.V5 {
+		pid = s.pid()
+	}
+	c.writePacket(psio.NewConnectReply(c.rev, name, s.id, pid))
 	n.connected(s)
+}
+
+// refuseConnect answers a CONNECT a middleware refused.
+func (c *client) refuseConnect(name string, err error) {
+	msg, data := err.Error(), json.RawMessage(nil)
+	if ce, ok := err.(*ConnectError); ok {
+		data = ce.Data
+	}
+	c.writePacket(psio.NewConnectError(c.rev, name, msg, data))
 }
 
 func (c *client) remove(s *Socket) {
@@ -276,6 +290,13 @@ func (c *client) OnClose(_ *engine.Session, reason engine.CloseReason) {
 	c.dropDecoder()
 	r := disconnectReason(reason)
 	for _, s := range sockets {
+		if s.nsp.delivering.Load() > 0 {
+			// Maybe ended by a write of a delivery with an offset, on its
+			// goroutine: the in-memory adapter holds its order lock there,
+			// which a hook that broadcasts would wait for.
+			go s.onClose(r)
+			continue
+		}
 		s.onClose(r)
 	}
 }

@@ -38,7 +38,48 @@ type Config struct {
 	Adapter adapter.Factory
 	// Logger receives connection-level events. Nil means nothing is logged.
 	Logger *slog.Logger
+	// Recovery turns connection-state recovery on (socket.io's
+	// connectionStateRecovery). Nil means off: no private id, offset or
+	// stored packet, nothing kept per socket.
+	Recovery *Recovery
 }
+
+// Recovery configures connection-state recovery (socket.io 4.6+): a v5 client
+// whose connection dropped that connects again within MaxDisconnectionDuration
+// gets back its socket id, rooms and data (Socket.Recovered reports it) and is
+// sent the broadcasts it missed, in order, before anything newer. The client
+// proves the session is its own with the private id ("pid") of its CONNECT
+// reply, and says what it has with the offset appended as the last argument
+// of every stored broadcast (an event without ack that is not volatile).
+//
+// Every namespace's adapter must support it (adapter.Recoverer): the
+// in-memory adapter keeps the packets in this process, the Redis adapter in
+// Redis so that a client recovers on any node.
+//
+// v4 clients (socket.io-client 1.x/2.x) cannot recover and get their packets
+// as before. v5 clients cannot be told apart by version: socket.io-client
+// 3.x and 4.0-4.5 receive the offset as an extra last argument of stored
+// broadcasts, as they would from Node socket.io with recovery on.
+type Recovery struct {
+	// MaxDisconnectionDuration is how long a session and the packets it
+	// could miss are kept. Zero means 2 minutes.
+	MaxDisconnectionDuration time.Duration
+	// RunMiddlewares runs the namespace's middlewares for a recovered
+	// socket too (socket.io's skipMiddlewares: false). By default they are
+	// skipped: the socket passed them when it first connected.
+	RunMiddlewares bool
+	// MaxPackets, MaxBytes and MaxSessions bound the in-memory adapter's
+	// store, per namespace (adapter.RecoveryConfig; zero: its defaults).
+	MaxPackets, MaxBytes, MaxSessions int
+	// MaxBufferedBytes bounds what a socket being recovered is sent live
+	// while its missed packets are read (held back so that they come first).
+	// Passing it closes the connection as a slow consumer. Zero means
+	// Engine.MaxQueueBytes (4 MiB by default).
+	MaxBufferedBytes int
+}
+
+// defaultMaxDisconnection is socket.io's maxDisconnectionDuration default.
+const defaultMaxDisconnection = 2 * time.Minute
 
 func (c Config) withDefaults() (Config, error) {
 	if c.ConnectTimeout == 0 {
@@ -55,6 +96,22 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Adapter == nil {
 		c.Adapter = adapter.MemoryFactory
+	}
+	if r := c.Recovery; r != nil {
+		rc := *r
+		if rc.MaxDisconnectionDuration < 0 || rc.MaxPackets < 0 || rc.MaxBytes < 0 || rc.MaxSessions < 0 || rc.MaxBufferedBytes < 0 {
+			return c, fmt.Errorf("socketio: negative Recovery bound")
+		}
+		if rc.MaxDisconnectionDuration == 0 {
+			rc.MaxDisconnectionDuration = defaultMaxDisconnection
+		}
+		if rc.MaxBufferedBytes == 0 {
+			rc.MaxBufferedBytes = c.Engine.MaxQueueBytes
+			if rc.MaxBufferedBytes == 0 {
+				rc.MaxBufferedBytes = 4 << 20 // engine.Config's default
+			}
+		}
+		c.Recovery = &rc
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -31,7 +31,11 @@ func (l *nsLocal) nsp() *Namespace { return (*Namespace)(l) }
 var socketPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
 
 // Deliver implements adapter.Local: pkt is encoded once and the same frames are
-// queued on every target's connection.
+// queued on every target's connection. A packet with an offset (stored for
+// connection-state recovery) carries it as a last argument for v5 clients;
+// v4 clients, which cannot recover, get it as it is (encoded a second time,
+// only if one is a target). A socket being restored gets it once its missed
+// packets are out.
 func (l *nsLocal) Deliver(pkt *psio.Packet, ids []adapter.SocketID, flags adapter.Flags, ack adapter.AckFunc) int {
 	if ack != nil {
 		// The ack id may come from another node, where it was unique; here it
@@ -42,21 +46,50 @@ func (l *nsLocal) Deliver(pkt *psio.Packet, ids []adapter.SocketID, flags adapte
 		p.ID, p.HasID = l.nsp().nextAckID(), true
 		pkt = &p
 	}
+	offset := !flags.Offset.IsZero()
+	if offset {
+		l.delivering.Add(1)
+		defer l.delivering.Add(-1)
+	}
 	bp := socketPool.Get().(*[]*Socket)
 	targets := (*bp)[:0]
+	var (
+		restoring []*restoreBuf // rare: sockets being restored
+		v4        bool          // a v4 client is among the targets
+	)
 	l.mu.RLock()
 	for _, id := range ids {
 		if s := l.sockets[id]; s != nil {
 			targets = append(targets, s)
+			if offset && s.client.rev == psio.V4 {
+				v4 = true
+			}
+		} else if l.restoring != nil && ack == nil {
+			if r := l.restoring[id]; r != nil {
+				restoring = append(restoring, r)
+			}
 		}
 	}
 	l.mu.RUnlock()
 	var count int
-	if len(targets) > 0 {
-		frames := encodeFrames(pkt)
+	if len(targets) > 0 || len(restoring) > 0 {
+		var frames, plain []*engine.Frame
+		if offset {
+			frames = encodeFrames(withOffset(pkt, flags.Offset))
+			if v4 {
+				plain = encodeFrames(pkt)
+			}
+		} else {
+			frames = encodeFrames(pkt)
+		}
 		count = deliverParallel(targets, func(part []*Socket) int {
-			return deliverTo(part, pkt.ID, frames, flags, ack)
+			return deliverTo(part, pkt.ID, frames, plain, flags, ack)
 		})
+		for _, r := range restoring {
+			if r.deliver(flags.Offset, frames) {
+				count++
+			}
+		}
 	}
 	clear(targets)
 	*bp = targets[:0]
@@ -94,11 +127,19 @@ func deliverParallel(targets []*Socket, deliver func([]*Socket) int) int {
 }
 
 // deliverTo writes frames to each socket of targets and returns how many took
-// them. With ack non-nil every socket first registers the ack id.
-func deliverTo(targets []*Socket, ackID uint64, frames []*engine.Frame, flags adapter.Flags, ack adapter.AckFunc) int {
+// them; v4 clients get plain instead when it is not nil. With ack non-nil
+// every socket first registers the ack id.
+func deliverTo(targets []*Socket, ackID uint64, frames, plain []*engine.Frame, flags adapter.Flags, ack adapter.AckFunc) int {
 	count := 0
 	for _, s := range targets {
 		sess := s.client.sess
+		fs := frames
+		if plain != nil && s.client.rev == psio.V4 {
+			fs = plain
+		}
+		if s.recovered && !flags.Offset.IsZero() && flags.Offset.Compare(s.extra.floor) <= 0 {
+			continue // it was sent among the socket's missed packets
+		}
 		if flags.Volatile && !sess.Writable() {
 			continue
 		}
@@ -112,7 +153,7 @@ func deliverTo(targets []*Socket, ackID uint64, frames []*engine.Frame, flags ad
 				continue
 			}
 		}
-		if sess.Send(frames...) == nil {
+		if sess.Send(fs...) == nil {
 			count++
 		}
 	}

@@ -32,6 +32,12 @@ type Namespace struct {
 	onDisconnect    []func(*Socket, DisconnectReason)
 	handlers        map[string]EventHandler
 	serverSide      map[string]ServerSideHandler // nil until one is registered
+
+	// Connection-state recovery (recovery.go); rec is nil while it is off.
+	rec        adapter.SessionStore
+	restoring  map[adapter.SocketID]*restoreBuf // sockets being restored; nil when none
+	onRecover  []RecoverHook
+	delivering atomic.Int32 // deliveries with an offset under way
 }
 
 func newNamespace(srv *Server, name string) *Namespace {
@@ -132,6 +138,9 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Lock()
 	if n.sockets[adapter.SocketID(s.id)] == s {
 		delete(n.sockets, adapter.SocketID(s.id))
+	}
+	if n.restoring != nil {
+		n.dropRestoringLocked(s)
 	}
 	n.mu.Unlock()
 }

@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,9 @@ type Server struct {
 	// pending is the attachment bytes held by clients' incomplete binary
 	// packets, all clients together.
 	pending atomic.Int64
+	// pidKey derives the sockets' private ids (recovery.go); nil while
+	// recovery is off.
+	pidKey []byte
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
@@ -36,6 +40,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace)}
+	if cfg.Recovery != nil {
+		srv.pidKey = make([]byte, 32)
+		_, _ = rand.Read(srv.pidKey)
+	}
 	for i, rev := range []psio.Revision{psio.V4, psio.V5} {
 		srv.decCfg[i] = psio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth, MaxBufferedBytes: cfg.MaxBufferedBytes}
 		if err := srv.decCfg[i].Validate(); err != nil {
@@ -80,6 +88,12 @@ func (srv *Server) Namespace(name string) (*Namespace, error) {
 		return nil, fmt.Errorf("socketio: adapter for %s: %w", name, err)
 	}
 	n.adapter = a
+	if srv.cfg.Recovery != nil {
+		if err := n.enableRecovery(srv.cfg.Recovery); err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+	}
 	srv.nsps[name] = n
 	return n, nil
 }

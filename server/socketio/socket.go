@@ -48,6 +48,7 @@ type Socket struct {
 
 	mu        sync.Mutex
 	connected bool
+	recovered bool // set before the socket is shared (Recovered)
 	handlers  map[string]EventHandler
 	acks      map[uint64]*pendingAck
 	extra     *socketExtra // nil until needed: most sockets have none of it
@@ -60,6 +61,13 @@ type socketExtra struct {
 	disconnecting []func(*Socket, DisconnectReason)
 	disconnect    []func(*Socket, DisconnectReason)
 	data          json.RawMessage
+	// pid is a recovered socket's private id (other sockets derive theirs).
+	pid string
+	// floor is the offset of the last packet a recovered socket was sent
+	// as missed: deliveries of stored packets at or before it are dropped.
+	// Written before the socket is among the namespace's sockets, then
+	// only read.
+	floor adapter.Offset
 }
 
 // extraLocked returns s.extra, allocating it; s.mu is held.
@@ -379,6 +387,9 @@ func (s *Socket) onClose(reason DisconnectReason) {
 
 	for _, fn := range disconnecting {
 		fn(s, reason)
+	}
+	if s.nsp.rec != nil && s.client.rev == psio.V5 && recoverable(reason) {
+		s.saveSession()
 	}
 	s.nsp.remove(s)
 	s.client.remove(s)
