@@ -181,3 +181,11 @@ func BenchmarkMemoryHeld(b *testing.B) {
 		})
 	}
 }
+
+func TestMemoryRecoveryConformance(t *testing.T) {
+	adaptertest.RunRecovery(t, 1, func(t *testing.T, _ string, locals []adapter.Local) []adapter.Adapter {
+		m := adapter.NewMemory(locals[0])
+		t.Cleanup(func() { _ = m.Close() })
+		return []adapter.Adapter{m}
+	})
+}

@@ -140,6 +140,7 @@ func BenchmarkSocketHeld(b *testing.B) {
 		cfg  socketio.Config
 	}{
 		{"default", benchConfig},
+		{"recovery", func() socketio.Config { c := benchConfig; c.Recovery = &socketio.Recovery{}; return c }()},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			const n = 5000

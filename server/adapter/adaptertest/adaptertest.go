@@ -24,6 +24,7 @@ type Namespace struct {
 	adapter   adapter.Adapter
 	connected map[adapter.SocketID]bool
 	delivered map[adapter.SocketID][]*socketio.Packet
+	offsets   map[adapter.SocketID][]adapter.Offset // Flags.Offset of each delivery
 	acks      map[adapter.SocketID]adapter.AckFunc
 	closed    map[adapter.SocketID]bool
 	// changed is closed (and replaced) whenever the namespace is acted on,
@@ -42,6 +43,7 @@ func NewNamespace() *Namespace {
 	return &Namespace{
 		connected: map[adapter.SocketID]bool{},
 		delivered: map[adapter.SocketID][]*socketio.Packet{},
+		offsets:   map[adapter.SocketID][]adapter.Offset{},
 		acks:      map[adapter.SocketID]adapter.AckFunc{},
 		closed:    map[adapter.SocketID]bool{},
 		changed:   make(chan struct{}),
@@ -66,7 +68,7 @@ func (n *Namespace) Connect(id adapter.SocketID, rooms ...adapter.Room) {
 }
 
 // Deliver implements adapter.Local.
-func (n *Namespace) Deliver(pkt *socketio.Packet, ids []adapter.SocketID, _ adapter.Flags, ack adapter.AckFunc) int {
+func (n *Namespace) Deliver(pkt *socketio.Packet, ids []adapter.SocketID, flags adapter.Flags, ack adapter.AckFunc) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	count := 0
@@ -75,6 +77,7 @@ func (n *Namespace) Deliver(pkt *socketio.Packet, ids []adapter.SocketID, _ adap
 			continue
 		}
 		n.delivered[id] = append(n.delivered[id], pkt)
+		n.offsets[id] = append(n.offsets[id], flags.Offset)
 		if ack != nil {
 			n.acks[id] = ack
 		}
