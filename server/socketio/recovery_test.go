@@ -1,6 +1,7 @@
 package socketio_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/socketd/socketd/internal/redistest"
 	"github.com/socketd/socketd/internal/testutil"
 	"github.com/socketd/socketd/server/adapter"
+	"github.com/socketd/socketd/server/adapter/redisadapter"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -454,4 +459,98 @@ func TestRecoveryExactlyOnceUnderBroadcasts(t *testing.T) {
 	if !e.socket().Recovered() {
 		t.Fatal("not recovered")
 	}
+}
+
+// redisRecoveryCluster is redisCluster with recovery on; it also returns a
+// client of its Redis.
+func redisRecoveryCluster(t *testing.T, size int) ([]*recoveryEnv, *redis.Client) {
+	rs := redistest.Start(t)
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	out := make([]*recoveryEnv, size)
+	for i := range out {
+		client := redis.NewClient(&redis.Options{Addr: rs.Addr})
+		bus, err := redisadapter.New(redisadapter.Config{Client: client, RequestTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = bus.Close(); _ = client.Close() })
+		conns := make(chan *socketio.Socket, 16)
+		e := newEnv(t, socketio.Config{Adapter: bus.Factory(), Recovery: &socketio.Recovery{}}, func(io *socketio.Server) {
+			clusterSetup(i, io)
+			io.Of("/").OnConnection(func(s *socketio.Socket) { conns <- s })
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		err = bus.WaitUp(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("node %d not on the bus: %v", i, err)
+		}
+		out[i] = &recoveryEnv{env: e, conns: conns}
+	}
+	return out, rc
+}
+
+// A client that dropped from one node recovers on another: same id, rooms
+// and data, and every packet once, in order, while both nodes broadcast.
+func TestRecoveryAcrossNodes(t *testing.T) {
+	nodes, rc := redisRecoveryCluster(t, 2)
+	c := nodes[0].dial("4")
+	_ = c.SendText("40")
+	first := readConnect(t, c)
+	nodes[0].socket()
+	call(t, c, 1, "join", `"r"`)
+	call(t, c, 2, "data", `{"user":7}`)
+	const total = 600
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	defer wg.Wait()
+	defer close(stop)
+	for i, name := range []string{"a", "b"} {
+		nsp := nodes[i].io.Of("/")
+		wg.Go(func() {
+			for j := range total {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := nsp.To("r").Emit(name, j); err != nil {
+					t.Error(err)
+					return
+				}
+				if j%20 == 19 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+	}
+	sc := &streamCheck{next: map[string]int{}}
+	for sc.next["a"]+sc.next["b"] < 100 {
+		sc.add(t, next(t, c))
+	}
+	c.Close()
+	nodes[0].gone(first.Sid)
+	// The session is written in the background (a client waits a second or
+	// so before it reconnects).
+	waitFor(t, "the session in Redis", func() bool {
+		n, err := rc.Exists(t.Context(), "sio:session:"+first.Pid).Result()
+		return err == nil && n == 1
+	})
+	c2, replayed, r := nodes[1].reconnect(first.Pid, sc.offset)
+	if r != first {
+		t.Fatalf("reply %+v, want %+v (replayed %d)", r, first, len(replayed))
+	}
+	sc.seen = append(sc.seen, "--- reconnected")
+	for _, p := range replayed {
+		sc.add(t, p)
+	}
+	for sc.next["a"] < total || sc.next["b"] < total {
+		sc.add(t, next(t, c2))
+	}
+	s := nodes[1].socket()
+	if !s.Recovered() || !slices.Contains(s.Rooms(), "r") {
+		t.Fatalf("recovered %v rooms %v", s.Recovered(), s.Rooms())
+	}
+	checkJSONEqual(t, "data", s.Data(), `{"user":7}`)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socketd/socketd/protocol/socketio"
@@ -26,6 +27,8 @@ type Adapter struct {
 	// subscribed is closed once Redis confirmed the namespace's
 	// subscriptions.
 	subscribed chan struct{}
+	// rec is set when connection-state recovery is on (recovery.go).
+	rec atomic.Pointer[recoveryState]
 }
 
 var _ adapter.Adapter = (*Adapter)(nil)
@@ -234,6 +237,10 @@ func (a *Adapter) Broadcast(ctx context.Context, pkt *socketio.Packet, opts adap
 	if opts.Flags.Local {
 		return a.Memory.Broadcast(ctx, pkt, opts)
 	}
+	if a.storing(pkt, opts) {
+		_, err := a.broadcastStored(ctx, pkt, opts, false)
+		return err
+	}
 	op := &orderedOp{apply: func() int { n, _ := a.Memory.BroadcastCount(context.Background(), pkt, opts); return n }}
 	if a.ordered(opts, op, func(seq uint64) error { return a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq}) }) {
 		return nil
@@ -255,6 +262,9 @@ func (a *Adapter) Broadcast(ctx context.Context, pkt *socketio.Packet, opts adap
 func (a *Adapter) BroadcastCount(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions) (int, error) {
 	if opts.Flags.Local || !a.c.up.Load() {
 		return a.Memory.BroadcastCount(ctx, pkt, opts)
+	}
+	if a.storing(pkt, opts) {
+		return a.broadcastStored(ctx, pkt, opts, true)
 	}
 	peers, err := a.c.numSub(ctx, a.ch.socketd)
 	if err != nil {
@@ -582,7 +592,7 @@ func (a *Adapter) onBroadcast(channel string, b []byte) {
 		switch {
 		case uid == a.c.uid:
 			if m.Opts.Ext.Seq != 0 {
-				a.c.ord.run(m.Opts.Ext.Seq)
+				a.c.ord.runAt(m.Opts.Ext.Seq, m.Opts.Ext.Offset)
 			}
 		case m.Opts.Ext.CountID != "":
 			a.respondCount(uid, m.Opts.Ext.CountID, 0)
@@ -597,7 +607,7 @@ func (a *Adapter) onBroadcast(channel string, b []byte) {
 	if m.Packet.Namespace != a.nsp {
 		return
 	}
-	opts := adapter.BroadcastOptions{Rooms: m.Opts.Rooms, Except: m.Opts.Except, Flags: adapter.Flags{Volatile: m.Opts.Volatile}}
+	opts := adapter.BroadcastOptions{Rooms: m.Opts.Rooms, Except: m.Opts.Except, Flags: adapter.Flags{Volatile: m.Opts.Volatile, Offset: a.receivedOffset(m.Opts.Ext)}}
 	n, _ := a.Memory.BroadcastCount(context.Background(), &m.Packet, opts)
 	if m.Opts.Ext.CountID != "" {
 		a.respondCount(uid, m.Opts.Ext.CountID, n)

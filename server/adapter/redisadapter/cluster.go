@@ -60,6 +60,21 @@ type Config struct {
 	// Logger receives the bus's state changes (Info, Warn) and dropped
 	// messages (Debug). Nil means no logging.
 	Logger *slog.Logger
+
+	// The Redis keys of connection-state recovery (recovery.go), used
+	// only when a namespace has it on: the names and default bounds of
+	// @socket.io/redis-streams-adapter, so that its nodes and socketd
+	// nodes restore each other's sessions.
+	//
+	// StreamName is the stream of stored broadcasts. Zero means
+	// "socket.io".
+	StreamName string
+	// StreamMaxLen bounds the stream (XADD MAXLEN ~): a client that missed
+	// more than it keeps gets a new session. Zero means 10,000.
+	StreamMaxLen int64
+	// SessionKeyPrefix prefixes the keys of saved sessions. Zero means
+	// "sio:session:".
+	SessionKeyPrefix string
 }
 
 // SubscriptionMode is how many channels a namespace uses on the sharded
@@ -126,8 +141,9 @@ type Cluster struct {
 	unsub   []channels    // channels of closed namespaces, to unsubscribe
 	subKick chan struct{} // wakes the subscriber goroutine
 
-	reqs requests
-	ord  ordered
+	reqs  requests
+	ord   ordered
+	saves saver // sessions to write (recovery.go)
 
 	// dyn maps the sharded wire's per-room channels to their namespace.
 	// The subscriber goroutine changes it; the reader reads it.
@@ -194,6 +210,15 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = randomID(6)
+	}
+	if cfg.StreamName == "" {
+		cfg.StreamName = "socket.io"
+	}
+	if cfg.StreamMaxLen <= 0 {
+		cfg.StreamMaxLen = 10000
+	}
+	if cfg.SessionKeyPrefix == "" {
+		cfg.SessionKeyPrefix = "sio:session:"
 	}
 	if cfg.NodeID == wire.EmitterUID {
 		return nil, fmt.Errorf("redisadapter: NodeID %q is the emitter's", cfg.NodeID)
@@ -286,6 +311,7 @@ func (c *Cluster) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	c.closeSaver()
 	c.up.Store(false)
 	c.cancel()
 	// Closing the connection wakes the reader (reads wait on deadlines, not

@@ -183,7 +183,10 @@ type ordered struct {
 
 type orderedOp struct {
 	apply func() int // acts on this node's sockets; returns how many
-	count *pending   // a counted broadcast's request, or nil
+	// stored is apply for a broadcast stored for recovery: it takes the
+	// offset its echo brought (zero when applied without one).
+	stored func(adapter.Offset) int
+	count  *pending // a counted broadcast's request, or nil
 }
 
 // maxOrdered bounds the operations waiting for their echo. Past it an
@@ -213,14 +216,22 @@ func (o *ordered) take(seq uint64) *orderedOp {
 
 // run applies the operation seq if it is still waiting (its echo came, or
 // its publish failed); whoever takes it first applies it, once.
-func (o *ordered) run(seq uint64) {
+func (o *ordered) run(seq uint64) { o.runAt(seq, adapter.Offset{}) }
+
+// runAt is run for an echo that brought a stored broadcast's offset.
+func (o *ordered) runAt(seq uint64, off adapter.Offset) {
 	if op := o.take(seq); op != nil {
-		op.do()
+		op.do(off)
 	}
 }
 
-func (op *orderedOp) do() {
-	n := op.apply()
+func (op *orderedOp) do(off adapter.Offset) {
+	var n int
+	if op.stored != nil {
+		n = op.stored(off)
+	} else {
+		n = op.apply()
+	}
 	if p := op.count; p != nil {
 		p.mu.Lock()
 		p.count += n

@@ -37,6 +37,10 @@ type Ext struct {
 	// how many of its sockets the broadcast reached (BROADCAST_CLIENT_COUNT
 	// with this requestId).
 	CountID string
+	// Offset is the stream entry id of a broadcast stored for
+	// connection-state recovery ("off"), written by the script that stored
+	// it (AppendStoredBroadcast), never by appendExt.
+	Offset adapter.Offset
 }
 
 func (e Ext) zero() bool { return e.Seq == 0 && e.CountID == "" }
@@ -79,6 +83,11 @@ func (r *Reader) readExt() (Ext, error) {
 			e.Seq = uint64(v)
 		case "count":
 			e.CountID, err = r.ReadString()
+		case "off":
+			var off string
+			if off, err = r.ReadString(); err == nil {
+				e.Offset, _ = adapter.ParseOffset(off)
+			}
 		default:
 			err = r.Skip()
 		}
