@@ -57,6 +57,7 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		// Drupal's client never sends binary; with client messages off
 		// nothing would read it, so a binary packet only costs memory.
 		DisallowBinary: !cfg.ClientsCanWriteToChannels && !cfg.ClientsCanWriteToClients,
+		Recovery:       recoveryConfig(cfg.ConnectionStateRecovery),
 	})
 	if err != nil {
 		cl.close()
@@ -113,6 +114,18 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		}
 	}
 	return a, nil
+}
+
+// recoveryConfig is connectionStateRecovery for the Socket.IO server: nil
+// (off) when the key is absent or false.
+func recoveryConfig(r *nodejsconfig.RecoveryConfig) *socketio.Recovery {
+	if r == nil {
+		return nil
+	}
+	return &socketio.Recovery{
+		MaxDisconnectionDuration: time.Duration(r.MaxDisconnectionDuration),
+		RunMiddlewares:           r.SkipMiddlewares != nil && !*r.SkipMiddlewares,
+	}
 }
 
 // listen opens the configured address.

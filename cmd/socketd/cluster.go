@@ -47,7 +47,16 @@ func newCluster(cfg nodejsconfig.Config, logger *slog.Logger) (*cluster, error) 
 		return nil, err
 	}
 	client := redis.NewClient(opts)
-	bus, err := redisadapter.New(redisadapter.Config{Client: client, Prefix: cfg.RedisPrefix, Logger: logger})
+	bc := redisadapter.Config{Client: client, Prefix: cfg.RedisPrefix, Logger: logger}
+	if cfg.RedisPrefix != "" && cfg.RedisPrefix != "socket.io" {
+		// Connection-state recovery's keys follow a prefix of its own, so
+		// that two sites on one Redis keep apart; the default prefix keeps
+		// @socket.io/redis-streams-adapter's names ("socket.io",
+		// "sio:session:").
+		bc.StreamName = cfg.RedisPrefix + ":recovery"
+		bc.SessionKeyPrefix = cfg.RedisPrefix + ":session:"
+	}
+	bus, err := redisadapter.New(bc)
 	if err != nil {
 		_ = client.Close()
 		return nil, err

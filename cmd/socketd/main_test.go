@@ -298,3 +298,23 @@ func TestHelpFlag(t *testing.T) {
 		t.Fatalf("-nope: %v", err)
 	}
 }
+
+func TestRecoveryConfig(t *testing.T) {
+	no, yes := false, true
+	if recoveryConfig(nil) != nil {
+		t.Fatal("recovery on without the key")
+	}
+	for _, tc := range []struct {
+		in  nodejsconfig.RecoveryConfig
+		run bool
+	}{
+		{nodejsconfig.RecoveryConfig{}, false},
+		{nodejsconfig.RecoveryConfig{SkipMiddlewares: &yes}, false},
+		{nodejsconfig.RecoveryConfig{SkipMiddlewares: &no, MaxDisconnectionDuration: nodejsconfig.Duration(time.Minute)}, true},
+	} {
+		r := recoveryConfig(&tc.in)
+		if r.RunMiddlewares != tc.run || r.MaxDisconnectionDuration != time.Duration(tc.in.MaxDisconnectionDuration) {
+			t.Errorf("%+v: %+v", tc.in, r)
+		}
+	}
+}

@@ -81,6 +81,11 @@ type Config struct {
 	// adapter's default. cmd/socketd reads both.
 	Redis       string `json:"redis"`
 	RedisPrefix string `json:"redisPrefix"`
+	// ConnectionStateRecovery is socket.io 4.6+'s option of that name: nil
+	// (absent or false) means off; true or an object turns it on. With a
+	// cluster (redis) sessions and missed packets are kept in Redis, so a
+	// client recovers on any node.
+	ConnectionStateRecovery *RecoveryConfig `json:"connectionStateRecovery"`
 
 	// HTTP server bounds, for what a client holds before it has sent a whole
 	// request (held long-polling GETs and WebSockets are not affected).
@@ -102,6 +107,17 @@ type Config struct {
 	// Ignored lists keys read from the file that socketd accepts but does not
 	// use; the loader fills it so the caller can warn once.
 	Ignored []string `json:"-"`
+}
+
+// RecoveryConfig is connectionStateRecovery's object, with socket.io's keys
+// and defaults.
+type RecoveryConfig struct {
+	// MaxDisconnectionDuration is how long a client may stay away and still
+	// recover. Default 120000 ms.
+	MaxDisconnectionDuration Duration `json:"maxDisconnectionDuration"`
+	// SkipMiddlewares skips the connect middlewares for a recovered socket.
+	// Default true.
+	SkipMiddlewares *bool `json:"skipMiddlewares"`
 }
 
 // BackendConfig is how socketd reaches Drupal (spec §3.4).
@@ -271,6 +287,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeepAliveTimeout < 0 || c.HeadersTimeout < 0 || c.BodyTimeout < 0 || c.MaxHalfOpenConnections < 0 {
 		errs = append(errs, errors.New("keepAliveTimeout, headersTimeout, bodyTimeout and maxHalfOpenConnections must not be negative"))
+	}
+	if r := c.ConnectionStateRecovery; r != nil && r.MaxDisconnectionDuration < 0 {
+		errs = append(errs, errors.New("connectionStateRecovery.maxDisconnectionDuration must not be negative"))
 	}
 	if c.ClientBundle != "2" && c.ClientBundle != "4" {
 		errs = append(errs, fmt.Errorf("clientBundle %q: want 2 or 4", c.ClientBundle))

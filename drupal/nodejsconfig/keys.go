@@ -113,6 +113,8 @@ func settingKind(t reflect.Type) valueKind {
 		return kindDuration
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		return settingKind(t.Elem())
 	case reflect.String:
 		return kindString
 	case reflect.Int, reflect.Int64, reflect.Int32:
@@ -144,6 +146,22 @@ func normalizeObject(obj map[string]any, t reflect.Type, prefix string, ignored,
 			continue
 		}
 		switch {
+		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
+			// An option socket.io takes as true (its defaults), false (off)
+			// or an object of settings: connectionStateRecovery.
+			switch x := v.(type) {
+			case map[string]any:
+				normalizeObject(x, f.Type.Elem(), name+".", ignored, problems)
+			default:
+				on, err := coerceSetting(v, kindBool)
+				if err != nil {
+					*problems = append(*problems, fmt.Sprintf("%s: want true, false or an object, got %s", name, describeSetting(v)))
+				} else if on == true {
+					obj[key] = map[string]any{}
+				} else {
+					delete(obj, key)
+				}
+			}
 		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]():
 			sub, ok := v.(map[string]any)
 			if !ok {

@@ -416,3 +416,47 @@ func writeConfigTemp(t *testing.T, name, src string) string {
 	}
 	return p
 }
+
+// connectionStateRecovery takes socket.io's shapes: true (its defaults),
+// false (off), or an object of its keys.
+func TestLoadConnectionStateRecovery(t *testing.T) {
+	no := false
+	tests := []struct {
+		name, src string
+		want      *RecoveryConfig
+		ignored   []string
+	}{
+		{"absent", `{}`, nil, nil},
+		{"false", `{"connectionStateRecovery": false}`, nil, nil},
+		{"true", `{"connectionStateRecovery": true}`, &RecoveryConfig{}, nil},
+		{"1", `{"connectionStateRecovery": 1}`, &RecoveryConfig{}, nil},
+		{"object", `{"connectionStateRecovery": {"maxDisconnectionDuration": 30000, "skipMiddlewares": false, "other": 1}}`,
+			&RecoveryConfig{MaxDisconnectionDuration: Duration(30 * time.Second), SkipMiddlewares: &no}, []string{"connectionStateRecovery.other"}},
+		{"duration string", `{"connectionStateRecovery": {"maxDisconnectionDuration": "2m"}}`,
+			&RecoveryConfig{MaxDisconnectionDuration: Duration(2 * time.Minute)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := LoadEnviron(writeConfigTemp(t, "c.json", tt.src), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.ConnectionStateRecovery, tt.want) || !reflect.DeepEqual(got.Ignored, tt.ignored) {
+				t.Errorf("got %+v (ignored %v), want %+v (ignored %v)", got.ConnectionStateRecovery, got.Ignored, tt.want, tt.ignored)
+			}
+		})
+	}
+	for _, bad := range []string{
+		`{"connectionStateRecovery": "soon"}`,
+		`{"connectionStateRecovery": {"maxDisconnectionDuration": "x"}}`,
+		`{"connectionStateRecovery": {"skipMiddlewares": "maybe"}}`,
+	} {
+		if _, err := LoadEnviron(writeConfigTemp(t, "c.json", bad), nil); err == nil || !strings.Contains(err.Error(), "connectionStateRecovery") {
+			t.Errorf("%s: %v, want an error naming the key", bad, err)
+		}
+	}
+	c := Config{ConnectionStateRecovery: &RecoveryConfig{MaxDisconnectionDuration: -1}}.WithDefaults()
+	if err := c.Validate(); err == nil {
+		t.Error("a negative maxDisconnectionDuration passed Validate")
+	}
+}
