@@ -27,11 +27,11 @@ func (c *countingLocal) Deliver(_ *socketio.Packet, ids []adapter.SocketID, _ ad
 	return len(ids)
 }
 
-// BenchmarkClusterBroadcast is one broadcast from node 0 to a socket on
-// node 1 through a local redis-server: node 0 encodes and publishes (the
-// caller waits for Redis's reply), node 1 decodes and delivers. The timer
-// stops when node 1 has delivered every broadcast.
-func BenchmarkClusterBroadcast(b *testing.B) {
+// benchBroadcast runs b.N broadcasts from node 0 to a socket on node 1
+// through a local redis-server, from one caller or, with parallel, from
+// GOMAXPROCS callers: node 0 encodes and publishes, node 1 decodes and
+// delivers. The timer stops when node 1 has delivered every broadcast.
+func benchBroadcast(b *testing.B, flags adapter.Flags, parallel bool) {
 	srv := redistest.Start(b)
 	c0, c1 := newCluster(b, srv.Addr, redisadapter.Config{}), newCluster(b, srv.Addr, redisadapter.Config{})
 	waitUp(b, c0)
@@ -43,14 +43,42 @@ func BenchmarkClusterBroadcast(b *testing.B) {
 	var args socketio.Args
 	args.AddJSON(json.RawMessage(`{"type":"message","channel":"nodejs_notify","data":{"subject":"New comment","body":"<p>Someone replied</p>","count":42}}`))
 	pkt := socketio.NewEvent("/bench", "message", args)
-	opts := adapter.BroadcastOptions{Rooms: []adapter.Room{"room"}}
+	opts := adapter.BroadcastOptions{Rooms: []adapter.Room{"room"}, Flags: flags}
 	recv.want = int64(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
-		if err := sender.Broadcast(b.Context(), &pkt, opts); err != nil {
-			b.Fatal(err)
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := sender.Broadcast(b.Context(), &pkt, opts); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	} else {
+		for range b.N {
+			if err := sender.Broadcast(b.Context(), &pkt, opts); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	<-recv.done
+	b.StopTimer()
+	if st := c0.Stats(); st.Dropped != 0 {
+		b.Fatalf("%d broadcasts dropped", st.Dropped)
+	}
+}
+
+// BenchmarkClusterBroadcast is one caller broadcasting (socket.io's emit).
+func BenchmarkClusterBroadcast(b *testing.B) { benchBroadcast(b, adapter.Flags{}, false) }
+
+// BenchmarkClusterBroadcastParallel is GOMAXPROCS callers broadcasting at
+// once through one node.
+func BenchmarkClusterBroadcastParallel(b *testing.B) { benchBroadcast(b, adapter.Flags{}, true) }
+
+// BenchmarkClusterBroadcastOrdered is the Drupal API's broadcast: Ordered,
+// so each call waits until its message is on the bus.
+func BenchmarkClusterBroadcastOrdered(b *testing.B) {
+	benchBroadcast(b, adapter.Flags{Ordered: true}, false)
 }
