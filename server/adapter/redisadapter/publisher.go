@@ -37,7 +37,6 @@ type pubMsg struct {
 // against Config.PublishQueueBytes.
 const msgOverhead = 256
 
-
 // maxBatchBytes bounds one round trip: a queue fuller than this (Redis fell
 // behind) goes out in several pipelines, each within the client's
 // read and write timeouts.
