@@ -9,6 +9,7 @@ import (
 	"errors"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -133,8 +134,10 @@ func (b *Bridge) checkServiceKey(next http.Handler) http.Handler {
 	open := b.cfg.ServiceKey == ""
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !open {
-			got := sha256.Sum256([]byte(r.Header.Get("NodejsServiceKey")))
+			key := r.Header.Get("NodejsServiceKey")
+			got := sha256.Sum256([]byte(key))
 			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				b.keyLog.refused(b.log, b.clock.Now(), r.RemoteAddr, r.URL.Path, key == "")
 				writeJSON(w, http.StatusOK, replyInvalidKey)
 				return
 			}
@@ -361,7 +364,9 @@ func (b *Bridge) handleDebugToggle(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, replyMissingParams)
 		return
 	}
-	b.debug.Store(truthy(v))
+	on := truthy(v)
+	b.debug.Store(on)
+	b.log.Info("drupal: debug toggled through the API", slog.Bool("debug", on), slog.String("remote", r.RemoteAddr))
 	writeJSON(w, http.StatusOK, joinJSON(`"status":"success"`, `"debug":`+string(v)))
 }
 

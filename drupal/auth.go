@@ -122,17 +122,26 @@ func (b *Bridge) authenticateCached(ctx context.Context, cancel context.CancelFu
 	return true
 }
 
-// authenticateRemote asks Drupal and applies the answer; any failure
-// disconnects the socket with the reason logged (spec §3.6). cancel is ctx's.
-// The message Drupal gets is the client's object (payload) with messageType
+// authenticateRemote asks Drupal and applies the answer (spec §3.6). When
+// Drupal says no, the socket is disconnected with the reason logged; when it
+// could not answer, the socket's transport is closed so that the client
+// reconnects and authenticates again by itself (see closeForReconnect).
+// cancel is ctx's. The message Drupal gets is the client's object (payload) with messageType
 // and clientId set, as drupal-node.js builds it (keys in the same order).
 func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFunc, c *conn, token, room string, payload json.RawMessage, clientTokens map[string]string, e *socketio.Event) {
 	msg, _ := setField(payload, "messageType", json.RawMessage(`"authenticate"`))
 	msg, _ = setField(msg, "clientId", json.RawMessage(jsonQuote(c.id())))
 	reply, err := b.backend.Authenticate(ctx, msg, c.id())
+	// A call cancelled (the socket went away, the bridge is closing) rather
+	// than timed out says nothing about Drupal.
+	cancelled := errors.Is(ctx.Err(), context.Canceled)
 	// Done with ctx: cancelling it now takes it out of the bridge context's
 	// children at once, not after the pushes and hooks below.
 	cancel()
+	kind, unavailable := Unavailable(err)
+	if !unavailable && !cancelled {
+		b.outage.answered(b.log, b.clock.Now())
+	}
 	var a *store.Auth
 	if err == nil {
 		// Cached under the token the client sent, even if the socket went
@@ -156,6 +165,14 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 			b.logDebug("drupal: client went away during authentication", slog.String("sid", c.id()))
 			return
 		}
+		if cancelled {
+			b.logDebug("drupal: authentication cancelled", slog.String("sid", c.id()))
+			return
+		}
+		if unavailable {
+			b.closeForReconnect(c.s, kind, err)
+			return
+		}
 		level := slog.LevelWarn
 		if errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrWrongClient) {
 			level = slog.LevelInfo
@@ -165,6 +182,39 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 	}
 	b.logDebug("drupal: client authenticated", slog.String("sid", c.id()), slog.Int64("uid", reply.UID))
 	b.setup(c, a, reply, room, mergeTokens(clientTokens, reply.ContentTokens), e, true)
+}
+
+// closeForReconnect handles a socket whose authentication Drupal could not
+// answer (down, slow past authTimeout, 5xx, a reply that does not parse): its
+// Engine.IO session is closed, not the socket disconnected. A Socket.IO
+// DISCONNECT ("io server disconnect") tells socket.io-client not to come back,
+// so a page opened during a short outage would stay without realtime until
+// reloaded; a transport close makes the client reconnect with its own backoff
+// and send authenticate again, which reaches Drupal once it is back. The
+// outage is logged once (outage), not once per socket.
+func (b *Bridge) closeForReconnect(s *socketio.Socket, kind string, err error) {
+	b.outage.failed(b.log, b.clock.Now(), kind, err, true)
+	b.logDebug("drupal: closing client's connection for a reconnect: backend unavailable",
+		slog.String("sid", s.ID()), slog.String("error", err.Error()))
+	// The session, not Socket.Disconnect(true): that sends the DISCONNECT
+	// packet first, as socket.io does.
+	s.Session().Close()
+}
+
+// noteBackendResult logs the outcome of a message posted to Drupal
+// (userOnline, userOffline, client messages): a failure because Drupal could
+// not answer counts towards the outage's summary, any other is a warning.
+func (b *Bridge) noteBackendResult(err error) {
+	kind, unavailable := Unavailable(err)
+	switch {
+	case unavailable:
+		b.outage.failed(b.log, b.clock.Now(), kind, err, false)
+	case err != nil:
+		b.outage.answered(b.log, b.clock.Now())
+		b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
+	default:
+		b.outage.answered(b.log, b.clock.Now())
+	}
 }
 
 // mergeTokens is the content tokens to redeem: the client's, overridden by

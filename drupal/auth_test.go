@@ -45,29 +45,38 @@ func TestAuthMessageToDrupal(t *testing.T) {
 	c.expectDisconnect()
 }
 
-func TestAuthFailuresDisconnect(t *testing.T) {
+// When Drupal says no, the socket gets a Socket.IO disconnect (the client
+// stays away); when Drupal could not answer, the socket's connection is
+// closed instead, so the client reconnects and authenticates again.
+func TestAuthFailures(t *testing.T) {
+	const (
+		disconnect = "1"   // Socket.IO DISCONNECT: io server disconnect
+		reconnect  = "EOF" // Engine.IO close: transport close, the client comes back
+	)
+	status := func(code int, body string) func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage) {
+		return func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, body)
+		}
+	}
 	tests := []struct {
 		name  string
 		reply func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage)
+		want  string
 	}{
-		{"invalid token", nil},
-		{"status 500", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) { w.WriteHeader(500) }},
-		{"status 404", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
-			w.WriteHeader(404)
-			_, _ = io.WriteString(w, `{"error":"Invalid service key."}`)
-		}},
-		{"garbled", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
-			_, _ = io.WriteString(w, `{"nodejsValidAuthToken":tru`)
-		}},
-		{"error field", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
-			_, _ = io.WriteString(w, `{"error":"Not implemented"}`)
-		}},
-		{"wrong clientId", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
-			_, _ = io.WriteString(w, `{"nodejsValidAuthToken":true,"uid":1,"authToken":"tok","clientId":"someoneElse"}`)
-		}},
+		{"invalid token", nil, disconnect},
+		{"status 404", status(404, `{"error":"Invalid service key."}`), disconnect},
+		{"status 403", status(403, `Access denied`), disconnect},
+		{"error field", status(200, `{"error":"Not implemented"}`), disconnect},
+		{"wrong clientId", status(200, `{"nodejsValidAuthToken":true,"uid":1,"authToken":"tok","clientId":"someoneElse"}`), disconnect},
+		{"status 500", status(500, ``), reconnect},
+		{"status 503", status(503, `<html>Site under maintenance</html>`), reconnect},
+		{"status 429", status(429, ``), reconnect},
+		{"garbled", status(200, `{"nodejsValidAuthToken":tru`), reconnect},
+		{"html", status(200, `<!DOCTYPE html><p>PHP Fatal error`), reconnect},
 		{"slow", func(w http.ResponseWriter, r *http.Request, _ map[string]json.RawMessage) {
 			<-r.Context().Done() // past the auth timeout
-		}},
+		}, reconnect},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +91,9 @@ func TestAuthFailuresDisconnect(t *testing.T) {
 			other := e.dial()
 			e.drupal.setUser("good", user{uid: 2})
 			c.emit("authenticate", `{"authToken":"tok"}`, true)
-			c.expectDisconnect()
+			if got := c.next(); got != tt.want {
+				t.Fatalf("client got %q, want %q", got, tt.want)
+			}
 			e.event("disconnect")
 			if st := e.stats(); st.Sockets != 0 || st.AuthenticatedClients != 0 {
 				t.Fatalf("stats after failure %+v", st)
@@ -94,12 +105,15 @@ func TestAuthFailuresDisconnect(t *testing.T) {
 	}
 }
 
+// Drupal down (connection refused): the client is sent to reconnect.
 func TestAuthBackendDown(t *testing.T) {
 	e := newEnv(t, nil)
 	e.drupal.srv.Close()
 	c := e.dial()
 	c.emit("authenticate", `{"authToken":"tok"}`, true)
-	c.expectDisconnect()
+	if got := c.next(); got != "EOF" {
+		t.Fatalf("client got %q, want its connection closed", got)
+	}
 }
 
 func TestAuthBadPayloads(t *testing.T) {

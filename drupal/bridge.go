@@ -76,6 +76,8 @@ type Bridge struct {
 	inline bool
 	// storeWarned is when storeFailed last warned (unix nanoseconds).
 	storeWarned atomic.Int64
+	outage      outage // Drupal's availability, for the log
+	keyLog      keyLog // API calls refused for their service key, for the log
 
 	ctx    context.Context // cancelled by Close; parent of backend calls
 	cancel context.CancelFunc
@@ -253,9 +255,11 @@ func (b *Bridge) notifyBackend(msg any) {
 // postBackend posts msg to Drupal and waits for the answer, logging a failure
 // (not one caused by the bridge closing).
 func (b *Bridge) postBackend(ctx context.Context, msg any) {
-	if _, err := b.backend.Post(ctx, msg); err != nil && ctx.Err() == nil {
-		b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
+	_, err := b.backend.Post(ctx, msg)
+	if err != nil && ctx.Err() != nil {
+		return
 	}
+	b.noteBackendResult(err)
 }
 
 // onConnection registers a new socket of "/" (pre-auth: it gets nothing

@@ -28,6 +28,7 @@ import (
 // app is socketd assembled: Socket.IO server, Drupal bridge, HTTP router.
 type app struct {
 	cfg    nodejsconfig.Config
+	dev    bool
 	log    *slog.Logger
 	io     *socketio.Server
 	bridge *drupal.Bridge
@@ -49,7 +50,14 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 			return nil, err
 		}
 	}
-	sio, err := socketio.New(socketio.Config{Engine: ec, Logger: logger, Adapter: cl.factory()})
+	sio, err := socketio.New(socketio.Config{
+		Engine:  ec,
+		Logger:  logger,
+		Adapter: cl.factory(),
+		// Drupal's client never sends binary; with client messages off
+		// nothing would read it, so a binary packet only costs memory.
+		DisallowBinary: !cfg.ClientsCanWriteToChannels && !cfg.ClientsCanWriteToClients,
+	})
 	if err != nil {
 		cl.close()
 		return nil, err
@@ -60,7 +68,11 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		cl.close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge, cluster: cl}
+	a := &app{cfg: cfg, dev: dev, log: logger, io: sio, bridge: bridge, cluster: cl}
+	if cfg.ServiceKey == "" {
+		logger.Warn("serviceKey is empty: the Drupal API accepts calls from anyone who can reach it; set serviceKey to Drupal's service key",
+			slog.String("drupal_api", cfg.BaseAuthPath))
+	}
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -86,7 +98,7 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 	}
 	if dev {
 		r.Handle(devBackendPath, devdrupal.New(devdrupal.Config{ServiceKey: cfg.ServiceKey, Logger: logger}))
-		demo := clientjs.DemoHandler(path)
+		demo := clientjs.DemoHandler(clientjs.DemoConfig{SocketPath: path, APIPath: cfg.BaseAuthPath, ServiceKey: cfg.ServiceKey})
 		r.Handle("/demo", demo)
 		r.Handle("/demo/*", demo)
 	}
@@ -112,12 +124,8 @@ func (a *app) listen() (net.Listener, error) {
 // clients are told the server is going away, the bridge stops its timers.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	var err error
-	hs := &http.Server{
-		Handler:           a.router,
-		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         a.tls,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
+	hs := newHTTPServer(a.router, a.httpLimits(), a.log)
+	hs.TLSConfig = a.tls
 	errc := make(chan error, 1)
 	go func() {
 		if a.tls != nil {
@@ -126,11 +134,15 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
-	a.log.Info("socketd listening",
-		slog.String("url", fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())),
-		slog.String("socket_path", a.cfg.SocketPath()+"/"),
-		slog.String("drupal_api", a.cfg.BaseAuthPath),
-		slog.String("backend", fmt.Sprintf("%s://%s:%d%s%s", a.cfg.Backend.Scheme, a.cfg.Backend.Host, a.cfg.Backend.Port, a.cfg.Backend.BasePath, a.cfg.Backend.MessagePath)))
+	base := fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())
+	attrs := []any{slog.String("version", version), slog.String("url", base),
+		slog.String("socketio", base+a.cfg.SocketPath()+"/"),
+		slog.String("drupal_api", base+a.cfg.BaseAuthPath),
+		slog.String("backend", a.bridge.Backend().URL())}
+	if a.dev {
+		attrs = append(attrs, slog.String("demo", base+"/demo/"))
+	}
+	a.log.Info("socketd listening", attrs...)
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -139,7 +151,12 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.bridge.Close()
-	_ = a.io.Close(sctx)
+	// A polling client fetches its close packet with the GET it always has
+	// held; one that has not within a second is gone or reconnecting, and
+	// waiting longer for it only delays the exit.
+	cctx, ccancel := context.WithTimeout(sctx, pollCloseWait)
+	_ = a.io.Close(cctx)
+	ccancel()
 	a.cluster.close()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
@@ -148,6 +165,21 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// pollCloseWait bounds how long shutting down waits for polling clients to
+// fetch their close packet.
+const pollCloseWait = time.Second
+
+// httpLimits are the HTTP server's bounds from the configuration (defaults
+// applied).
+func (a *app) httpLimits() httpLimits {
+	return httpLimits{
+		KeepAlive:   time.Duration(a.cfg.KeepAliveTimeout),
+		Headers:     time.Duration(a.cfg.HeadersTimeout),
+		Body:        time.Duration(a.cfg.BodyTimeout),
+		MaxHalfOpen: a.cfg.MaxHalfOpenConnections,
+	}
 }
 
 // tlsConfig loads the https key pair (the key may be encrypted with

@@ -30,13 +30,26 @@ func devConfig() nodejsconfig.Config {
 
 const devBackendPath = "/dev/drupal/nodejs/message"
 
+// devIgnoresFile says whether -dev leaves a ./nodejs.config.js unread, for
+// the log: dev mode is the same everywhere, so trying it in a Drupal
+// checkout does not quietly pick up that site's backend.
+func devIgnoresFile(f flags, exists func(string) bool) bool {
+	return f.dev && f.config == "" && exists("nodejs.config.js")
+}
+
 // loadConfig builds the configuration: file (or the dev default), then the
 // NODE_* environment, then flags, then defaults and validation.
 func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (nodejsconfig.Config, error) {
 	var cfg nodejsconfig.Config
 	path := f.config
-	if path == "" && exists("nodejs.config.js") {
-		// drupal-node.js reads ./nodejs.config.js when given no argument.
+	switch {
+	case f.dev && path != "":
+		return cfg, fmt.Errorf("-dev runs socketd on its own configuration, with a stand-in for Drupal; it does not read %s (drop -dev to use the file)", path)
+	case f.dev && f.backend != "":
+		return cfg, errors.New("-dev answers Drupal's auth callback itself (a stand-in that accepts every token); -backend cannot be used with it (drop -dev to use a real Drupal)")
+	case path == "" && !f.dev && exists("nodejs.config.js"):
+		// drupal-node.js reads ./nodejs.config.js when given no argument;
+		// -dev does not (see devIgnoresFile).
 		path = "nodejs.config.js"
 	}
 	switch {
@@ -80,13 +93,27 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if f.clientBundle != "" {
 		cfg.ClientBundle = f.clientBundle
 	}
+	if f.keepAlive != 0 {
+		cfg.KeepAliveTimeout = nodejsconfig.Duration(f.keepAlive)
+	}
+	if f.headers != 0 {
+		cfg.HeadersTimeout = nodejsconfig.Duration(f.headers)
+	}
+	if f.body != 0 {
+		cfg.BodyTimeout = nodejsconfig.Duration(f.body)
+	}
+	if f.maxHalfOpen != 0 {
+		cfg.MaxHalfOpenConnections = f.maxHalfOpen
+	}
 	if f.backend != "" {
 		if err := applyBackendURL(&cfg.Backend, f.backend); err != nil {
 			return cfg, err
 		}
 	}
-	if path == "" {
-		// The dev stand-in is served by socketd itself, on whatever port it got.
+	if f.dev {
+		// The dev stand-in is served by socketd itself, on whatever address
+		// it got; NODE_BACKEND_* variables cannot send it elsewhere.
+		cfg.Backend = devConfig().Backend
 		cfg.Backend.Host, cfg.Backend.Port = cfg.Host, cfg.Port
 	}
 	cfg = cfg.WithDefaults()

@@ -82,6 +82,23 @@ type Config struct {
 	Redis       string `json:"redis"`
 	RedisPrefix string `json:"redisPrefix"`
 
+	// HTTP server bounds, for what a client holds before it has sent a whole
+	// request (held long-polling GETs and WebSockets are not affected).
+
+	// KeepAliveTimeout closes a kept-alive connection idle for this long.
+	// Default 5s, Node's keepAliveTimeout.
+	KeepAliveTimeout Duration `json:"keepAliveTimeout"`
+	// HeadersTimeout bounds reading a request's head (and a TLS handshake).
+	// Default 10s.
+	HeadersTimeout Duration `json:"headersTimeout"`
+	// BodyTimeout bounds reading a request's body once its head is in.
+	// Default 30s (Node's requestTimeout is 300s).
+	BodyTimeout Duration `json:"bodyTimeout"`
+	// MaxHalfOpenConnections caps the connections that have not delivered a
+	// complete request (new, kept-alive idle, head or body still coming);
+	// past it new connections are closed at once. Default 4096.
+	MaxHalfOpenConnections int `json:"maxHalfOpenConnections"`
+
 	// Ignored lists keys read from the file that socketd accepts but does not
 	// use; the loader fills it so the caller can warn once.
 	Ignored []string `json:"-"`
@@ -117,6 +134,11 @@ const (
 	DefaultAuthTimeout  = 5 * time.Second
 	DefaultAuthCacheTTL = time.Hour
 	DefaultSocketPath   = "/socket.io"
+
+	DefaultKeepAliveTimeout       = 5 * time.Second
+	DefaultHeadersTimeout         = 10 * time.Second
+	DefaultBodyTimeout            = 30 * time.Second
+	DefaultMaxHalfOpenConnections = 4096
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -162,6 +184,18 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.CORSOrigins == nil {
 		c.CORSOrigins = []string{"*"}
+	}
+	if c.KeepAliveTimeout == 0 {
+		c.KeepAliveTimeout = Duration(DefaultKeepAliveTimeout)
+	}
+	if c.HeadersTimeout == 0 {
+		c.HeadersTimeout = Duration(DefaultHeadersTimeout)
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = Duration(DefaultBodyTimeout)
+	}
+	if c.MaxHalfOpenConnections == 0 {
+		c.MaxHalfOpenConnections = DefaultMaxHalfOpenConnections
 	}
 	return c
 }
@@ -234,6 +268,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Extensions) > 0 {
 		errs = append(errs, fmt.Errorf("extensions %v: JavaScript extensions cannot run in socketd; port them to a Go drupal.Extension", c.Extensions))
+	}
+	if c.KeepAliveTimeout < 0 || c.HeadersTimeout < 0 || c.BodyTimeout < 0 || c.MaxHalfOpenConnections < 0 {
+		errs = append(errs, errors.New("keepAliveTimeout, headersTimeout, bodyTimeout and maxHalfOpenConnections must not be negative"))
 	}
 	if c.ClientBundle != "2" && c.ClientBundle != "4" {
 		errs = append(errs, fmt.Errorf("clientBundle %q: want 2 or 4", c.ClientBundle))

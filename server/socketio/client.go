@@ -2,11 +2,13 @@ package socketio
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socketd/socketd/protocol/engineio"
@@ -22,8 +24,11 @@ type client struct {
 	rev  psio.Revision
 	// dec is held only while a binary packet waits for its attachments; other
 	// packets are decoded with a pooled decoder, so idle clients hold none.
-	// Only OnMessage touches it, and the engine serialises those calls.
-	dec *psio.Decoder
+	// OnMessage (serialised by the engine) takes it while it decodes and puts
+	// it back while a packet is pending; OnClose takes it away for good, so
+	// the attachments are released at the close even if something (nbio
+	// keeps recently closed connections) still refers to the client.
+	dec atomic.Pointer[psio.Decoder]
 
 	mu           sync.Mutex
 	sockets      []*Socket // one per namespace; clients rarely join more than one or two
@@ -83,32 +88,72 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 		err error
 	)
 	pool := &c.srv.decPool[c.rev-psio.V4]
-	d := c.dec
+	d := c.dec.Swap(nil)
 	if d == nil {
 		d = pool.Get().(*psio.Decoder)
 	}
+	held := d.Buffered()
 	if binary {
 		p, ok, err = d.AddBinary(data)
 	} else {
 		p, ok, err = d.Add(data)
 	}
+	if err == nil && c.srv.cfg.DisallowBinary && (d.Pending() || (ok && p.Type.IsBinary())) {
+		err = errBinaryRefused
+	}
 	if err != nil {
 		d.Reset()
 	}
+	c.srv.pending.Add(int64(d.Buffered() - held))
 	if d.Pending() {
-		c.dec = d
+		c.dec.Store(d)
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed { // OnClose ran meanwhile and found no decoder to drop
+			c.dropDecoder()
+		}
 	} else {
-		c.dec = nil
 		pool.Put(d)
 	}
 	if err != nil {
-		c.srv.log.Debug("socket.io parse error", slog.String("sid", c.sess.ID()), slog.String("error", err.Error()))
-		c.sess.CloseWithReason(engine.ReasonParseError)
+		c.refuse(err)
 		return
 	}
 	if ok {
 		c.dispatch(&p)
 	}
+}
+
+// errBinaryRefused: a binary packet from a client while Config.DisallowBinary.
+var errBinaryRefused = errors.New("socket.io: binary packet refused (clients may not send binary)")
+
+// refuse closes the connection of a client that sent what cannot be
+// accepted, with the reason logged.
+func (c *client) refuse(err error) {
+	switch {
+	case errors.Is(err, psio.ErrBufferLimit):
+		c.srv.log.Warn("socket.io: attachments of an incomplete packet over the limit; closing the connection",
+			slog.String("sid", c.sess.ID()), slog.Int("limit", c.srv.cfg.MaxBufferedBytes))
+		c.sess.CloseWithReason(engine.ReasonPayloadTooLarge)
+	case errors.Is(err, errBinaryRefused):
+		c.srv.log.Info("socket.io: binary packet refused; closing the connection", slog.String("sid", c.sess.ID()))
+		c.sess.CloseWithReason(engine.ReasonProtocolError)
+	default:
+		c.srv.log.Debug("socket.io parse error", slog.String("sid", c.sess.ID()), slog.String("error", err.Error()))
+		c.sess.CloseWithReason(engine.ReasonParseError)
+	}
+}
+
+// dropDecoder releases a pending packet's attachments.
+func (c *client) dropDecoder() {
+	d := c.dec.Swap(nil)
+	if d == nil {
+		return
+	}
+	c.srv.pending.Add(-int64(d.Buffered()))
+	d.Reset()
+	c.srv.decPool[c.rev-psio.V4].Put(d)
 }
 
 func (c *client) dispatch(p *psio.Packet) {
@@ -228,6 +273,7 @@ func (c *client) OnClose(_ *engine.Session, reason engine.CloseReason) {
 	c.stopConnectTimerLocked()
 	sockets := slices.Clone(c.sockets)
 	c.mu.Unlock()
+	c.dropDecoder()
 	r := disconnectReason(reason)
 	for _, s := range sockets {
 		s.onClose(r)

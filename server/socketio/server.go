@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
@@ -20,6 +21,9 @@ type Server struct {
 	eng     *engine.Server
 	decCfg  [2]psio.DecoderConfig // by revision: [0] v4, [1] v5
 	decPool [2]sync.Pool          // of *psio.Decoder, by revision as decCfg
+	// pending is the attachment bytes held by clients' incomplete binary
+	// packets, all clients together.
+	pending atomic.Int64
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
@@ -33,7 +37,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	srv := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace)}
 	for i, rev := range []psio.Revision{psio.V4, psio.V5} {
-		srv.decCfg[i] = psio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth}
+		srv.decCfg[i] = psio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth, MaxBufferedBytes: cfg.MaxBufferedBytes}
 		if err := srv.decCfg[i].Validate(); err != nil {
 			return nil, err
 		}
