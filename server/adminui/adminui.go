@@ -217,6 +217,12 @@ func (ad *Admin) Attach(srv *socketio.Server) error {
 		if n.Name() == ad.adminName {
 			return fmt.Errorf("adminui: namespace %s exists already", ad.adminName)
 		}
+		ad.mu.Lock()
+		w, ok := ad.adapters[n.Name()]
+		ad.mu.Unlock()
+		if !ok || n.Adapter() != adapter.Adapter(w) {
+			return errors.New("adminui: the server's adapter factory is not wrapped by Admin.Adapter")
+		}
 	}
 	srv.OnNewNamespace(ad.hook)
 	if _, err := srv.Namespace(ad.adminName); err != nil {
@@ -224,12 +230,6 @@ func (ad *Admin) Attach(srv *socketio.Server) error {
 	}
 	for _, n := range srv.Namespaces() {
 		ad.hook(n)
-	}
-	ad.mu.Lock()
-	_, wrapped := ad.adapters[ad.adminName]
-	ad.mu.Unlock()
-	if !wrapped {
-		return errors.New("adminui: the server's adapter factory is not wrapped by Admin.Adapter")
 	}
 	ad.wg.Add(2)
 	go ad.sendLoop()
