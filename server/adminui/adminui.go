@@ -238,8 +238,11 @@ func (ad *Admin) Attach(srv *socketio.Server) error {
 }
 
 // Close stops the admin's goroutines. The namespace stays; the server's Close
-// disconnects its sockets.
+// disconnects its sockets. A nil Admin does nothing.
 func (ad *Admin) Close() {
+	if ad == nil {
+		return
+	}
 	ad.closed.Do(func() {
 		close(ad.stop)
 		ad.wg.Wait()

@@ -34,6 +34,12 @@ type env struct {
 // room "channel:news" when they connect, as the Drupal bridge's would.
 func newEnv(t *testing.T, opts adminui.Options) *env {
 	t.Helper()
+	return newNode(t, opts, nil)
+}
+
+// newNode is newEnv on the adapter factory f (nil: in memory).
+func newNode(t *testing.T, opts adminui.Options, f adapter.Factory) *env {
+	t.Helper()
 	if opts.Auth != nil && opts.Auth.Password == "" {
 		h, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
 		if err != nil {
@@ -46,7 +52,7 @@ func newEnv(t *testing.T, opts adminui.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io, err := socketio.New(socketio.Config{Adapter: ad.Adapter(nil)})
+	io, err := socketio.New(socketio.Config{Adapter: ad.Adapter(f)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +127,7 @@ func (c *conn) prefix() string {
 func (c *conn) read() string {
 	c.t.Helper()
 	for {
+		c.c.SetDeadline(readTimeout)
 		d, _ := c.c.ReadData(c.t)
 		if d == "2" {
 			_ = c.c.SendText("3")
