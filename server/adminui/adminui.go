@@ -231,6 +231,9 @@ func (ad *Admin) Attach(srv *socketio.Server) error {
 	for _, n := range srv.Namespaces() {
 		ad.hook(n)
 	}
+	if !ad.opts.Production {
+		srv.SetEventObserver(ad)
+	}
 	ad.wg.Add(2)
 	go ad.sendLoop()
 	go ad.statsLoop()

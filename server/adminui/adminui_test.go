@@ -462,3 +462,24 @@ func TestBadOptions(t *testing.T) {
 		t.Error("Attach to a server whose adapter factory is not wrapped succeeded")
 	}
 }
+
+func TestEventsReported(t *testing.T) {
+	e := newEnv(t, adminui.Options{})
+	c := e.connect("/", "")
+	a := e.connect("/admin", "")
+	a.event("all_sockets")
+
+	_ = c.c.SendText(`42["hello",{"x":1}]`)
+	args, _ := a.event("event_received")
+	if got := string(args[0]) + string(args[1]) + string(args[2]); got != `"/""`+c.id+`"["hello",{"x":1}]` {
+		t.Errorf("event_received %s", args)
+	}
+
+	if err := e.io.Of("/").To("channel:news").Emit("news", strings.Repeat("x", 5000)); err != nil {
+		t.Fatal(err)
+	}
+	args, _ = a.event("event_sent")
+	if got := string(args[0]) + string(args[1]) + string(args[2]); got != `"/""`+c.id+`"["news","[5011 bytes, not shown by socketd]"]` {
+		t.Errorf("event_sent %s", args)
+	}
+}

@@ -5,10 +5,11 @@
 // sockets, rooms, connections and disconnections) and its commands
 // (disconnect, join, leave, emit), which act on every namespace of the server.
 //
-// It uses server/socketio's public API plus two seams that cost nothing when no
-// admin UI is attached: Server.OnNewNamespace (hooks on namespaces made later)
-// and the adapter factory, which Admin.Adapter wraps to see room membership
-// change (room_joined, room_left). Nothing is kept per socket: the admin side
+// It uses server/socketio's public API plus three seams that cost nothing, or
+// one atomic load per event, when no admin UI is attached:
+// Server.OnNewNamespace (hooks on namespaces made later), the adapter factory,
+// which Admin.Adapter wraps to see room membership change (room_joined,
+// room_left), and Server.SetEventObserver (event_received, event_sent). Nothing is kept per socket: the admin side
 // works from what the namespaces and adapters already hold, and while no admin
 // is connected (on this node, or on another node of a cluster) the hooks only
 // check an atomic counter.

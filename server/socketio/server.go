@@ -24,6 +24,8 @@ type Server struct {
 	// pending is the attachment bytes held by clients' incomplete binary
 	// packets, all clients together.
 	pending atomic.Int64
+	// observer is the EventObserver, or nil (SetEventObserver).
+	observer atomic.Pointer[observerBox]
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
