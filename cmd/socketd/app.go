@@ -179,7 +179,12 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	a.bridge.Close()
 	a.admin.Close()
-	_ = a.io.Close(sctx)
+	// A polling client fetches its close packet with the GET it always has
+	// held; one that has not within a second is gone or reconnecting, and
+	// waiting longer for it only delays the exit.
+	cctx, ccancel := context.WithTimeout(sctx, pollCloseWait)
+	_ = a.io.Close(cctx)
+	ccancel()
 	a.cluster.close()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
@@ -189,6 +194,10 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	return err
 }
+
+// pollCloseWait bounds how long shutting down waits for polling clients to
+// fetch their close packet.
+const pollCloseWait = time.Second
 
 // httpLimits are the HTTP server's bounds from the configuration (defaults
 // applied).
