@@ -26,8 +26,10 @@ type Options struct {
 	// NamespaceName is the admin namespace. Empty means "/admin".
 	NamespaceName string
 	// Auth is the basic authentication the UI's login form answers. Nil means
-	// none: whoever reaches the server may administer it (instrument()'s
-	// auth: false; the caller decides where that is acceptable).
+	// none (instrument()'s auth: false): then only connections made to a
+	// loopback address (the Host header) are admitted, and from a browser
+	// only by a page of that same origin, so that a web page the operator
+	// visits cannot reach the namespace (cross-origin, or by DNS rebinding).
 	Auth *BasicAuth
 	// Readonly refuses every command: the UI only shows.
 	Readonly bool

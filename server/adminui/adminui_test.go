@@ -483,3 +483,36 @@ func TestEventsReported(t *testing.T) {
 		t.Errorf("event_sent %s", args)
 	}
 }
+
+// Without a login only local pages of the server's own origin get in.
+func TestNoLoginLocalOnly(t *testing.T) {
+	e := newEnv(t, adminui.Options{})
+	base := strings.TrimPrefix(e.url, "http://")
+	host := base[:strings.Index(base, "/")] // 127.0.0.1:port
+	for _, tt := range []struct {
+		header http.Header
+		ok     bool
+	}{
+		{http.Header{}, true},
+		{http.Header{"Origin": {"http://" + host}}, true},
+		{http.Header{"Origin": {"http://evil.example"}}, false},
+		{http.Header{"Host": {"evil.example"}, "Origin": {"http://evil.example"}}, false},
+		{http.Header{"Host": {"localhost:1"}}, true},
+	} {
+		c, err := testutil.DialWSHeader(e.url, tt.header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cn := &conn{t: t, c: c, nsp: "/admin"}
+		c.SetDeadline(readTimeout)
+		if d, _ := c.ReadData(t); !strings.HasPrefix(d, "0{") {
+			t.Fatalf("open packet %q", d)
+		}
+		_ = c.SendText("40/admin,")
+		got := cn.read()
+		if ok := strings.HasPrefix(got, `0/admin,{"sid"`); ok != tt.ok {
+			t.Errorf("headers %v: CONNECT answered %q, want admitted %v", tt.header, got, tt.ok)
+		}
+	}
+}

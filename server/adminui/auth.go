@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -42,6 +45,8 @@ func parseAuth(raw json.RawMessage) authPayload {
 func (ad *Admin) setupAdminNamespace(n *socketio.Namespace) {
 	if ad.hash != nil {
 		n.Use(ad.authenticate)
+	} else {
+		n.Use(ad.localOnly)
 	}
 	n.OnConnection(ad.onAdminConnection)
 	n.OnDisconnect(func(*socketio.Socket, socketio.DisconnectReason) { ad.admins.Add(-1) })
@@ -69,6 +74,44 @@ func (ad *Admin) authenticate(s *socketio.Socket) error {
 	}
 	ad.log.Warn("admin UI: login refused (invalid credentials)", slog.String("address", s.Handshake().Address))
 	return errInvalidCredentials
+}
+
+// errNotLocal refuses a connection without a login from elsewhere than a page
+// of the server's own loopback origin.
+var errNotLocal = &socketio.ConnectError{Message: "the admin UI without a login is served to local pages only"}
+
+// localOnly is the admin namespace's middleware without a login: the request
+// was made to a loopback address, and a browser's came from a page of that
+// same origin.
+func (ad *Admin) localOnly(s *socketio.Socket) error {
+	h := s.Handshake()
+	host := h.Host
+	if origin := h.Headers.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host != host {
+			ad.log.Warn("admin UI: cross-origin connection refused", slog.String("origin", origin), slog.String("host", host), slog.String("address", h.Address))
+			return errNotLocal
+		}
+	}
+	if !loopbackHost(host) {
+		ad.log.Warn("admin UI: connection to a non-loopback host refused (no login configured)", slog.String("host", host), slog.String("address", h.Address))
+		return errNotLocal
+	}
+	return nil
+}
+
+// loopbackHost reports whether a Host header names a loopback address.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkPassword compares the credentials, the hash even for a wrong username so
