@@ -55,7 +55,8 @@ func AdminUIHandler(cfg AdminUIConfig) http.Handler {
 	h := &adminHandler{cfg: cfg, version: AdminUIVersion()}
 	if h.version != "" {
 		if index, err := fs.ReadFile(adminDist, "admin_ui/dist/index.html"); err == nil {
-			h.index = injectConfigScript(index)
+			_, err := fs.Stat(adminDist, "admin_ui/dist/"+mdiCSS)
+			h.index = rewritePage(index, err == nil)
 		}
 	}
 	h.config = adminConfigScript(cfg)
@@ -69,16 +70,48 @@ type adminHandler struct {
 	config  []byte
 }
 
-// injectConfigScript loads socketd-config.js before the UI's first script (a
-// file rather than an inline script, so that a Content-Security-Policy
-// without 'unsafe-inline' can be put in front).
-func injectConfigScript(index []byte) []byte {
-	tag := `<script src="socketd-config.js"></script>`
+// mdiCSS is the icon font's stylesheet as make client-js copies it.
+const mdiCSS = "mdi/css/materialdesignicons.min.css"
+
+// rewritePage is the package's index.html with socketd-config.js loaded
+// before the UI's first script (a file rather than an inline script, so that
+// a Content-Security-Policy without 'unsafe-inline' can be put in front), and
+// with what it asks of CDNs served from here or left out: the icon font
+// (the UI's action buttons are icons only) when it was built in, and the
+// Roboto web font (the browser's sans-serif stands in), so that the page works
+// without internet and tells no third party it was opened.
+func rewritePage(index []byte, localIcons bool) []byte {
 	s := string(index)
+	for _, link := range linkTags(s) {
+		switch {
+		case strings.Contains(link, "fonts.googleapis.com"):
+			s = strings.Replace(s, link, "", 1)
+		case localIcons && strings.Contains(link, "materialdesignicons"):
+			s = strings.Replace(s, link, `<link rel="stylesheet" href="`+mdiCSS+`">`, 1)
+		}
+	}
+	tag := `<script src="socketd-config.js"></script>`
 	if i := strings.Index(s, "<script"); i >= 0 {
 		return []byte(s[:i] + tag + s[i:])
 	}
 	return []byte(strings.Replace(s, "</body>", tag+"</body>", 1))
+}
+
+// linkTags returns the <link ...> tags of an HTML page.
+func linkTags(s string) []string {
+	var out []string
+	for {
+		i := strings.Index(s, "<link ")
+		if i < 0 {
+			return out
+		}
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			return out
+		}
+		out = append(out, s[i:i+j+1])
+		s = s[i+j+1:]
+	}
 }
 
 // adminConfigScript sets the UI's connection settings (the keys the UI reads
@@ -151,7 +184,7 @@ func (h *adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The UI's js/, css/ and img/ names carry a hash of their content.
-	if strings.Contains(name, "/") {
+	if strings.HasPrefix(name, "js/") || strings.HasPrefix(name, "css/") || strings.HasPrefix(name, "img/") {
 		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		hdr.Set("Cache-Control", "public, max-age=0")

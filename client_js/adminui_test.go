@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -64,6 +65,20 @@ func TestAdminUIHandler(t *testing.T) {
 	cfg, app := strings.Index(page, `<script src="socketd-config.js">`), strings.Index(page, `<script src="js/app.`)
 	if cfg < 0 || app < 0 || cfg > app {
 		t.Fatalf("the page does not load socketd-config.js before the UI:\n%s", page)
+	}
+	// Nothing from other sites: the icon font is served from here.
+	if strings.Contains(page, "https://") || !strings.Contains(page, `href="`+mdiCSS+`"`) {
+		t.Errorf("the page loads from other sites, or not the local icon font:\n%s", page)
+	}
+	r = get(t, h, "/admin/"+mdiCSS)
+	css := body(t, r)
+	if r.StatusCode != http.StatusOK || !strings.Contains(css, "mdi-logout") {
+		t.Errorf("GET %s: %s", mdiCSS, r.Status)
+	}
+	for _, ref := range regexp.MustCompile(`url\("?\.\./fonts/([^?")]+\.woff2)`).FindAllStringSubmatch(css, -1) {
+		if r := get(t, h, "/admin/mdi/fonts/"+ref[1]); r.StatusCode != http.StatusOK {
+			t.Errorf("GET the icon font %s: %s", ref[1], r.Status)
+		}
 	}
 
 	r = get(t, h, "/admin/socketd-config.js")

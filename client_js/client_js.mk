@@ -54,7 +54,8 @@ $(CLIENT_JS_DIR)/dist/v4/VERSION: $(CLIENT_JS_INSTALLED) $(CLIENT_JS_MK)
 	$(call client_js_copy,v4,socket.io-client-v4,socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map)
 
 # The admin UI: its ui/dist without the source maps (3.4 MB the binary would
-# carry for nobody), VERSION last as above.
+# carry for nobody), and the icon font its page takes from a CDN (@mdi/font's
+# CSS and WOFF2 only, what browsers of today load), VERSION last as above.
 ADMIN_UI_DIR       := $(CLIENT_JS_DIR)/admin_ui
 ADMIN_UI_INSTALLED := $(ADMIN_UI_DIR)/node_modules/.package-lock.json
 
@@ -68,6 +69,9 @@ $(ADMIN_UI_DIR)/dist/VERSION: $(ADMIN_UI_INSTALLED) $(CLIENT_JS_MK)
 	@find $(ADMIN_UI_DIR)/dist -mindepth 1 ! -name .keep -delete 2>/dev/null; mkdir -p $(ADMIN_UI_DIR)/dist
 	cp -R $(ADMIN_UI_DIR)/node_modules/@socket.io/admin-ui/ui/dist/. $(ADMIN_UI_DIR)/dist/
 	find $(ADMIN_UI_DIR)/dist -name '*.map' -delete
+	mkdir -p $(ADMIN_UI_DIR)/dist/mdi/css $(ADMIN_UI_DIR)/dist/mdi/fonts
+	cp $(ADMIN_UI_DIR)/node_modules/@mdi/font/css/materialdesignicons.min.css $(ADMIN_UI_DIR)/dist/mdi/css/
+	cp $(ADMIN_UI_DIR)/node_modules/@mdi/font/fonts/materialdesignicons-webfont.woff2 $(ADMIN_UI_DIR)/dist/mdi/fonts/
 	cd $(ADMIN_UI_DIR) && node -p 'require("./node_modules/@socket.io/admin-ui/package.json").version' >dist/VERSION.tmp \
 	  && mv dist/VERSION.tmp dist/VERSION
 

@@ -84,6 +84,14 @@ func TestBrowserAdminUI(t *testing.T) {
 	}
 	step("socket_gone")
 	step("steps_done")
+	// The page loaded everything from socketd (the icons of its buttons too).
+	page.mu.Lock()
+	for _, e := range page.events {
+		if e.Ev == "requestfailed" {
+			t.Errorf("the admin page: %s", e.line)
+		}
+	}
+	page.mu.Unlock()
 
 	// The other one is still there: a publish to the channel reaches it alone.
 	msg := `{"channel":"newsroom","callback":"afterAdmin","data":{"body":"still here"}}`
