@@ -45,6 +45,11 @@ type Config struct {
 	// operation is applied here at once, a request returns ErrBusDown.
 	// Zero means 8 MiB.
 	PublishQueueBytes int
+	// PublishFullWait is how long a publish waits for room in a full
+	// queue before it is dropped as above: a burst faster than Redis takes
+	// it is slowed to Redis's pace rather than losing its tail. A bus known
+	// to be down drops at once. Zero means 100 ms; negative never waits.
+	PublishFullWait time.Duration
 	// Sharded speaks the sharded adapter's wire (createShardedAdapter:
 	// SPUBLISH/SSUBSCRIBE, Redis 7 or later) instead of the classic one.
 	Sharded bool
@@ -209,6 +214,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.PublishQueueBytes <= 0 {
 		cfg.PublishQueueBytes = 8 << 20
+	}
+	if cfg.PublishFullWait == 0 {
+		cfg.PublishFullWait = 100 * time.Millisecond
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = randomID(6)

@@ -45,8 +45,10 @@
 // here one after the other, reach Redis, and so every node, in that order.
 // A broadcast is encoded once for the bus, into a pooled buffer the queue
 // owns until it is written. The queue is bounded in bytes
-// (Config.PublishQueueBytes, 8 MiB); what does not fit, or is handed over
-// while the bus is down, is dropped for the other nodes and counted
+// (Config.PublishQueueBytes, 8 MiB). A publish that finds it full waits for
+// room up to Config.PublishFullWait (100 ms), so a burst faster than Redis
+// takes it is slowed to Redis's pace; what still does not fit, or is handed
+// over while the bus is down, is dropped for the other nodes and counted
 // (Stats.Dropped, Stats.QueueFull), never queued without bound.
 //
 // Who waits: Broadcast without Ordered (socket.io's emit), AddSockets,

@@ -50,22 +50,52 @@ type outbox struct {
 	limit  int
 	closed bool
 	kick   chan struct{} // wakes the publisher
+	// freed is closed (and replaced) when bytes are released, waking
+	// senders that wait for room (Config.PublishFullWait).
+	freed chan struct{}
 }
 
 var errQueueFull = errors.New("publish queue full")
 
 // push queues m, or refuses it when the queue would pass its limit or the
-// Cluster is closed.
-func (o *outbox) push(m pubMsg) error {
+// Cluster is closed. With a wait over zero a full queue is waited on for
+// that long (or until ctx ends) before m is refused: a burst of broadcasts
+// faster than one round trip drains is slowed to Redis's pace instead of
+// losing its tail, while a Redis that stopped answering holds a sender up
+// for that bound at most (and not at all once the bus is known down).
+func (o *outbox) push(ctx context.Context, m pubMsg, wait time.Duration) error {
 	m.bytes = cap(*m.buf) + len(m.channel) + msgOverhead
+	var timer *time.Timer
 	o.mu.Lock()
-	switch {
-	case o.closed:
+	for {
+		if o.closed {
+			o.mu.Unlock()
+			return errClosed
+		}
+		if o.bytes+m.bytes <= o.limit {
+			break
+		}
+		if wait <= 0 || ctx.Err() != nil {
+			o.mu.Unlock()
+			return errQueueFull
+		}
+		if o.freed == nil {
+			o.freed = make(chan struct{})
+		}
+		freed := o.freed
 		o.mu.Unlock()
-		return errClosed
-	case o.bytes+m.bytes > o.limit:
-		o.mu.Unlock()
-		return errQueueFull
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-freed:
+		case <-timer.C:
+			return errQueueFull
+		case <-ctx.Done():
+			return errQueueFull
+		}
+		o.mu.Lock()
 	}
 	o.queue = append(o.queue, m)
 	o.bytes += m.bytes
@@ -90,6 +120,10 @@ func (o *outbox) take(spare []pubMsg) []pubMsg {
 func (o *outbox) release(n int) {
 	o.mu.Lock()
 	o.bytes -= n
+	if o.freed != nil {
+		close(o.freed)
+		o.freed = nil
+	}
 	o.mu.Unlock()
 }
 
@@ -124,7 +158,7 @@ func (c *Cluster) send(ctx context.Context, m pubMsg, wait bool) error {
 	if !c.up.Load() {
 		return c.fail(m, ErrBusDown)
 	}
-	if err := c.out.push(m); err != nil {
+	if err := c.out.push(ctx, m, c.cfg.PublishFullWait); err != nil {
 		if errors.Is(err, errQueueFull) {
 			c.queueFull.Add(1)
 			err = fmt.Errorf("%w (%d bytes)", err, c.out.limit)
@@ -149,8 +183,16 @@ func (c *Cluster) send(ctx context.Context, m pubMsg, wait bool) error {
 // enqueue queues an answer to another node's request. It never waits (the
 // reader calls it): a full queue drops the answer, counted.
 func (c *Cluster) enqueue(channel string, msg []byte) {
-	_ = c.send(context.Background(), pubMsg{channel: channel, buf: &msg}, false)
+	_ = c.send(noWait, pubMsg{channel: channel, buf: &msg}, false)
 }
+
+// noWait is a context already done: a send with it never waits for room in
+// the queue (the reader's answers).
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // fail drops m: counted, its ordered operation applied here at once, its
 // waiter told. It returns the error the waiter gets.

@@ -277,3 +277,64 @@ func TestPublishOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishBurst: a tight loop of broadcasts far larger than the publish
+// queue, with Redis healthy, is slowed to Redis's pace (Config.PublishFullWait)
+// rather than losing its tail: every broadcast reaches the other node. With
+// PublishFullWait negative the same burst drops, which is what the wait is for.
+func TestPublishBurst(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		wait      time.Duration
+		wantDrops bool
+	}{
+		{"waits for room", 0, false},
+		{"never waits", -1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			cfg := redisadapter.Config{PublishQueueBytes: 16 << 10, PublishFullWait: tc.wait}
+			clusters := []*redisadapter.Cluster{newCluster(t, srv.Addr, cfg), newCluster(t, srv.Addr, cfg)}
+			for _, c := range clusters {
+				waitUp(t, c)
+			}
+			nss, ads := twoNodes(t, clusters, "/burst")
+			ctx := context.Background()
+			const n = 3000
+			for i := range n {
+				if err := ads[0].Broadcast(ctx, event("/burst", fmt.Sprint("b", i)), adapter.BroadcastOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Node 1 applies in order: once it has "end" it has everything
+			// that was published before it. "end" goes once the queue has
+			// drained, so that it is not dropped itself (no event marks the
+			// drain: poll, bounded).
+			for deadline := time.Now().Add(10 * time.Second); clusters[0].Stats().QueueBytes != 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the publish queue never drained: %+v", clusters[0].Stats())
+				}
+			}
+			if err := ads[0].Broadcast(ctx, event("/burst", "end"), adapter.BroadcastOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, nss[1], "s1", "end")
+			missed := 0
+			for i := range n {
+				if !nss[1].Received("s1", fmt.Sprint("b", i)) {
+					missed++
+				}
+			}
+			st := clusters[0].Stats()
+			if tc.wantDrops {
+				if missed == 0 || st.QueueFull == 0 {
+					t.Fatalf("a burst of %d into a %d-byte queue that never waits dropped nothing (missed %d): %+v", n, cfg.PublishQueueBytes, missed, st)
+				}
+				return
+			}
+			if missed != 0 || st.Dropped != 0 {
+				t.Fatalf("node 1 missed %d of %d broadcasts: %+v", missed, n, st)
+			}
+		})
+	}
+}
