@@ -73,6 +73,9 @@ func (l *nsLocal) Deliver(pkt *psio.Packet, ids []adapter.SocketID, flags adapte
 	l.mu.RUnlock()
 	var count int
 	if len(targets) > 0 || len(restoring) > 0 {
+		if box := l.srv.observer.Load(); box != nil && len(targets) > 0 && (pkt.Type == psio.Event || pkt.Type == psio.BinaryEvent) {
+			box.o.EventSent(l.nsp(), targets, pkt.Data)
+		}
 		var frames, plain []*engine.Frame
 		if offset {
 			frames = encodeFrames(withOffset(pkt, flags.Offset))

@@ -44,14 +44,14 @@ import (
 // storeScript stores a broadcast in the stream and publishes its message
 // with the entry id appended: KEYS[1] the stream; ARGV: maxlen, uid, nsp,
 // data, channel, message awaiting its offset (wire.AppendStoredBroadcast).
-var storeScript = redis.NewScript(`
+const storeScriptSource = `
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'uid', ARGV[2], 'nsp', ARGV[3], 'type', '3', 'data', ARGV[4])
 local n = string.len(id)
 local header
 if n < 32 then header = string.char(160 + n) else header = string.char(217, n) end
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. header .. id)
 return id
-`)
+`
 
 // recoveryState is a namespace's recovery settings, set by EnableRecovery.
 type recoveryState struct {
@@ -104,10 +104,13 @@ func (a *Adapter) storing(pkt *socketio.Packet, opts adapter.BroadcastOptions) b
 }
 
 // broadcastStored stores a broadcast and publishes it in one script run,
-// and delivers it here when its message comes back with the offset. With
-// counted it waits for the socketd nodes' counts, as BroadcastCount does.
-// While the bus is down, or when the script fails, the packet reaches this
-// node's sockets at once, without an offset.
+// through the publisher (in order with this node's other messages), and
+// delivers it here when its message comes back with the offset. With
+// counted it waits for the socketd nodes' counts, as BroadcastCount does;
+// with counted or Flags.Ordered it waits until the message is on the bus,
+// as Ordered operations do. While the bus is down, or when the message is
+// dropped, the packet reaches this node's sockets at once, without an
+// offset.
 func (a *Adapter) broadcastStored(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, counted bool) (int, error) {
 	local := func(off adapter.Offset) int {
 		o := opts
@@ -124,6 +127,9 @@ func (a *Adapter) broadcastStored(ctx context.Context, pkt *socketio.Packet, opt
 		id string
 	)
 	if counted {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.c.cfg.RequestTimeout)
+		defer cancel()
 		peers, err := a.c.numSub(ctx, a.ch.socketd)
 		if err != nil {
 			peers = 1
@@ -140,34 +146,39 @@ func (a *Adapter) broadcastStored(ctx context.Context, pkt *socketio.Packet, opt
 		// Too many operations wait for their echo: applied here at once.
 		op.do(adapter.Offset{})
 	}
-	if err := a.publishStored(ctx, pkt, opts, wire.Ext{Seq: seq, CountID: id}); err != nil {
-		if seq != 0 {
-			a.c.ord.run(seq)
-		}
-		if counted {
-			a.c.dropPending(id)
-		}
-	} else if counted {
-		_ = a.c.wait(ctx, id, p) // nodes that did not answer in time are not counted
+	err := a.publishStored(ctx, pkt, opts, wire.Ext{Seq: seq, CountID: id}, counted || opts.Flags.Ordered)
+	if err != nil && seq != 0 && !errors.Is(err, ErrTimeout) {
+		a.c.ord.run(seq) // not queued (it did not encode); a no-op if applied already
 	}
 	if !counted {
 		return 0, nil
+	}
+	if err == nil {
+		_ = a.c.wait(ctx, id, p) // nodes that did not answer in time are not counted
+	} else {
+		a.c.dropPending(id)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.count, nil
 }
 
-// publishStored runs storeScript for a broadcast.
-func (a *Adapter) publishStored(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, ext wire.Ext) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	msg, err := wire.AppendStoredBroadcast((*bp)[:0], a.c.uid, pkt, a.wireOpts(opts, ext))
-	*bp = msg[:0]
+// storeArgs are what storeScript needs besides the message.
+type storeArgs struct {
+	nsp  string
+	data []byte // wire.AppendStreamData
+}
+
+// publishStored hands a stored broadcast to the publisher (see send for
+// wait and the errors).
+func (a *Adapter) publishStored(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, ext wire.Ext, wait bool) error {
+	data, err := wire.AppendStreamData(nil, pkt, a.wireOpts(opts, wire.Ext{}))
 	if err != nil {
 		return err
 	}
-	data, err := wire.AppendStreamData(nil, pkt, a.wireOpts(opts, wire.Ext{}))
+	bp, err := encoded(func(b []byte) ([]byte, error) {
+		return wire.AppendStoredBroadcast(b, a.c.uid, pkt, a.wireOpts(opts, ext))
+	})
 	if err != nil {
 		return err
 	}
@@ -175,18 +186,16 @@ func (a *Adapter) publishStored(ctx context.Context, pkt *socketio.Packet, opts 
 	if len(opts.Rooms) == 1 {
 		channel += string(opts.Rooms[0]) + "#"
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.RequestTimeout)
-	defer cancel()
-	cfg := a.c.cfg
-	err = storeScript.Run(ctx, a.c.client, []string{cfg.StreamName},
-		cfg.StreamMaxLen, a.c.uid, a.nsp, data, channel, msg).Err()
-	if err != nil {
-		a.c.dropped.Add(1)
-		a.c.log.Debug("redis adapter: storing a broadcast failed", "err", err)
-		return fmt.Errorf("%w: %w", ErrBusDown, err)
-	}
-	a.c.published.Add(1)
-	return nil
+	return a.c.send(ctx, pubMsg{channel: channel, buf: bp, seq: ext.Seq, store: &storeArgs{nsp: a.nsp, data: data}}, wait)
+}
+
+// queueStored adds a stored broadcast's script run to the publisher's
+// pipeline. EVAL, not EVALSHA: a script Redis forgot (a restart) would
+// fail in the middle of a pipeline whose later messages went out, and
+// retrying it would break their order; the script is short.
+func (c *Cluster) queueStored(ctx context.Context, pipe redis.Pipeliner, m pubMsg) {
+	pipe.Eval(ctx, storeScriptSource, []string{c.cfg.StreamName},
+		c.cfg.StreamMaxLen, c.uid, m.store.nsp, m.store.data, m.channel, *m.buf)
 }
 
 // receivedOffset is the offset a broadcast from another node is delivered
