@@ -280,7 +280,9 @@ func (b *Bridge) setup(c *conn, a *store.Auth, r *AuthReply, room string, tokens
 	b.redeemTokens(ctx, c, a, tokens)
 
 	push(c.s, clientAuthenticated(r.Raw))
-	_ = e.Ack(ackSuccess)
+	if e != nil { // nil: a recovered socket's resume, which no one acks
+		_ = e.Ack(ackSuccess)
+	}
 	if online {
 		b.notifyPresence(ctx, a.UID, r.PresenceUIDs, "online")
 	}

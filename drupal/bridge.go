@@ -169,6 +169,7 @@ func New(cfg nodejsconfig.Config, sio *socketio.Server, opts Options) (*Bridge, 
 	}
 	b.nsp.OnConnection(b.onConnection)
 	b.nsp.OnDisconnecting(b.onDisconnecting)
+	b.nsp.OnRecover(b.onRecover)
 	b.nsp.On("authenticate", b.onAuthenticate)
 	b.nsp.On("join-token-channel", b.onJoinTokenChannel)
 	b.nsp.On("message", b.onClientMessage)
@@ -273,9 +274,12 @@ func (b *Bridge) onConnection(s *socketio.Socket) {
 	}
 	b.sockets[s.ID()] = c
 	b.mu.Unlock()
-	b.logDebug("drupal: client connected", slog.String("sid", s.ID()))
+	b.logDebug("drupal: client connected", slog.String("sid", s.ID()), slog.Bool("recovered", s.Recovered()))
 	for _, ext := range b.exts {
 		ext.OnConnect(s)
+	}
+	if s.Recovered() {
+		b.resume(c)
 	}
 }
 

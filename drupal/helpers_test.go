@@ -177,7 +177,11 @@ func newEnvStore(t testing.TB, mutate func(*nodejsconfig.Config), clk *storetest
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	sio, err := socketio.New(socketio.Config{})
+	var sc socketio.Config
+	if r := cfg.ConnectionStateRecovery; r != nil {
+		sc.Recovery = &socketio.Recovery{MaxDisconnectionDuration: time.Duration(r.MaxDisconnectionDuration)}
+	}
+	sio, err := socketio.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,11 @@ func newCluster(url string, logger *slog.Logger) (adapter.Factory, func(), error
 		_ = client.Close()
 		return nil, nil, err
 	}
+	// Listening is announced once the node is on the bus (bounded), so a
+	// test's first broadcast reaches it.
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	_ = c.WaitUp(ctx)
 	return c.Factory(), func() { _ = c.Close(); _ = client.Close() }, nil
 }
 

@@ -11,7 +11,9 @@
 // well, so older clients run against the same handlers. With -redis URL it joins
 // the cluster on that Redis and serves the cluster test events too (cluster.go).
 // It prints one line, "listening on http://HOST:PORT", once it accepts
-// connections.
+// connections. With -recovery DURATION connection-state recovery is on
+// (socket.io's maxDisconnectionDuration) and the recovery test events are
+// served (recovery.go).
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 
 	"github.com/socketd/socketd/server/adapter"
 	"github.com/socketd/socketd/server/engine"
+	"github.com/socketd/socketd/server/socketio"
 )
 
 func main() {
@@ -36,8 +39,10 @@ func main() {
 	verbose := flag.Bool("v", false, "log session events to stderr")
 	redisURL := flag.String("redis", "", "join the cluster on this Redis (redis://HOST:PORT) and serve the cluster test events")
 	name := flag.String("name", "", "this node's name in the cluster test events' answers")
+	recovery := flag.Duration("recovery", 0, "turn connection-state recovery on with this maxDisconnectionDuration, and serve the recovery test events")
+	maxPackets := flag.Int("recovery-max-packets", 0, "with -recovery: the in-memory store's packet bound (0: its default)")
 	flag.Parse()
-	if err := run(*addr, *verbose, *redisURL, *name); err != nil {
+	if err := run(*addr, *verbose, *redisURL, *name, recoveryConfig(*recovery, *maxPackets)); err != nil {
 		fmt.Fprintln(os.Stderr, "suiteserver:", err)
 		os.Exit(1)
 	}
@@ -56,7 +61,7 @@ func (echo) OnMessage(s *engine.Session, data []byte, binary bool) {
 
 func (echo) OnClose(*engine.Session, engine.CloseReason) {}
 
-func run(addr string, verbose bool, redisURL, name string) error {
+func run(addr string, verbose bool, redisURL, name string, recovery *socketio.Recovery) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -81,7 +86,7 @@ func run(addr string, verbose bool, redisURL, name string) error {
 		defer closeCluster()
 		factory = f
 	}
-	sio, err := newSocketIO(logger, factory)
+	sio, err := newSocketIO(logger, factory, recovery)
 	if err != nil {
 		return err
 	}

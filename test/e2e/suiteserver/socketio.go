@@ -15,7 +15,7 @@ import (
 // newSocketIO builds the Socket.IO endpoint: the socket.io-protocol suite's
 // reference handlers, plus the handlers test/e2e/socketio_clients_test.go
 // describes in its contract comment.
-func newSocketIO(logger *slog.Logger, factory adapter.Factory) (*socketio.Server, error) {
+func newSocketIO(logger *slog.Logger, factory adapter.Factory, rec *socketio.Recovery) (*socketio.Server, error) {
 	pingInterval, pingTimeout := 300*time.Millisecond, 200*time.Millisecond
 	if factory != nil {
 		// A cluster node's handlers may wait on Redis (a publish while Redis
@@ -24,6 +24,7 @@ func newSocketIO(logger *slog.Logger, factory adapter.Factory) (*socketio.Server
 		pingInterval, pingTimeout = 2*time.Second, 5*time.Second
 	}
 	io, err := socketio.New(socketio.Config{
+		Recovery: rec,
 		Engine: engine.Config{
 			PingInterval:      pingInterval,
 			PingTimeout:       pingTimeout,
@@ -92,6 +93,10 @@ func newSocketIO(logger *slog.Logger, factory adapter.Factory) (*socketio.Server
 	main.On("binary-in-nested", func(s *socketio.Socket, e *socketio.Event) {
 		_ = s.EmitArgs("binary-out", e.Args)
 	})
+
+	if rec != nil {
+		recoveryHandlers(main)
+	}
 
 	io.Of("/custom").OnConnection(func(s *socketio.Socket) {
 		_ = s.Emit("auth", s.Handshake().Auth)
