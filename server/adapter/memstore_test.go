@@ -2,6 +2,8 @@ package adapter_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -77,7 +79,7 @@ func TestMemoryRecoveryBounds(t *testing.T) {
 		t.Fatalf("from the oldest kept packet's predecessor: %d, %v", len(missed), err)
 	}
 	// Bytes: one big packet pushes out the others.
-	emitText(t, m, strings.Repeat("y", 3750))
+	emitText(t, m, strings.Repeat("y", 3700))
 	st := m.RecoveryStats()
 	if st.Packets != 1 || st.DroppedPackets != 5 || st.Bytes > 4000 {
 		t.Fatalf("stats %+v: want 1 packet kept, 5 dropped", st)
@@ -171,4 +173,48 @@ func TestSelects(t *testing.T) {
 			t.Errorf("rooms %v opts %+v: %v, want %v", tc.rooms, tc.opts, got, tc.want)
 		}
 	}
+}
+
+// BenchmarkRecoveryHeld reports the heap the in-memory recovery store holds
+// per stored packet (a 60-byte Drupal message to one room, the store
+// keeping it with its rooms) and per saved session (a Drupal socket's six
+// rooms and no data).
+func BenchmarkRecoveryHeld(b *testing.B) {
+	const n = 10000
+	var perPacket, perSession float64
+	for b.Loop() {
+		ns := adaptertest.NewNamespace()
+		m := adapter.NewMemory(ns)
+		ns.SetAdapter(m)
+		if err := m.EnableRecovery(adapter.RecoveryConfig{MaxDisconnection: time.Hour, MaxPackets: n, MaxBytes: 1 << 30, MaxSessions: n}); err != nil {
+			b.Fatal(err)
+		}
+		before := heap()
+		for i := range n {
+			var a socketio.Args
+			a.AddJSON([]byte(fmt.Sprintf(`{"channel":"news","callback":"cb","data":{"n":%d,"subject":"Hello"}}`, i)))
+			p := socketio.NewEvent("/", "message", a)
+			_ = m.Broadcast(context.Background(), &p, adapter.BroadcastOptions{Rooms: []adapter.Room{"channel:news"}})
+		}
+		mid := heap()
+		for i := range n {
+			id := fmt.Sprintf("sid-%016d", i)
+			_ = m.SaveSession(context.Background(), adapter.Session{SID: adapter.SocketID(id), PID: fmt.Sprintf("pid-%016d", i),
+				Rooms: []adapter.Room{adapter.Room(id), "drupal:authenticated", adapter.Room(fmt.Sprintf("drupal:uid:%d", i)),
+					adapter.Room(fmt.Sprintf("drupal:token:tok-%d", i)), "channel:news", adapter.Room(fmt.Sprintf("channel:nodejs_user_%d", i))}}, time.Hour)
+		}
+		after := heap()
+		perPacket = float64(mid-before) / n
+		perSession = float64(after-mid) / n
+		runtime.KeepAlive(m)
+	}
+	b.ReportMetric(perPacket, "B/packet")
+	b.ReportMetric(perSession, "B/session")
+}
+
+func heap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +22,13 @@ var benchConfig = socketio.Config{Engine: engine.Config{PingInterval: time.Hour,
 // their close packet.
 func newBenchServer(tb testing.TB) *socketio.Server {
 	tb.Helper()
-	io, err := socketio.New(benchConfig)
+	return newBenchServerConfig(tb, benchConfig)
+}
+
+// newBenchServerConfig is newBenchServer with cfg.
+func newBenchServerConfig(tb testing.TB, cfg socketio.Config) *socketio.Server {
+	tb.Helper()
+	io, err := socketio.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -71,31 +78,61 @@ func drain(b testing.TB, io *socketio.Server, sids []string) {
 
 // BenchmarkBroadcast measures one namespace-wide broadcast to n connected
 // sockets: the packet is encoded once and the same frames are queued on every
-// session. Per-op figures divided by n give the cost per delivery.
+// session. Per-op figures divided by n give the cost per delivery:
+// ns/delivery is wall time, cpu-ns/delivery the process's CPU time (the
+// broadcast writes from several goroutines). "recovery" has
+// connection-state recovery on: the packet is stored and every socket gets
+// it with its offset.
 func BenchmarkBroadcast(b *testing.B) {
-	for _, n := range []int{1, 100, 10000} {
-		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
-			io := newBenchServer(b)
-			sids := pollingClients(b, io, n)
-			nsp := io.Of("/")
-			args := psio.Args{}
-			args.AddJSON([]byte(`{"subject":"Hello","body":"A message for everyone"}`))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				if err := nsp.EmitArgs("message", args); err != nil {
-					b.Fatal(err)
-				}
-				// Keep the queues short, outside the measurement.
-				if i%64 == 63 {
-					b.StopTimer()
-					drain(b, io, sids)
-					b.StartTimer()
-				}
+	for _, rec := range []bool{false, true} {
+		for _, n := range []int{1, 100, 10000} {
+			name := fmt.Sprintf("sockets=%d", n)
+			if rec {
+				name += "/recovery"
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
-		})
+			b.Run(name, func(b *testing.B) {
+				cfg := benchConfig
+				if rec {
+					cfg.Recovery = &socketio.Recovery{}
+				}
+				io := newBenchServerConfig(b, cfg)
+				sids := pollingClients(b, io, n)
+				nsp := io.Of("/")
+				args := psio.Args{}
+				args.AddJSON([]byte(`{"subject":"Hello","body":"A message for everyone"}`))
+				b.ReportAllocs()
+				b.ResetTimer()
+				var cpu time.Duration
+				for i := 0; b.Loop(); i++ {
+					if i%64 == 0 {
+						cpu -= processCPU()
+					}
+					if err := nsp.EmitArgs("message", args); err != nil {
+						b.Fatal(err)
+					}
+					// Keep the queues short, outside the measurement.
+					if i%64 == 63 {
+						cpu += processCPU()
+						b.StopTimer()
+						drain(b, io, sids)
+						b.StartTimer()
+					}
+				}
+				if b.N%64 != 0 {
+					cpu += processCPU()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/delivery")
+			})
+		}
 	}
+}
+
+// processCPU is the CPU time the process has used (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkEmitToRoom is the Drupal channel publish: a small room among many
