@@ -36,4 +36,9 @@
 // EmitWithAck, ServerSideEmit, ServerSideEmitWithAck) take a context and return
 // within it or the adapter's request timeout, whichever ends first. Other nodes
 // send this namespace server-side events (OnServerSideEmit), not only clients.
+//
+// With Config.Recovery (socket.io 4.6+'s connection-state recovery) a v5
+// client whose connection dropped comes back with its socket id, rooms and
+// data (Socket.Recovered) and is sent the broadcasts it missed, once and in
+// order; the adapter keeps them (adapter.Recoverer), in memory or in Redis.
 package socketio

@@ -138,6 +138,19 @@
 // wait for a publish either (Ordered operations, requests), or it holds up
 // this node's publishing until RequestTimeout.
 //
+// # Connection-state recovery
+//
+// With socketio.Config.Recovery a namespace's stored broadcasts are kept in
+// the Redis stream Config.StreamName and its sessions under
+// Config.SessionKeyPrefix, in the forms of @socket.io/redis-streams-adapter
+// 0.3, so a client recovers on any node: a stored broadcast is one script
+// run (XADD, then PUBLISH of the classic message with the entry id under the
+// socketd extension's "off"), which reaches every node in the stream's
+// order; the sending node delivers it to its own sockets on its echo, as an
+// Ordered operation. Sessions are written by one goroutine from a bounded
+// queue and flushed at Close. Classic wire only; Redis 6.2 or later (GETDEL,
+// exclusive XRANGE). See recovery.go and docs/DESIGN.md.
+//
 // # Ack ids
 //
 // A broadcast with acks asked by another node gets ack ids from 2^52 up,
