@@ -116,3 +116,25 @@ func TestRecoveryCluster(t *testing.T) {
 		})
 	}
 }
+
+// A client moves between a socketd node and a Node socket.io node on
+// @socket.io/redis-streams-adapter 0.3 (clients/streams-node.mjs) sharing one
+// Redis: each restores the other's session and replays what the other
+// stored. Node nodes read the stream as their bus, so socketd's stored
+// broadcasts reach a Node node's clients live too; socketd nodes do not read
+// it, so the Node node's stream must be over before the client comes to
+// socketd (what it missed is replayed from the stream).
+func TestRecoveryStreamsAdapter(t *testing.T) {
+	node := requireNode(t, "sio4", "socket.io", "@socket.io/redis-streams-adapter", "redis")
+	rs := redistest.Start(t)
+	suite := buildBinary(t, "./suiteserver")
+	goNode := startServer(t, suite, "-addr", "127.0.0.1:0", "-redis", rs.URL(), "-name", "go", "-recovery", "10s")
+	nodeNode := startServer(t, node, "clients/streams-node.mjs", "--redis", rs.URL(), "--window", "10000")
+	t.Run("socketd to node", func(t *testing.T) {
+		checkRecovered(t, runRecovery(t, node, "--scenario", "recover", "--url", goNode.URL, "--url2", nodeNode.URL))
+	})
+	t.Run("node to socketd", func(t *testing.T) {
+		checkRecovered(t, runRecovery(t, node, "--scenario", "recover", "--url", nodeNode.URL, "--url2", goNode.URL,
+			"--count", "40", "--every", "1", "--cut", "10"))
+	})
+}
