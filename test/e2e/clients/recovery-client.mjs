@@ -86,8 +86,11 @@ class Client {
     this.socket = io(url, {
       forceNew: true,
       transports: [opts.transports],
-      reconnectionDelay: 500,
-      reconnectionDelayMax: 500,
+      // Past the server's heartbeat bound (300 + 200 ms in the suiteserver),
+      // so the server has seen the old connection go even if the close
+      // packet were lost: a client back before that gets a new session.
+      reconnectionDelay: 1000,
+      reconnectionDelayMax: 1000,
       randomizationFactor: 0,
       timeout,
       ...extra,
