@@ -92,7 +92,6 @@ func (c *v5client) authenticateV5(e *env, token string) {
 	e.event("authenticate")
 }
 
-
 func recoveryEnv(t *testing.T) *env {
 	e := newEnv(t, func(c *nodejsconfig.Config) {
 		c.ConnectionStateRecovery = &nodejsconfig.RecoveryConfig{}

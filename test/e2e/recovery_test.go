@@ -79,7 +79,7 @@ func TestRecovery(t *testing.T) {
 	}
 	t.Run("expire", func(t *testing.T) {
 		fresh(t, "after maxDisconnectionDuration", runRecovery(t, node, "--scenario", "expire", "--url", srv.URL,
-			"--wait", fmt.Sprint((window + time.Second).Milliseconds())))
+			"--wait", fmt.Sprint((window+time.Second).Milliseconds())))
 	})
 	t.Run("bound", func(t *testing.T) {
 		// A server that keeps 10 packets; 20 are broadcast while the client is away.
