@@ -51,8 +51,11 @@ func RunRecovery(t *testing.T, nodes int, factory ClusterFactory) {
 	syncAll(t, ads)
 	first, last := ads[0], ads[nodes-1]
 	ctx := context.Background()
+	// emit broadcasts from a; Ordered, so that broadcasts issued one after
+	// the other through different nodes are stored in that order.
 	emit := func(a adapter.Adapter, name string, opts adapter.BroadcastOptions) {
 		t.Helper()
+		opts.Flags.Ordered = true
 		p := socketio.NewEvent(nsp, name, argsOf(`{"n":"`+name+`"}`))
 		if err := a.Broadcast(ctx, &p, opts); err != nil {
 			t.Fatal(err)
