@@ -225,7 +225,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		return
 	}
 	if n.rec != nil && c.rev == psio.V5 {
-		if pid, off, ok := recoveryAuth(auth); ok && c.recover(n, pid, off, auth) {
+		if pid, off, ok := recoveryAuth(auth); ok && c.restore(n, pid, off, auth) {
 			return
 		}
 	}

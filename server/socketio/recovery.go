@@ -195,11 +195,11 @@ func (r *restoreBuf) flush(last adapter.Offset) {
 	}
 }
 
-// recover restores the session a v5 CONNECT names, if it can. It reports
+// restore restores the session a v5 CONNECT names, if it can. It reports
 // false when the client must get a new session instead (no such session,
 // unknown offset, a RecoverHook refused, a store error), true when the
 // CONNECT was answered.
-func (c *client) recover(n *Namespace, pid string, off adapter.Offset, auth json.RawMessage) bool {
+func (c *client) restore(n *Namespace, pid string, off adapter.Offset, auth json.RawMessage) bool {
 	log := c.srv.log
 	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
 	defer cancel()

@@ -6,7 +6,8 @@ package e2e
 // node and across two nodes on one redis-server.
 //
 // CONTRACT of the recovery test events, on "/" of a suiteserver started with
-// -recovery (suiteserver/recovery.go), besides the socket.io-client tests' "join",
+// -recovery (suiteserver/recovery.go; heartbeats every 2 s with a 5 s timeout,
+// as on a cluster node), besides the socket.io-client tests' "join",
 // "to-room" and "to-all":
 //   - "stream" (room, tag, count, everyMs, ack) → ack({count}) at once, then
 //     io.to(room).emit("seq", tag, i) for i = 0..count-1, one every everyMs ms.

@@ -86,9 +86,9 @@ class Client {
     this.socket = io(url, {
       forceNew: true,
       transports: [opts.transports],
-      // Past the server's heartbeat bound (300 + 200 ms in the suiteserver),
-      // so the server has seen the old connection go even if the close
-      // packet were lost: a client back before that gets a new session.
+      // socket.io-client's default. The cut is seen by the server at once
+      // (the TCP connection ends, or the close packet arrives); a client
+      // back before the server saw its connection go gets a new session.
       reconnectionDelay: 1000,
       reconnectionDelayMax: 1000,
       randomizationFactor: 0,
