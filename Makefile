@@ -51,7 +51,7 @@ mod-check:
 
 # Each fuzz target runs briefly; go test -fuzz takes one target per invocation.
 fuzz:
-	@set -e; for pkg in ./protocol/engineio ./protocol/socketio ./drupal; do \
+	@set -e; for pkg in ./protocol/engineio ./protocol/socketio ./drupal ./server/cluster; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
