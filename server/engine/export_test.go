@@ -13,3 +13,7 @@ func PollParked(s *Session) bool {
 	defer s.mu.Unlock()
 	return s.parked != nil
 }
+
+// CopyBridges makes srv splice forwarded connections on goroutines (the TLS
+// path) instead of the event loop.
+func CopyBridges(srv *Server) { srv.fwd.copyBridges = true }

@@ -40,9 +40,15 @@ type testServer struct {
 	opened chan *engine.Session
 }
 
-// newServer starts an echo server on loopback with cfg (short heartbeats unless set).
-func newServer(t *testing.T, cfg engine.Config) *testServer {
+// newServer starts an echo server on loopback with cfg (short heartbeats unless
+// set). setup, when given, completes cfg once the server's base URL
+// (http://127.0.0.1:port) is known.
+func newServer(t *testing.T, cfg engine.Config, setup ...func(base string, cfg *engine.Config)) *testServer {
 	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	for _, f := range setup {
+		f("http://"+srv.Listener.Addr().String(), &cfg)
+	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 5 * time.Second
 	}
@@ -61,7 +67,9 @@ func newServer(t *testing.T, cfg engine.Config) *testServer {
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", eio)
 	ts.eio = eio
-	ts.http = httptest.NewServer(mux)
+	srv.Config.Handler = mux
+	srv.Start()
+	ts.http = srv
 	ts.url = ts.http.URL + "/engine.io/"
 	t.Cleanup(func() {
 		ts.http.CloseClientConnections()
