@@ -4,8 +4,8 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lesismal/nbio"
