@@ -74,6 +74,13 @@ type Config struct {
 	// (socket.io 2.x) did; the page is on Drupal's origin and the socket on
 	// another port, so cross-origin is the normal deployment.
 	CORSOrigins []string `json:"corsOrigins"`
+	// Redis is the URL of the Redis server that joins socketd nodes (and Node
+	// socket.io nodes on @socket.io/redis-adapter) into one cluster:
+	// redis:// or rediss://, with password and DB. Empty: a single node.
+	// RedisPrefix prefixes its channels; empty means "socket.io", the Node
+	// adapter's default. cmd/socketd reads both.
+	Redis       string `json:"redis"`
+	RedisPrefix string `json:"redisPrefix"`
 
 	// Ignored lists keys read from the file that socketd accepts but does not
 	// use; the loader fills it so the caller can warn once.

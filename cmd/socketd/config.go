@@ -54,6 +54,15 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if err := drupal.ApplyEnv(&cfg, getenv); err != nil {
 		return cfg, err
 	}
+	if v := getenv("SOCKETD_REDIS_URL"); v != "" {
+		cfg.Redis = v
+	}
+	if f.redis != "" {
+		cfg.Redis = f.redis
+	}
+	if f.redisPrefix != "" {
+		cfg.RedisPrefix = f.redisPrefix
+	}
 	if f.host != "" {
 		cfg.Host = f.host
 	}

@@ -42,6 +42,8 @@ type flags struct {
 	logLevel     string
 	debugAddr    string
 	noReducer    bool
+	redis        string
+	redisPrefix  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -57,6 +59,8 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.clientBundle, "client-bundle", "", "socket.io browser client served at <path>/socket.io.js: 2 or 4 (overrides clientBundle)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info, or debug when the config has debug: true)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; off by default, keep it on loopback")
+	fs.StringVar(&f.redis, "redis", "", "Redis URL joining this node to a cluster, e.g. redis://:password@host:6379/0 or rediss://... (overrides redis and SOCKETD_REDIS_URL); without it socketd is a single node")
+	fs.StringVar(&f.redisPrefix, "redis-prefix", "", "prefix of the cluster's Redis channels (overrides redisPrefix; default socket.io, the Node adapter's)")
 	fs.BoolVar(&f.noReducer, "no-memory-reducer", false, "do not give memory back to the OS when the server goes quiet (see server/memreduce)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
