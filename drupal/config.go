@@ -81,6 +81,11 @@ type Config struct {
 	// adapter's default. cmd/socketd reads both.
 	Redis       string `json:"redis"`
 	RedisPrefix string `json:"redisPrefix"`
+	// Advertise is where the other nodes of a cluster reach this one
+	// (http://host:port or https://host:port), announced in Redis so that a
+	// request for this node's session landing on another is forwarded here.
+	// Empty: derived from host and port. cmd/socketd reads it.
+	Advertise string `json:"advertise"`
 
 	// Ignored lists keys read from the file that socketd accepts but does not
 	// use; the loader fills it so the caller can warn once.

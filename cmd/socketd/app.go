@@ -32,6 +32,7 @@ type app struct {
 	bridge *drupal.Bridge
 	router http.Handler
 	tls    *tls.Config
+	nodes  *membership // nil on a single node
 }
 
 func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
@@ -40,16 +41,25 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	ec.Logger = logger
+	var nodes *membership
+	if cfg.Redis != "" {
+		if nodes, err = joinNodes(cfg, logger); err != nil {
+			return nil, err
+		}
+		ec.Nodes = nodes.nodes()
+	}
 	sio, err := socketio.New(socketio.Config{Engine: ec, Logger: logger})
 	if err != nil {
+		nodes.leave()
 		return nil, err
 	}
 	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger})
 	if err != nil {
 		_ = sio.Close(context.Background())
+		nodes.leave()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge}
+	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge, nodes: nodes}
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -85,6 +95,7 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 		if a.tls, err = tlsConfig(cfg); err != nil {
 			bridge.Close()
 			_ = sio.Close(context.Background())
+			nodes.leave()
 			return nil, err
 		}
 	}
@@ -128,6 +139,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	a.bridge.Close()
 	_ = a.io.Close(sctx)
+	a.nodes.leave()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}

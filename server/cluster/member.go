@@ -72,9 +72,9 @@ func validToken(s string, max int) bool {
 	return true
 }
 
-// checkURL accepts scheme://host[:port] with scheme http or https, and no path,
+// CheckURL accepts scheme://host[:port] with scheme http or https, and no path,
 // query or user info: the engine appends the request's own path.
-func checkURL(raw string) error {
+func CheckURL(raw string) error {
 	if len(raw) > maxURLLen || strings.ContainsAny(raw, " \t\r\n") {
 		return fmt.Errorf("cluster: node URL %q: too long or has spaces", raw)
 	}
@@ -96,7 +96,7 @@ func (m Member) check() error {
 	case !validToken(m.ID, maxIDLen):
 		return fmt.Errorf("cluster: bad node id %q", m.ID)
 	}
-	return checkURL(m.URL)
+	return CheckURL(m.URL)
 }
 
 // An entry is how a member's lease is stored in Redis: the hash field is the

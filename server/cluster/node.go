@@ -62,7 +62,7 @@ func (c Config) withDefaults() (Config, error) {
 	case c.TTL < 0 || c.Interval <= 0 || c.Interval >= c.TTL:
 		return c, errors.New("cluster: want 0 < Interval < TTL")
 	}
-	return c, checkURL(c.URL)
+	return c, CheckURL(c.URL)
 }
 
 // Node is this process's membership: its identity, its lease in the registry,

@@ -124,6 +124,9 @@ func (srv *Server) Close(ctx context.Context) error {
 	if srv.ws != nil {
 		srv.ws.stop()
 	}
+	if srv.fwd != nil {
+		srv.fwd.client.CloseIdleConnections()
+	}
 	return err
 }
 
