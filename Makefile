@@ -82,7 +82,7 @@ e2e-deps:
 	fi
 	cd test/e2e && $(NPM) ci --no-audit --no-fund --loglevel=error
 
-e2e: e2e-deps client-js
+e2e: e2e-deps redis-deps client-js
 	$(GO) test -count=1 -timeout 20m ./test/e2e/...
 
 test: vet fmt-check mod-check race fuzz e2e
