@@ -3,7 +3,6 @@ package engine
 import (
 	"io"
 	"net"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,17 +25,18 @@ import (
 
 // bridge is what the two ends share.
 type bridge struct {
-	f     *forwarder
-	ended atomic.Int32 // ends closed; the bridge is gone at 2
+	f      *forwarder
+	ready  chan struct{} // closed once both ends are on the loop
+	answer *time.Timer   // ends the bridge if the owner has not answered in time
+	ended  atomic.Int32  // ends closed; the bridge is gone at 2
 }
 
 // bridgeEnd is one connection of a bridge, as nbio's session of it.
 //
 // The loop may call an end (data, close) as soon as it is added, before the
-// other end is: ready is set once both are on the loop, and every callback
-// waits for it first.
+// other end is: every callback waits for ready first, a wait of microseconds
+// that only a callback coming in the middle of spliceOnLoop makes.
 type bridgeEnd struct {
-	ready    atomic.Bool
 	b        *bridge
 	conn     *nbio.Conn
 	peer     *bridgeEnd
@@ -44,17 +44,12 @@ type bridgeEnd struct {
 	answered bool // read and written only by this end's data handler
 
 	pending  atomic.Int64 // bytes written to conn the kernel has not taken yet
-	draining atomic.Bool  // the peer ended: close once pending is 0
+	draining atomic.Bool  // the peer ended: finish once pending is 0
 	closing  atomic.Bool
+	gone     atomic.Bool // conn is closed and counted in the bridge's ended
 }
 
-// wait returns once the bridge is set up: a few microseconds at most, and
-// only for a callback that came in the middle of spliceOnLoop.
-func (e *bridgeEnd) wait() {
-	for !e.ready.Load() {
-		runtime.Gosched()
-	}
-}
+func (e *bridgeEnd) wait() { <-e.b.ready }
 
 // splice joins client and owner until either ends. The owner must have sent
 // its first bytes by answerBy; a poll (not upgrade) must have ended by then.
@@ -70,7 +65,6 @@ func (f *forwarder) splice(client, owner net.Conn, answerBy time.Time, upgrade b
 }
 
 func (f *forwarder) spliceOnLoop(client, owner net.Conn, answerBy time.Time, upgrade bool) {
-	b := &bridge{f: f}
 	cn, err := nbio.NBConn(client) // a dup of the descriptor; client is closed
 	if err != nil {
 		_ = client.Close()
@@ -85,9 +79,13 @@ func (f *forwarder) spliceOnLoop(client, owner net.Conn, answerBy time.Time, upg
 		f.open.Add(-1)
 		return
 	}
+	b := &bridge{f: f, ready: make(chan struct{})}
 	ce := &bridgeEnd{b: b, conn: cn}
 	oe := &bridgeEnd{b: b, conn: on, upgrade: upgrade}
 	ce.peer, oe.peer = oe, ce
+	// A poll must be answered, a WebSocket accepted, by answerBy. A runtime
+	// timer, set before the owner's end is on the loop.
+	b.answer = time.AfterFunc(time.Until(answerBy), func() { _ = on.Close() })
 	for _, e := range [2]*bridgeEnd{ce, oe} {
 		// nbio takes a connection's lock before every call back (read,
 		// write report, close): setting the session under it orders the
@@ -97,29 +95,16 @@ func (f *forwarder) spliceOnLoop(client, owner net.Conn, answerBy time.Time, upg
 		e.conn.OnData(bridgeData)
 		e.conn.Unlock()
 	}
-	setReady := func() {
-		ce.ready.Store(true)
-		oe.ready.Store(true)
-	}
+	defer close(b.ready)
 	nb := f.srv.ws.nb
-	if err := nb.AddTransferredConn(cn); err != nil {
-		// Neither end is on the loop, so no close callback runs: account here.
-		setReady()
+	if nb.AddTransferredConn(cn) != nil || nb.AddTransferredConn(on) != nil {
+		// An end that did not make it onto the loop gets no close callback:
+		// both are ended here (ended counts each once either way).
 		_ = cn.Close()
 		_ = on.Close()
-		f.open.Add(-1)
-		return
+		ce.ended()
+		oe.ended()
 	}
-	if err := nb.AddTransferredConn(on); err != nil {
-		// The client's end is on the loop; its close callback ends the bridge.
-		b.ended.Add(1)
-		setReady()
-		_ = on.Close()
-		_ = cn.Close()
-		return
-	}
-	_ = on.SetReadDeadline(answerBy)
-	setReady()
 }
 
 // bridgeData is the data handler of both ends: what one end reads goes to the other.
@@ -131,7 +116,7 @@ func bridgeData(c *nbio.Conn, data []byte) {
 	e.wait()
 	if e.upgrade && !e.answered {
 		e.answered = true
-		_ = c.SetReadDeadline(time.Time{})
+		e.b.answer.Stop()
 	}
 	p := e.peer
 	p.pending.Add(int64(len(data)))
@@ -198,7 +183,13 @@ func (e *bridgeEnd) Parse([]byte) error { return nil }
 func (e *bridgeEnd) CloseAndClean(error) {
 	e.wait()
 	e.peer.drain()
-	if e.b.ended.Add(1) == 2 {
+	e.ended()
+}
+
+// ended counts e's connection as closed, once; the second end closes the bridge.
+func (e *bridgeEnd) ended() {
+	if e.gone.CompareAndSwap(false, true) && e.b.ended.Add(1) == 2 {
+		e.b.answer.Stop()
 		e.b.f.open.Add(-1)
 	}
 }

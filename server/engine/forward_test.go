@@ -22,7 +22,7 @@ import (
 )
 
 // newNode starts an echo server that is one node of the cluster in reg.
-func newNode(t *testing.T, reg cluster.Registry, cfg engine.Config) *testServer {
+func newNode(t testing.TB, reg cluster.Registry, cfg engine.Config) *testServer {
 	t.Helper()
 	if cfg.PingInterval == 0 {
 		// Long heartbeats: a close seen within the tests' bounds was seen at
@@ -40,7 +40,7 @@ func newNode(t *testing.T, reg cluster.Registry, cfg engine.Config) *testServer 
 }
 
 // newPair starts two nodes on one in-memory registry.
-func newPair(t *testing.T, cfg engine.Config) (a, b *testServer) {
+func newPair(t testing.TB, cfg engine.Config) (a, b *testServer) {
 	reg := cluster.NewMemory()
 	return newNode(t, reg, cfg), newNode(t, reg, cfg)
 }
@@ -48,7 +48,7 @@ func newPair(t *testing.T, cfg engine.Config) (a, b *testServer) {
 func tagOf(ts *testServer) string { return ts.eio.Config().Nodes.Tag() }
 
 // polling handshakes on a and checks the sid names a.
-func handshakeOn(t *testing.T, a *testServer) string {
+func handshakeOn(t testing.TB, a *testServer) string {
 	t.Helper()
 	sid := a.handshakeV4()
 	if len(sid) != 20 || !strings.HasPrefix(sid, tagOf(a)) {
@@ -57,7 +57,7 @@ func handshakeOn(t *testing.T, a *testServer) string {
 	return sid
 }
 
-func waitBridges(t *testing.T, ts *testServer, want int64) {
+func waitBridges(t testing.TB, ts *testServer, want int64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for ts.eio.Stats().Bridges != want {

@@ -32,7 +32,7 @@ func (h *echoHandler) OnClose(_ *engine.Session, r engine.CloseReason) {
 }
 
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	eio    *engine.Server
 	http   *httptest.Server
 	url    string // http://127.0.0.1:port/engine.io/
@@ -43,7 +43,7 @@ type testServer struct {
 // newServer starts an echo server on loopback with cfg (short heartbeats unless
 // set). setup, when given, completes cfg once the server's base URL
 // (http://127.0.0.1:port) is known.
-func newServer(t *testing.T, cfg engine.Config, setup ...func(base string, cfg *engine.Config)) *testServer {
+func newServer(t testing.TB, cfg engine.Config, setup ...func(base string, cfg *engine.Config)) *testServer {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	for _, f := range setup {
