@@ -384,3 +384,50 @@ func TestForwardKeepsRequest(t *testing.T) {
 		t.Fatalf("Content-Length %q for %d bytes", r.header.Get("Content-Length"), len(r.body))
 	}
 }
+
+// A GET that cannot be hijacked (HTTP/2 over TLS) is forwarded through the
+// pooled client and streamed: held on the owner, released when it has something.
+func TestForwardHTTP2Poll(t *testing.T) {
+	reg := cluster.NewMemory()
+	a := newNode(t, reg, engine.Config{})
+	srv := httptest.NewUnstartedServer(nil)
+	n, err := cluster.Start(context.Background(), cluster.Config{URL: "https://" + srv.Listener.Addr().String(), Registry: reg, TagLen: engine.NodeTagLen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	b, err := engine.New(engine.Config{Nodes: n}, func(*engine.Session) engine.Handler { return &echoHandler{closed: make(chan engine.CloseReason, 8)} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = b
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(func() { srv.Close(); _ = b.Close(context.Background()) })
+
+	sid := handshakeOn(t, a)
+	held := make(chan string, 1)
+	go func() {
+		resp, err := srv.Client().Get(srv.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid)
+		if err != nil {
+			held <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		held <- resp.Proto + " " + string(body)
+	}()
+	s := waitPoll(t, a, sid, engine.PollHeld, "GET never held")
+	_ = s.Send(engine.TextMessage([]byte("over h2")))
+	select {
+	case got := <-held:
+		if got != "HTTP/2.0 4over h2" {
+			t.Fatalf("held GET: %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the HTTP/2 poll was not released")
+	}
+	if st := b.Stats(); st.Forwarded != 1 {
+		t.Fatalf("b stats %+v", st)
+	}
+}
