@@ -77,8 +77,9 @@ type forwarder struct {
 	warnedAt  atomic.Int64 // UnixNano of the last unreachable-owner warning
 
 	// copyBridges runs every bridge on goroutines (io.Copy, which splices
-	// between plain TCP connections), for the benchmark that compares both.
-	copyBridges bool
+	// between plain TCP connections), and proxyGETs sends GETs through the
+	// pooled client like POSTs: the alternatives the benchmarks measure.
+	copyBridges, proxyGETs bool
 }
 
 // forwardIdleTimeout is how long a pooled connection to another node may stay
@@ -131,7 +132,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, sid string, 
 		return false
 	}
 	hijackable := r.ProtoMajor == 1 && r.ContentLength == 0 && len(r.TransferEncoding) == 0
-	if r.Method != http.MethodGet || (transport == Polling && !hijackable) {
+	if r.Method != http.MethodGet || (transport == Polling && (!hijackable || f.proxyGETs)) {
 		return f.proxy(w, r, base, sid)
 	}
 	if !hijackable {
