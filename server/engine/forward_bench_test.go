@@ -168,7 +168,7 @@ func BenchmarkForwardedPolling(b *testing.B) {
 		for _, mode := range []string{"direct", "forwarded"} {
 			b.Run(kind+"/"+mode, func(b *testing.B) {
 				owner, other := newPair(b, engine.Config{})
-					via := owner
+				via := owner
 				if mode == "forwarded" {
 					via = other
 				}
