@@ -11,9 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 // Errors of the calls to Drupal; the concrete error wraps one of them with
@@ -30,6 +33,42 @@ var (
 	// ErrWrongClient: the auth reply names another socket than the one asking.
 	ErrWrongClient = errors.New("drupal: auth reply is for another client")
 )
+
+// StatusError is Drupal's answer with a status other than 200;
+// errors.Is(err, ErrBackendStatus) holds for it.
+type StatusError struct {
+	Code   int
+	Status string // "503 Service Unavailable"
+}
+
+func (e *StatusError) Error() string { return ErrBackendStatus.Error() + ": " + e.Status }
+
+// Is makes a StatusError match ErrBackendStatus.
+func (e *StatusError) Is(target error) bool { return target == ErrBackendStatus }
+
+// Unavailable reports whether err from a call to Drupal means that Drupal
+// could not answer (the call failed or timed out, a 5xx, 408 or 429 status,
+// a reply that does not parse), as opposed to Drupal answering no (an
+// invalid token, an "error" field, another client's reply, another 4xx).
+// kind names the failure for the log: "timeout", "unreachable",
+// "HTTP 503 Service Unavailable", "unparsable reply".
+func Unavailable(err error) (kind string, unavailable bool) {
+	var se *StatusError
+	switch {
+	case err == nil, errors.Is(err, ErrInvalidToken), errors.Is(err, ErrWrongClient), errors.Is(err, ErrBackendError):
+		return "", false
+	case errors.As(err, &se):
+		if se.Code >= 500 || se.Code == http.StatusRequestTimeout || se.Code == http.StatusTooManyRequests {
+			return "HTTP " + se.Status, true
+		}
+		return "", false
+	case errors.Is(err, ErrBadReply):
+		return "unparsable reply", true
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout", true
+	}
+	return "unreachable", true
+}
 
 // maxReplyBytes bounds what is read of a Drupal reply.
 const maxReplyBytes = 4 << 20
@@ -61,7 +100,7 @@ const backendConns = 64
 // applied). hc nil means a client built from cfg: certificate checks only with
 // backend.strictSSL, redirects not followed (drupal-node.js treated a 301 as a
 // failure).
-func NewBackend(cfg Config, hc *http.Client) *Backend {
+func NewBackend(cfg nodejsconfig.Config, hc *http.Client) *Backend {
 	cfg = cfg.WithDefaults()
 	b := &Backend{client: hc}
 	if hc == nil {
@@ -150,7 +189,7 @@ func (b *Backend) Post(ctx context.Context, msg any) (body []byte, err error) {
 		return nil, fmt.Errorf("drupal: reading backend reply: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("%w: %s", ErrBackendStatus, resp.Status)
+		return body, &StatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	return body, nil
 }

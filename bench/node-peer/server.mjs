@@ -17,9 +17,18 @@
 // operator would; it is not drupal-node.js itself (no content tokens, kick,
 // presence lists or extensions).
 //
+// With --redis URL the process is one node of a cluster: @socket.io/redis-adapter
+// 8.3 (on the `redis` 4 client, key prefix "socket.io") carries every emit to
+// the other nodes, so a publish POSTed to any node reaches the channel's members
+// wherever they are connected. Rooms are named as socketd names them in a
+// cluster (issue 10): `drupal:authenticated` for every authenticated socket and
+// `channel:<name>` for a Drupal channel. The publish reply's `sent` counts this
+// node's members only (the adapter does not count remote deliveries).
+//
 // Usage: node server.mjs [--host 127.0.0.1] [--port 8092]
 //          [--backend http://127.0.0.1:8099/nodejs/message]
 //          [--service-key bench-service-key] [--base-path /nodejs/]
+//          [--redis redis://127.0.0.1:6379]
 import http from "node:http";
 import { Server } from "socket.io";
 
@@ -32,6 +41,7 @@ function args(argv) {
     "base-path": "/nodejs/",
     path: "/socket.io",
     "ping-interval": 25000,
+    redis: "",
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, "");
@@ -50,8 +60,10 @@ const basePath = opt["base-path"];
 const backendURL = new URL(opt.backend);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-// AUTHED holds every authenticated socket; channel names cannot contain ':'.
-const AUTHED = "auth:all";
+// AUTHED holds every authenticated socket; a Drupal channel is the room
+// channelRoom(name), so no channel name can collide with AUTHED.
+const AUTHED = "drupal:authenticated";
+const channelRoom = (name) => "channel:" + name;
 const uidSockets = new Map(); // uid -> number of authenticated sockets
 
 // backend POSTs one message to Drupal and resolves with the parsed reply.
@@ -151,9 +163,10 @@ async function routes(req, res) {
       reply(res, 200, { error: "Required parameters are missing." });
       return;
     }
-    const room = msg.broadcast ? AUTHED : String(msg.channel);
+    const room = msg.broadcast ? AUTHED : channelRoom(String(msg.channel));
     const sent = io.sockets.adapter.rooms.get(room)?.size ?? 0;
-    if (sent > 0) io.to(room).emit("message", msg);
+    // In a cluster the members may all sit on other nodes: emit regardless.
+    if (sent > 0 || opt.redis) io.to(room).emit("message", msg);
     reply(res, 200, { status: "success", sent });
     return;
   }
@@ -233,7 +246,7 @@ io.on("connection", (socket) => {
     socket.data.uid = uid;
     const rooms = [AUTHED];
     for (const ch of Array.isArray(auth.channels) ? auth.channels : []) {
-      if (typeof ch === "string") rooms.push(ch);
+      if (typeof ch === "string") rooms.push(channelRoom(ch));
     }
     socket.join(rooms);
     if (uid !== 0) userOnline(uid);
@@ -245,8 +258,22 @@ io.on("connection", (socket) => {
   });
 });
 
+if (opt.redis) {
+  // Loaded only in cluster mode, so the single-node peer needs neither package.
+  const { createClient } = await import("redis");
+  const { createAdapter } = await import("@socket.io/redis-adapter");
+  const pubClient = createClient({ url: opt.redis });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) {
+    c.on("error", (e) => console.error(`node-peer: redis: ${e.message}`));
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient));
+}
+
 httpServer.listen(Number(opt.port), opt.host, () => {
-  console.error(`node-peer: listening on http://${opt.host}:${opt.port} (pid ${process.pid})`);
+  const mode = opt.redis ? `, cluster node on ${opt.redis}` : "";
+  console.error(`node-peer: listening on http://${opt.host}:${opt.port} (pid ${process.pid})${mode}`);
 });
 
 for (const sig of ["SIGINT", "SIGTERM"]) {

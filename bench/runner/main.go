@@ -50,6 +50,16 @@ type options struct {
 	// server and round holds (on a fresh server process); 0 skips it. The floor
 	// speaks WebSocket only and is skipped.
 	Polling int `json:"polling"`
+	// The cluster scenario (cluster.go): the kinds run, clients in total,
+	// nodes per cluster, the first node's port, more socketbench flags, the
+	// bound on one run, and the redis-server binary.
+	Cluster        []string      `json:"cluster,omitempty"`
+	ClusterN       int           `json:"cluster_n,omitempty"`
+	ClusterNodes   int           `json:"cluster_nodes,omitempty"`
+	ClusterPort    int           `json:"cluster_port,omitempty"`
+	ClusterArgs    []string      `json:"cluster_socketbench_args,omitempty"`
+	ClusterTimeout time.Duration `json:"cluster_timeout_ns,omitempty"`
+	RedisServer    string        `json:"redis_server,omitempty"`
 }
 
 type multiFlag []string
@@ -60,7 +70,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func main() {
 	var o options
 	var servers, extra multiFlag
-	var benchArgs string
+	var benchArgs, clusterList, clusterArgs string
 	serverList := flag.String("servers", "floor,node", "comma list of servers to run, in order: floor, node, socketd, drupal-node and names given with -server")
 	flag.Var(&extra, "server", `extra server "name|url|command args..." (repeatable); the command must be the server process itself (no shell), as its PID is measured`)
 	flag.IntVar(&o.Runs, "runs", 3, "rounds; every server runs once per round")
@@ -79,6 +89,14 @@ func main() {
 	socketdCmd := flag.String("socketd-cmd", "bin/socketd bench/nodejs.config.js", "socketd command line (it must listen on -socketd-url and use the stand-in backend)")
 	socketdURL := flag.String("socketd-url", "http://127.0.0.1:8093", "socketd base URL")
 	drupalNode := flag.String("drupal-node", os.Getenv("DRUPAL_NODE_DIR"), "drupal-node.js checkout with its npm dependencies installed, for the server drupal-node (default $DRUPAL_NODE_DIR; see docs/PERFORMANCE.md)")
+	flag.StringVar(&clusterList, "cluster", "", "cluster scenario: comma list of the kinds to run, node and/or socketd (-cluster-nodes nodes on one redis-server each; empty: none)")
+	flag.IntVar(&o.ClusterN, "cluster-n", 50000, "cluster scenario: clients in total, spread over the nodes and over socketbench's worker processes")
+	flag.IntVar(&o.ClusterNodes, "cluster-nodes", 3, "cluster scenario: nodes per cluster")
+	flag.IntVar(&o.ClusterPort, "cluster-port", 8111, "cluster scenario: the first node's port (the others follow it)")
+	flag.StringVar(&clusterArgs, "cluster-bench-args", "", "cluster scenario: more socketbench flags, after -bench-args")
+	flag.DurationVar(&o.ClusterTimeout, "cluster-timeout", 10*time.Minute, "cluster scenario: bound on one socketbench run")
+	flag.StringVar(&o.RedisServer, "redis-server", "redis-server", "cluster scenario: redis-server binary (started per run on a free loopback port, nothing saved)")
+	socketdNodeCmd := flag.String("socketd-node-cmd", "bin/socketd -port {port} -redis {redis} bench/nodejs.config.js", "cluster scenario: one socketd node's command line ({port}, {redis} replaced)")
 	outDir := flag.String("out", "bench/results", "directory for result.json, report.html and the raw runs")
 	reportOnly := flag.String("report", "", "only rebuild report.html from this result.json")
 	flag.Parse()
@@ -124,12 +142,29 @@ func main() {
 	}
 	o.Servers = servers
 	o.BenchArgs = strings.Fields(benchArgs)
-	if o.Runs < 1 || len(list) == 0 {
-		fatal(errors.New("need at least one run and one server"))
+	o.ClusterArgs = strings.Fields(clusterArgs)
+	kinds := clusterKinds(o, *nodeBin, *socketdNodeCmd)
+	var clusters []clusterKind
+	for _, name := range strings.Split(clusterList, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		k, ok := kinds[name]
+		if !ok {
+			fatal(fmt.Errorf("unknown cluster kind %q (want node or socketd)", name))
+		}
+		clusters = append(clusters, k)
+		o.Cluster = append(o.Cluster, name)
+	}
+	if len(clusters) > 0 && (o.ClusterNodes < 1 || o.ClusterN < o.ClusterNodes) {
+		fatal(errors.New("-cluster-nodes must be at least 1 and -cluster-n at least -cluster-nodes"))
+	}
+	if o.Runs < 1 || len(list)+len(clusters) == 0 {
+		fatal(errors.New("need at least one run and one server or cluster"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := runAll(ctx, o, list, *outDir)
+	res, err := runAll(ctx, o, list, clusters, *outDir)
 	if err != nil {
 		fatal(err)
 	}
@@ -145,7 +180,7 @@ func fatal(err error) {
 }
 
 // runAll runs every server once per round, rotating the order each round.
-func runAll(ctx context.Context, o options, list []server, dir string) (*suite, error) {
+func runAll(ctx context.Context, o options, list []server, clusters []clusterKind, dir string) (*suite, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "raw"), 0o755); err != nil {
 		return nil, err
 	}
@@ -165,6 +200,9 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 		}
 		time.Sleep(opts.Pause)
 		return raw
+	}
+	if len(clusters) > 0 {
+		res.Cluster = &clusterSuite{Nodes: o.ClusterNodes, N: o.ClusterN, Kinds: clusters, Runs: map[string][]json.RawMessage{}}
 	}
 	for r := 0; r < o.Runs && ctx.Err() == nil; r++ {
 		for k := range list {
@@ -193,6 +231,23 @@ func runAll(ctx context.Context, o options, list []server, dir string) (*suite, 
 				res.PollingRuns[s.Name] = append(res.PollingRuns[s.Name], raw)
 			}
 		}
+		for k := range clusters {
+			c := clusters[(k+r)%len(clusters)]
+			if ctx.Err() != nil {
+				break
+			}
+			raw, cmd, err := runCluster(ctx, o, c, r, dir)
+			res.Commands = append(res.Commands, cmd...)
+			if err != nil {
+				msg := fmt.Sprintf("round %d, %s cluster: %v", r+1, c.Name, err)
+				fmt.Fprintln(os.Stderr, "runner:", msg)
+				res.Failures = append(res.Failures, msg)
+			}
+			if raw != nil {
+				res.Cluster.Runs[c.Name] = append(res.Cluster.Runs[c.Name], raw)
+			}
+			time.Sleep(o.Pause)
+		}
 	}
 	res.Seconds = time.Since(mustParse(res.Started)).Seconds()
 	res.aggregate()
@@ -217,6 +272,12 @@ func versions(list []server) map[string]string {
 		v["git"] = c
 	}
 	v["node"] = run("node", "--version")
+	if out := run("redis-server", "--version"); out != "" {
+		v["redis-server"] = out // "Redis server v=7.0.15 sha=... "
+		if _, ver, ok := strings.Cut(out, "v="); ok {
+			v["redis-server"], _, _ = strings.Cut(ver, " ")
+		}
+	}
 	pkgVersion := func(path string) string {
 		b, err := os.ReadFile(filepath.Join(path, "package.json"))
 		var meta struct{ Version string }
@@ -225,7 +286,7 @@ func versions(list []server) map[string]string {
 		}
 		return ""
 	}
-	for _, pkg := range []string{"socket.io", "engine.io", "ws"} {
+	for _, pkg := range []string{"socket.io", "engine.io", "ws", "@socket.io/redis-adapter", "redis"} {
 		if ver := pkgVersion(filepath.Join("bench/node-peer/node_modules", pkg)); ver != "" {
 			v[pkg] = ver
 		}
@@ -254,22 +315,14 @@ func runOne(ctx context.Context, o options, s server, round int, dir string) (js
 	if err := portFree(s.URL); err != nil {
 		return nil, nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.log", s.Name, round+1)))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer logf.Close()
-	srv := exec.Command(s.Command[0], s.Command[1:]...)
-	srv.Stdout, srv.Stderr = logf, logf
-	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmds = append(cmds, strings.Join(s.Command, " "))
-	if err := srv.Start(); err != nil {
-		return nil, cmds, fmt.Errorf("start: %w", err)
+	p, err := startProc(s.Command, filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.log", s.Name, round+1)))
+	if err != nil {
+		return nil, cmds, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	defer stopServer(srv, exited)
-	if err := waitReady(ctx, s.URL+"/nodejs/health/check", o.ServiceKey, exited); err != nil {
+	defer p.stop()
+	srv := p.cmd
+	if err := waitReady(ctx, s.URL+"/nodejs/health/check", o.ServiceKey, p); err != nil {
 		return nil, cmds, err
 	}
 	out := filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.json", s.Name, round+1))
@@ -308,12 +361,14 @@ func portFree(u string) error {
 	return nil
 }
 
-func waitReady(ctx context.Context, u, key string, exited <-chan error) error {
+// waitReady polls the health check until it answers with a version, the
+// process exits, or 20 s pass.
+func waitReady(ctx context.Context, u, key string, p *proc) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return fmt.Errorf("server exited during start-up: %v", err)
+		case <-p.done:
+			return fmt.Errorf("server exited during start-up: %v", p.err)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -333,14 +388,20 @@ func waitReady(ctx context.Context, u, key string, exited <-chan error) error {
 	return fmt.Errorf("%s not ready within 20s", u)
 }
 
-// stopServer ends the server process group we started: SIGTERM, then SIGKILL.
-func stopServer(cmd *exec.Cmd, exited <-chan error) {
-	pgid := cmd.Process.Pid
+// stop ends the process group we started (its leader's PID): SIGTERM, then
+// SIGKILL after 5 s. A process that has already exited is left alone.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	pgid := p.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
-	case <-exited:
+	case <-p.done:
 	case <-time.After(5 * time.Second):
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-exited
+		<-p.done
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // suite is result.json.
@@ -31,6 +32,8 @@ type suite struct {
 	Runs       map[string][]json.RawMessage `json:"runs"`    // server -> socketbench documents
 	// PollingRuns are the long-polling idle runs (options.Polling clients).
 	PollingRuns map[string][]json.RawMessage `json:"polling_runs,omitempty"`
+	// Cluster is the cluster scenario (clustermetrics.go), when it ran.
+	Cluster *clusterSuite `json:"cluster,omitempty"`
 }
 
 // metric is one figure read from every run's socketbench document.
@@ -183,6 +186,7 @@ func (s *suite) docs(runs []json.RawMessage) []map[string]any {
 
 type stageInfo struct {
 	rate, p99, cpu, client float64
+	redis                  float64 // cluster runs: redis-server CPU per publish
 	pass                   bool
 }
 
@@ -198,8 +202,9 @@ func stagesOf(d map[string]any) []stageInfo {
 		p99, _ := lookup(m, "p99_ms")
 		cpu, _ := lookup(m, "server_cpu_us_per_publish")
 		cl, _ := lookup(m, "client_cpu_cores")
+		redis, _ := lookup(m, "redis_cpu_us_per_publish")
 		pass, _ := m["pass"].(bool)
-		st := stageInfo{rate: rate, p99: p99, cpu: cpu, client: cl, pass: pass}
+		st := stageInfo{rate: rate, p99: p99, cpu: cpu, client: cl, redis: redis, pass: pass}
 		if n := len(out); n > 0 && out[n-1].rate == rate {
 			if !out[n-1].pass {
 				out[n-1] = st
@@ -224,28 +229,7 @@ func (s *suite) aggregate() {
 		if len(docs) > 0 && s.Machine == nil {
 			s.Machine, _ = json.Marshal(docs[0]["machine"])
 		}
-		m := map[string]stat{}
-		for _, def := range metricDefs {
-			if def.Path == "" {
-				continue
-			}
-			var v []float64
-			from := docs
-			if def.Polling {
-				from = pdocs
-			}
-			for _, d := range from {
-				if x, ok := lookup(d, def.Path); ok {
-					if def.Scale != 0 {
-						x *= def.Scale
-					}
-					v = append(v, x)
-				}
-			}
-			if len(v) > 0 {
-				m[def.Key] = statOf(v)
-			}
-		}
+		m := medians(metricDefs, docs, pdocs)
 		// Load client CPU at the sustained stage: says when it, not the server, was the limit.
 		var cl []float64
 		for _, d := range docs {
@@ -286,6 +270,54 @@ func (s *suite) aggregate() {
 			s.Targets[name] = s.targetsFor(name)
 		}
 	}
+	if s.Cluster != nil {
+		s.Cluster.aggregate(s, s.p99Limit())
+	}
+}
+
+// p99Limit is the channel stages' p99 limit in ms: socketbench's -p99-limit
+// as the runs were given it (default 50 ms).
+func (s *suite) p99Limit() float64 {
+	args := append(append([]string(nil), s.Options.BenchArgs...), s.Options.ClusterArgs...)
+	limit := 50.0
+	for i, a := range args {
+		v, ok := strings.CutPrefix(a, "-p99-limit=")
+		if a == "-p99-limit" && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if d, err := time.ParseDuration(v); ok && err == nil {
+			limit = float64(d) / float64(time.Millisecond)
+		}
+	}
+	return limit
+}
+
+// medians reads each metric with a path from every document (the polling
+// ones from pdocs) and returns its median over them.
+func medians(defs []metric, docs, pdocs []map[string]any) map[string]stat {
+	m := map[string]stat{}
+	for _, def := range defs {
+		if def.Path == "" {
+			continue
+		}
+		var v []float64
+		from := docs
+		if def.Polling {
+			from = pdocs
+		}
+		for _, d := range from {
+			if x, ok := lookup(d, def.Path); ok {
+				if def.Scale != 0 {
+					x *= def.Scale
+				}
+				v = append(v, x)
+			}
+		}
+		if len(v) > 0 {
+			m[def.Key] = statOf(v)
+		}
+	}
+	return m
 }
 
 func (s *suite) serverNames() []string {
@@ -496,7 +528,7 @@ func (s *suite) targetsFor(name string) []target {
 		out = append(out, target{Name: "Long-polling", Rule: "2,000 EIO=3 polling clients, RSS per connection ≤ Node's", Status: "not measured"})
 	}
 	out = append(out,
-		target{Name: "50,000 held", Rule: "50,000 idle connections, no errors (needs RLIMIT_NOFILE above 50,000)", Status: "not measured"})
+		target{Name: "50,000 held", Rule: "50,000 idle connections, no errors on one server (needs RLIMIT_NOFILE above 50,000; the cluster scenario holds them over three nodes)", Status: "not measured"})
 	return out
 }
 

@@ -80,7 +80,7 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 	}
 	if len(s.Versions) > 0 {
 		var parts []string
-		for _, k := range []string{"git", "node", "socket.io", "engine.io", "ws", "drupal-node.js", "drupal-node.js socket.io"} {
+		for _, k := range []string{"git", "node", "socket.io", "engine.io", "ws", "@socket.io/redis-adapter", "redis", "redis-server", "drupal-node.js", "drupal-node.js socket.io"} {
 			if v := s.Versions[k]; v != "" {
 				parts = append(parts, k+" "+v)
 			}
@@ -162,23 +162,12 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 		if n == "floor" {
 			ref = " (reference: what the machine allows)"
 		}
-		fmt.Fprintf(&b, "<h2>Issue 5 targets: %s%s</h2><table><tr><th>target</th><th>against</th><th>rule</th><th>value</th><th>limit</th><th>status</th></tr>", esc(n), ref)
-		for _, t := range ts {
-			cls := map[string]string{"met": "met", "missed": "missed"}[t.Status]
-			if cls == "" {
-				cls = "nm"
-			}
-			v, l := "–", "–"
-			if t.Status != "not measured" {
-				v, l = num(t.Value)+" "+esc(t.Unit), num(t.Limit)+" "+esc(t.Unit)
-			}
-			against := t.Against
-			if against == "" {
-				against = "–"
-			}
-			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=%s>%s</td></tr>", esc(t.Name), esc(against), esc(t.Rule), v, l, cls, t.Status)
-		}
-		b.WriteString("</table>")
+		fmt.Fprintf(&b, "<h2>Issue 5 targets: %s%s</h2>", esc(n), ref)
+		targetsTable(&b, ts)
+	}
+
+	if s.Cluster != nil {
+		b.WriteString(clusterHTML(s.Cluster))
 	}
 
 	// Charts.
@@ -209,6 +198,101 @@ code,pre{font:12px ui-monospace,monospace;background:#f6f8fa}pre{padding:8px;ove
 	}
 	b.WriteString("</pre><p class=r>CPU figures are the server process's utime+stime from /proc/&lt;pid&gt;/stat over the scenario, divided by what was delivered; RSS is VmRSS from /proc/&lt;pid&gt;/status. The load client and its stand-in Drupal backend run on the same cores as the server.</p></body></html>\n")
 	return b.String()
+}
+
+// clusterHTML is the cluster scenario's section: medians per kind with
+// socketd's ratio to the Node cluster, the targets, and the Redis hop.
+func clusterHTML(c *clusterSuite) string {
+	var b strings.Builder
+	esc := html.EscapeString
+	names := c.kindNames()
+	fmt.Fprintf(&b, "<h2>Cluster: %d nodes on one redis-server, %d clients</h2>", c.Nodes, c.N)
+	b.WriteString("<p class=r>Client i connects to node i%K and is a member of channel ch_&lt;i%C&gt; (C a multiple of K), so a channel's members are all on one node; its publishes are POSTed to another node and reach them through Redis. Broadcasts are POSTed to the nodes in turn. CPU and RSS are summed over the nodes' processes; redis-server's CPU is reported apart. The clients are spread over several load-client processes, each from its own 127.0.0.x address.</p>")
+	b.WriteString("<table><tr><th>figure</th>")
+	for _, n := range names {
+		fmt.Fprintf(&b, "<th>%s cluster <span class=r>(runs: %d)</span></th>", esc(n), len(c.Runs[n]))
+	}
+	for _, n := range names {
+		if n != nodeRef && contains(names, nodeRef) {
+			fmt.Fprintf(&b, "<th>%s / node</th>", esc(n))
+		}
+	}
+	b.WriteString("</tr>")
+	for _, def := range c.Metrics {
+		found := false
+		for _, n := range names {
+			if _, ok := c.Medians[n][def.Key]; ok {
+				found = true
+			}
+		}
+		if !found {
+			continue
+		}
+		fmt.Fprintf(&b, "<tr><td>%s%s <span class=r>(%s better)</span></td>", esc(def.Label), unitSuffix(def.Unit), def.Better)
+		for _, n := range names {
+			st, ok := c.Medians[n][def.Key]
+			if !ok {
+				b.WriteString("<td>–</td>")
+				continue
+			}
+			fmt.Fprintf(&b, "<td>%s<br><span class=r>[%s–%s]</span></td>", num(st.Median), num(st.Min), num(st.Max))
+		}
+		for _, n := range names {
+			if n != nodeRef && contains(names, nodeRef) {
+				fmt.Fprintf(&b, "<td>%s</td>", ratio(c.Ratios[n][def.Key]))
+			}
+		}
+		b.WriteString("</tr>")
+	}
+	b.WriteString("</table>")
+	for _, n := range names {
+		ts := c.Targets[n]
+		if len(ts) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "<h3>Issue 10 targets: %s cluster</h3>", esc(n))
+		targetsTable(&b, ts)
+	}
+	if len(c.Hop) > 0 {
+		b.WriteString("<h3>The Redis hop</h3><p class=r>Each kind's single-node server against its cluster, channel publishes compared at the highest rate both sustained in most runs (10 members per channel in both).</p>")
+		b.WriteString("<table><tr><th>kind</th><th>rate /s</th><th>single node µs/publish</th><th>cluster nodes µs/publish</th><th>redis-server µs/publish</th><th>extra µs/publish</th><th>single p99 ms</th><th>cluster p99 ms</th><th>broadcast µs/delivery: single / cluster nodes / redis-server</th></tr>")
+		for _, n := range names {
+			h := c.Hop[n]
+			if h == nil {
+				continue
+			}
+			if h.Rate == 0 {
+				fmt.Fprintf(&b, "<tr><td>%s</td><td colspan=7>no channel rate passed by both</td><td>%s / %s / %s</td></tr>", esc(n), num(h.BcastSingle), num(h.BcastCluster), num(h.BcastRedis))
+				continue
+			}
+			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s / %s / %s</td></tr>",
+				esc(n), num(h.Rate), num(h.SingleCPU), num(h.ClusterCPU), num(h.RedisCPU), num(h.ExtraCPU), num(h.SingleP99), num(h.ClusterP99),
+				num(h.BcastSingle), num(h.BcastCluster), num(h.BcastRedis))
+		}
+		b.WriteString("</table>")
+	}
+	return b.String()
+}
+
+// targetsTable writes one server's targets.
+func targetsTable(b *strings.Builder, ts []target) {
+	esc := html.EscapeString
+	b.WriteString("<table><tr><th>target</th><th>against</th><th>rule</th><th>value</th><th>limit</th><th>status</th></tr>")
+	for _, t := range ts {
+		cls := map[string]string{"met": "met", "missed": "missed"}[t.Status]
+		if cls == "" {
+			cls = "nm"
+		}
+		v, l, against := "–", "–", t.Against
+		if t.Status != "not measured" {
+			v, l = num(t.Value)+" "+esc(t.Unit), num(t.Limit)+" "+esc(t.Unit)
+		}
+		if against == "" {
+			against = "–"
+		}
+		fmt.Fprintf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=%s>%s</td></tr>", esc(t.Name), esc(against), esc(t.Rule), v, l, cls, t.Status)
+	}
+	b.WriteString("</table>")
 }
 
 func argValue(args []string, name string) string {

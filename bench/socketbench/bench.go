@@ -32,19 +32,31 @@ type pubRec struct {
 	ch       atomic.Int32 // channels: channel number
 }
 
-// bench is one load-client run against one server.
+// bench is one load-client run against one server or cluster. In a cluster
+// run (cluster.go) the coordinator's bench holds no clients: its worker
+// processes (worker.go) each run a bench for their share of them, and the
+// coordinator reads their counts through remote.
 type bench struct {
 	cfg  config
 	base time.Time
 	log  io.Writer
+	// wall: times are wall-clock nanoseconds since base (baseUnix), shared by
+	// the coordinator and its workers on this machine; published messages
+	// carry their send time ("sbts") so a worker can time what it receives.
+	wall     bool
+	baseUnix int64
+	remote   *workerSet // cluster coordinator: the worker processes
+	// A cluster worker owns the clients i with i%stride == offset.
+	stride, offset int
 
 	dial          dialer
 	poll          *pollers     // -transport polling
 	engine        *nbio.Engine // poll mode
 	engineStarted time.Time
 	clients       []atomic.Pointer[client]
-	server        *procStat // nil without -pid
-	self          *procStat
+	server        procGroup // the server's processes (a cluster's nodes); nil without -pid/-pids
+	self          procGroup // the load client: this process and its workers
+	redis         *procStat // a cluster's redis-server (-redis-pid), or nil
 
 	pingIntervalMs atomic.Int64
 
@@ -70,7 +82,12 @@ type bench struct {
 	connWG sync.WaitGroup // goroutine mode readers
 }
 
-func (b *bench) now() int64 { return int64(time.Since(b.base)) }
+func (b *bench) now() int64 {
+	if b.wall {
+		return time.Now().UnixNano() - b.baseUnix
+	}
+	return int64(time.Since(b.base))
+}
 
 func (b *bench) logf(format string, args ...any) {
 	if b.log != nil {
@@ -114,29 +131,41 @@ func (b *bench) errorList() []string {
 	return out
 }
 
-func newBench(cfg config, logw io.Writer) (*bench, error) {
-	u, err := url.Parse(cfg.URL)
+// hostAddr returns the dial address and Host header of an http:// base URL.
+func hostAddr(raw string) (addr, host string, err error) {
+	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Scheme != "http" {
-		return nil, fmt.Errorf("bad -url %q (want http://host:port)", cfg.URL)
+		return "", "", fmt.Errorf("bad server URL %q (want http://host:port)", raw)
 	}
-	addr := u.Host
+	addr = u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
+	return addr, u.Host, nil
+}
+
+func newBench(cfg config, logw io.Writer) (*bench, error) {
 	b := &bench{
 		cfg:     cfg,
 		base:    time.Now(),
 		log:     logw,
+		wall:    cfg.cluster(),
 		clients: make([]atomic.Pointer[client], cfg.N),
 		members: make([]atomic.Int32, max(cfg.Channels, 1)),
-		self:    newProcStat(0),
+		self:    newProcGroup(selfPID()),
 		errs:    map[string]int{},
 	}
-	b.self.pid = selfPID()
-	if cfg.PID > 0 {
-		b.server = newProcStat(cfg.PID)
+	b.baseUnix = b.base.UnixNano()
+	if pids := cfg.pids(); len(pids) > 0 {
+		b.server = newProcGroup(pids...)
 		if _, err := b.server.cpu(); err != nil {
-			return nil, fmt.Errorf("cannot read /proc for -pid %d: %v", cfg.PID, err)
+			return nil, fmt.Errorf("cannot read /proc for the server's processes %v: %v", pids, err)
+		}
+	}
+	if cfg.RedisPID > 0 {
+		b.redis = newProcStat(cfg.RedisPID)
+		if _, err := b.redis.cpu(); err != nil {
+			return nil, fmt.Errorf("cannot read /proc for -redis-pid %d: %v", cfg.RedisPID, err)
 		}
 	}
 	path := cfg.Path
@@ -144,10 +173,15 @@ func newBench(cfg config, logw io.Writer) (*bench, error) {
 		path += "/"
 	}
 	b.dial = dialer{
-		addr:    addr,
-		host:    u.Host,
 		path:    fmt.Sprintf("%s?EIO=%d&transport=websocket", path, cfg.EIO),
 		timeout: cfg.ConnectTimeout,
+	}
+	for _, raw := range cfg.targets() {
+		addr, host, err := hostAddr(raw)
+		if err != nil {
+			return nil, err
+		}
+		b.dial.targets = append(b.dial.targets, dialTarget{addr: addr, host: host})
 	}
 	for _, s := range cfg.sources() {
 		ip := net.ParseIP(s)
@@ -175,7 +209,7 @@ func newBench(cfg config, logw io.Writer) (*bench, error) {
 	for i := range b.hists {
 		b.hists[i] = new(hist)
 	}
-	if cfg.IO == "poll" && cfg.Transport != "polling" {
+	if cfg.IO == "poll" && cfg.Transport != "polling" && !cfg.coordinator() {
 		logging.SetLevel(logging.LevelNone)
 		b.engine = nbio.NewEngine(nbio.Config{Name: "socketbench", NPoller: cfg.Pollers, ReadBufferSize: 64 << 10})
 		b.engine.OnData(func(nc *nbio.Conn, data []byte) {
@@ -238,14 +272,25 @@ func (b *bench) onClientClosed(c *client, prev int32) {
 	}
 }
 
-// deliver counts one published message received by c.
-func (b *bench) deliver(c *client, seq int, now int64) {
+// deliver counts one published message received by c. sentAt is when it was
+// sent, read from the message in a worker (wall mode), or 0: then the
+// publish table says.
+func (b *bench) deliver(c *client, seq int, now, sentAt int64) {
 	if seq >= len(b.pubs) {
 		b.unexpected.Add(1)
 		return
 	}
 	p := &b.pubs[seq]
 	sent := p.sent.Load()
+	if b.wall {
+		// A worker learns of a publish from the coordinator's plan (expected)
+		// and from the message itself (sent).
+		if sentAt == 0 || (p.expected.Load() == 0 && seq < b.nBcast) {
+			b.unexpected.Add(1)
+			return
+		}
+		sent = sentAt
+	}
 	if sent == 0 {
 		b.unexpected.Add(1)
 		return
@@ -346,22 +391,32 @@ func (b *bench) readLoop(c *client) {
 	}
 }
 
-// connectRange opens clients [from, to) with cfg.Concurrency in flight.
+// connectRange opens clients [from, to) with cfg.Concurrency in flight: in
+// a cluster worker the ones it owns, in a coordinator through its workers.
 func (b *bench) connectRange(ctx context.Context, from, to int) (ok, failed int) {
+	if b.remote != nil {
+		return b.remote.connect(ctx, from, to)
+	}
+	stride := max(b.stride, 1)
+	first := from + ((b.offset-from)%stride+stride)%stride // the first owned index
+	if first >= to {
+		return 0, 0
+	}
+	count := (to - first + stride - 1) / stride
 	var next atomic.Int64
-	next.Store(int64(from))
 	var nok, nfail atomic.Int64
 	var wg sync.WaitGroup
-	for w := 0; w < min(b.cfg.Concurrency, to-from); w++ {
+	for w := 0; w < min(b.cfg.Concurrency, count); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 4096)
 			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= to {
+				k := int(next.Add(1) - 1)
+				if k >= count {
 					return
 				}
+				i := first + k*stride
 				if err := b.connectOne(i, buf); err != nil {
 					nfail.Add(1)
 					b.noteErr(err)
@@ -461,16 +516,30 @@ type pconn struct {
 	reused bool
 }
 
-func newPublisher(cfg config, conns int) *publisher {
-	u, _ := url.Parse(cfg.URL)
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
-	}
+// newPublisher posts to the server at base (cfg.URL or one of cfg.URLs).
+func newPublisher(cfg config, base string, conns int) *publisher {
+	u, _ := url.Parse(base)
+	addr, host, _ := hostAddr(base) // validated by newBench
 	return &publisher{
-		addr: addr, host: u.Host, key: cfg.ServiceKey, timeout: 30 * time.Second,
+		addr: addr, host: host, key: cfg.ServiceKey, timeout: 30 * time.Second,
 		path: strings.TrimSuffix(u.Path, "/") + cfg.BasePath + "publish",
 		idle: make(chan *pconn, conns),
+	}
+}
+
+// publishers returns one publisher per server of the run (a cluster's nodes,
+// in cfg.URLs order), each keeping up to conns connections.
+func (b *bench) publishers(conns int) []*publisher {
+	var out []*publisher
+	for _, u := range b.cfg.targets() {
+		out = append(out, newPublisher(b.cfg, u, conns))
+	}
+	return out
+}
+
+func closeAllPublishers(ps []*publisher) {
+	for _, p := range ps {
+		p.close()
 	}
 }
 

@@ -202,6 +202,7 @@ func (c *client) frame(d []byte, now int64) (int, error) {
 var (
 	keyPingInterval = []byte(`"pingInterval":`)
 	keySeq          = []byte(`"sbseq":`)
+	keySentAt       = []byte(`"sbts":`) // cluster runs: ns since the coordinator's base
 	keyClientAuth   = []byte(`"clientAuthenticated"`)
 )
 
@@ -264,7 +265,13 @@ func (c *client) socketio(p []byte, now int64) {
 			b.unexpected.Add(1)
 			return
 		}
-		b.deliver(c, seq, now)
+		var sentAt int64
+		if b.wall {
+			if ts, ok := intAfter(p, keySentAt); ok {
+				sentAt = int64(ts)
+			}
+		}
+		b.deliver(c, seq, now, sentAt)
 	}
 }
 
@@ -320,9 +327,8 @@ func (c *client) onClosed() {
 
 // dialer opens TCP connections from the configured source addresses.
 type dialer struct {
-	addr    string // host:port of the server
-	host    string // Host header
-	path    string // e.g. /socket.io/?EIO=4&transport=websocket
+	targets []dialTarget // client i connects to targets[i%len(targets)]
+	path    string       // e.g. /socket.io/?EIO=4&transport=websocket
 	srcs    []*net.TCPAddr
 	timeout time.Duration
 }
@@ -353,7 +359,8 @@ func (d *dialer) netDialer(i int) *net.Dialer {
 // handshake dials and completes the WebSocket opening handshake (RFC 6455 §4.1).
 // It returns the connection and any bytes read past the response headers.
 func (d *dialer) handshake(i int, deadline time.Time) (net.Conn, []byte, error) {
-	nc, err := d.netDialer(i).Dial("tcp", d.addr)
+	t := d.targets[i%len(d.targets)]
+	nc, err := d.netDialer(i).Dial("tcp", t.addr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -361,7 +368,7 @@ func (d *dialer) handshake(i int, deadline time.Time) (net.Conn, []byte, error) 
 	var k [16]byte
 	_, _ = rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
-	req := "GET " + d.path + " HTTP/1.1\r\nHost: " + d.host +
+	req := "GET " + d.path + " HTTP/1.1\r\nHost: " + t.host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
 		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	if _, err := io.WriteString(nc, req); err != nil {
@@ -403,6 +410,12 @@ func (d *dialer) handshake(i int, deadline time.Time) (net.Conn, []byte, error) 
 			return nil, nil, err
 		}
 	}
+}
+
+// dialTarget is one server (a cluster node) clients connect to.
+type dialTarget struct {
+	addr string // host:port
+	host string // Host header
 }
 
 func lowerASCII(s string) string {

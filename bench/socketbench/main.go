@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -72,9 +73,45 @@ type config struct {
 
 	Timeout time.Duration `json:"timeout_ns"`
 
+	// A cluster run (cluster.go): the nodes' base URLs (client i connects to
+	// URLs[i%len]), the processes measured as the server (the nodes), the
+	// cluster's redis-server, and the load client's worker processes.
+	URLs     []string `json:"urls,omitempty"`
+	PIDs     []int    `json:"pids,omitempty"`
+	RedisPID int      `json:"redis_pid,omitempty"`
+	Workers  int      `json:"workers,omitempty"`
+
 	// backendLn, when set, is where the stand-in backend serves instead of
 	// BackendAddr (tests start it on a free port before the server under test).
 	backendLn net.Listener
+	// worker: this process is one of a cluster run's workers (worker.go).
+	worker bool
+}
+
+// cluster reports a cluster run (-urls), in its coordinator or a worker.
+func (c config) cluster() bool { return len(c.URLs) > 0 }
+
+// coordinator reports the process that drives a cluster run: it publishes
+// and measures, and its workers hold the clients.
+func (c config) coordinator() bool { return c.cluster() && !c.worker }
+
+// targets lists the servers clients connect to and publishes go to.
+func (c config) targets() []string {
+	if c.cluster() {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
+// pids lists the processes measured as the server under test.
+func (c config) pids() []int {
+	if len(c.PIDs) > 0 {
+		return c.PIDs
+	}
+	if c.PID > 0 {
+		return []int{c.PID}
+	}
+	return nil
 }
 
 var scenarioNames = []string{"idle", "broadcast", "channels", "storm"}
@@ -138,6 +175,10 @@ func (c *config) validate() error {
 	}
 	if c.Channels <= 0 {
 		c.Channels = max(c.N/10, 1)
+		if k := len(c.URLs); k > 1 {
+			// A multiple of the node count: each channel's members on one node.
+			c.Channels = max(c.Channels/k*k, k)
+		}
 	}
 	if c.Steps <= 0 {
 		c.Steps = 1
@@ -158,6 +199,9 @@ func (c *config) validate() error {
 	}
 	if !strings.HasPrefix(c.BasePath, "/") || !strings.HasSuffix(c.BasePath, "/") {
 		errs = append(errs, "-base-path must start and end with /")
+	}
+	if c.cluster() {
+		errs = append(errs, c.validateCluster()...)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -189,6 +233,7 @@ type result struct {
 	Idle      *idleResult      `json:"idle,omitempty"`
 	Broadcast *broadcastResult `json:"broadcast,omitempty"`
 	Channels  *channelsResult  `json:"channels,omitempty"`
+	Cluster   *clusterInfo     `json:"cluster,omitempty"`
 	Backend   backendStats     `json:"backend"`
 	Delivery  deliveryTotals   `json:"delivery"`
 	Client    clientInfo       `json:"client"`
@@ -237,8 +282,16 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 	if cfg.Transport == "polling" {
 		perClient = 2
 	}
-	if need := perClient*cfg.N + cfg.Concurrency + 512; need > 0 {
+	held := cfg.N // clients this process holds; in a cluster run, one worker's share
+	if cfg.cluster() {
+		held = (cfg.N + cfg.workerCount() - 1) / cfg.workerCount()
+	}
+	if need := perClient*held + cfg.Concurrency + 512; need > 0 {
 		if lim := raiseNoFile(); lim > 0 && uint64(need) > lim {
+			if cfg.cluster() {
+				return nil, fmt.Errorf("-n %d over %d workers needs about %d open files per worker but RLIMIT_NOFILE is %d: raise -workers",
+					cfg.N, cfg.workerCount(), need, lim)
+			}
 			return nil, fmt.Errorf("-n %d needs about %d open files but RLIMIT_NOFILE is %d: raise it (ulimit -n) or run fewer clients; the server under test needs as many",
 				cfg.N, need, lim)
 		}
@@ -261,11 +314,21 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 		defer stop()
 		b.logf("stand-in Drupal backend at %s", beURL)
 	}
-	res.Server = serverInfo{URL: cfg.URL, PID: cfg.PID, RSSKB0: b.serverRSS()}
+	res.Server = serverInfo{URL: cfg.targets()[0], PID: cfg.PID, RSSKB0: b.serverRSS()}
 	if b.server != nil {
 		_, res.Server.Threads0, _ = b.server.status()
 	}
-	if cfg.EIO == 3 && cfg.Transport != "polling" {
+	if cfg.coordinator() {
+		ws, err := startWorkers(ctx, b)
+		if err != nil {
+			return nil, fmt.Errorf("load-client workers: %w", err)
+		}
+		b.remote = ws
+		b.self = newProcGroup(append([]int{selfPID()}, ws.pids()...)...)
+		res.Cluster = b.newClusterInfo()
+		b.logf("%d workers hold the clients (pids %v), nodes %v", len(ws.procs), ws.pids(), cfg.URLs)
+	}
+	if cfg.EIO == 3 && cfg.Transport != "polling" && !cfg.coordinator() {
 		pctx, pcancel := context.WithCancel(ctx)
 		defer pcancel()
 		go b.pinger(pctx)
@@ -294,12 +357,22 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 	if kb, _, err := b.self.status(); err == nil {
 		res.Client.RSSKB = kb
 	}
+	var clientCPU time.Duration
+	if b.remote != nil {
+		res.Cluster.sampleNodes()
+		clientCPU = b.selfCPU() // the workers' too, while they run
+		res.Client.Sources = len(b.remote.procs)
+	}
 	b.closePolling()
+	b.closeRemote()
 	b.closeAll()
 	time.Sleep(200 * time.Millisecond)
+	if b.remote == nil {
+		clientCPU = b.selfCPU()
+		res.Client.Sources = max(len(b.dial.srcs), 1)
+	}
 	res.Client.IO = cfg.IO
-	res.Client.CPUSeconds = round3(b.selfCPU().Seconds())
-	res.Client.Sources = max(len(b.dial.srcs), 1)
+	res.Client.CPUSeconds = round3(clientCPU.Seconds())
 	res.Backend = be.stats(beURL)
 
 	d := &res.Delivery
@@ -338,6 +411,13 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*result, error) {
 }
 
 func main() {
+	if os.Getenv(workerEnv) != "" {
+		if err := runWorker(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "socketbench:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	var cfg config
 	fs := flag.CommandLine
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "server base URL (http only)")
@@ -378,6 +458,22 @@ func main() {
 	fs.DurationVar(&cfg.P99Limit, "p99-limit", 50*time.Millisecond, "channels: a stage fails when its p99 delivery latency exceeds this")
 	fs.IntVar(&cfg.MaxPublishes, "max-publishes", 300000, "channels: total publish budget")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
+	fs.Func("urls", "a cluster run: the nodes' base URLs, comma separated (replaces -url; client i connects to node i%K, channel c's members on node c%K, its publishes POSTed to node (c+1)%K)", func(v string) error {
+		cfg.URLs = strings.Split(v, ",")
+		return nil
+	})
+	fs.Func("pids", "a cluster run: the nodes' process ids, comma separated, measured together as the server", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || pid <= 0 {
+				return fmt.Errorf("bad pid %q", f)
+			}
+			cfg.PIDs = append(cfg.PIDs, pid)
+		}
+		return nil
+	})
+	fs.IntVar(&cfg.RedisPID, "redis-pid", 0, "a cluster run: the redis-server's process id, whose CPU is reported beside the nodes'")
+	fs.IntVar(&cfg.Workers, "workers", 0, "a cluster run: load-client worker processes holding the clients (0: at least 2, one per 15,000 clients)")
 	out := fs.String("out", "-", "write the JSON result here (- for stdout)")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	fs.Parse(os.Args[1:])

@@ -84,6 +84,44 @@ func (p *procStat) status() (rssKB int64, threads int, err error) {
 	return rssKB, threads, sc.Err()
 }
 
+// procGroup is a set of processes measured as one: the nodes of a cluster, or
+// the load client with its worker processes. CPU times and RSS are summed.
+type procGroup []*procStat
+
+func newProcGroup(pids ...int) procGroup {
+	var g procGroup
+	for _, pid := range pids {
+		if pid > 0 {
+			g = append(g, newProcStat(pid))
+		}
+	}
+	return g
+}
+
+func (g procGroup) cpu() (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range g {
+		d, err := p.cpu()
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+func (g procGroup) status() (rssKB int64, threads int, err error) {
+	for _, p := range g {
+		kb, th, err := p.status()
+		if err != nil {
+			return 0, 0, err
+		}
+		rssKB += kb
+		threads += th
+	}
+	return rssKB, threads, nil
+}
+
 // machine describes where the run happened.
 type machine struct {
 	CPUs      int    `json:"cpus"`

@@ -66,6 +66,7 @@ type broadcastResult struct {
 	LastMs         summary          `json:"last_ms"`
 	DeliveriesPerS summary          `json:"deliveries_per_sec"` // recipients / last
 	ServerCPUUsPer float64          `json:"server_cpu_us_per_delivery"`
+	RedisCPUUsPer  *float64         `json:"redis_cpu_us_per_delivery,omitempty"` // cluster: redis-server's own
 	ClientCPUUsPer float64          `json:"client_cpu_us_per_delivery"`
 	PerMessage     []broadcastStats `json:"per_message"`
 	CDF            []cdfPoint       `json:"latency_cdf"` // all deliveries of all messages
@@ -91,6 +92,7 @@ type channelsResult struct {
 	Stages           []channelStage `json:"stages"`
 	SustainedRate    float64        `json:"sustained_rate"` // highest passing stage, publishes/s
 	SustainedCPUUs   float64        `json:"sustained_server_cpu_us_per_publish"`
+	SustainedRedisUs *float64       `json:"sustained_redis_cpu_us_per_publish,omitempty"` // cluster: redis-server's own
 	SustainedP99Ms   float64        `json:"sustained_p99_ms"`
 	SustainedLimited string         `json:"sustained_stop_reason"`
 	Retries          int            `json:"passed_on_retry"`           // stages that failed once, then passed
@@ -101,27 +103,29 @@ type channelsResult struct {
 }
 
 type channelStage struct {
-	TargetRate    float64 `json:"target_rate"`
-	AchievedRate  float64 `json:"achieved_rate"`
-	Publishes     int     `json:"publishes"`
-	Expected      int64   `json:"expected"`
-	Delivered     int64   `json:"delivered"`
-	Lost          int64   `json:"lost"`
-	ServerSent    int64   `json:"server_sent"`
-	HTTPErrors    int64   `json:"http_errors"`
-	P50Ms         float64 `json:"p50_ms"`
-	P90Ms         float64 `json:"p90_ms"`
-	P99Ms         float64 `json:"p99_ms"`
-	MaxMs         float64 `json:"max_ms"`
-	ServerCPUUs   float64 `json:"server_cpu_us_per_publish"`
-	ServerCores   float64 `json:"server_cpu_cores"` // CPU seconds per wall second
-	ClientCores   float64 `json:"client_cpu_cores"`
-	PostBacklog   int     `json:"post_backlog"` // publishes not yet posted when the stage ended
-	Pass          bool    `json:"pass"`
-	Reason        string  `json:"reason,omitempty"`
-	LimitedBy     string  `json:"limited_by,omitempty"`
-	StageDuration float64 `json:"seconds"`
-	Attempt       int     `json:"attempt"`
+	TargetRate    float64  `json:"target_rate"`
+	AchievedRate  float64  `json:"achieved_rate"`
+	Publishes     int      `json:"publishes"`
+	Expected      int64    `json:"expected"`
+	Delivered     int64    `json:"delivered"`
+	Lost          int64    `json:"lost"`
+	ServerSent    int64    `json:"server_sent"`
+	HTTPErrors    int64    `json:"http_errors"`
+	P50Ms         float64  `json:"p50_ms"`
+	P90Ms         float64  `json:"p90_ms"`
+	P99Ms         float64  `json:"p99_ms"`
+	MaxMs         float64  `json:"max_ms"`
+	ServerCPUUs   float64  `json:"server_cpu_us_per_publish"`
+	ServerCores   float64  `json:"server_cpu_cores"`                   // CPU seconds per wall second
+	RedisCPUUs    *float64 `json:"redis_cpu_us_per_publish,omitempty"` // cluster: redis-server's own
+	RedisCores    *float64 `json:"redis_cpu_cores,omitempty"`
+	ClientCores   float64  `json:"client_cpu_cores"`
+	PostBacklog   int      `json:"post_backlog"` // publishes not yet posted when the stage ended
+	Pass          bool     `json:"pass"`
+	Reason        string   `json:"reason,omitempty"`
+	LimitedBy     string   `json:"limited_by,omitempty"`
+	StageDuration float64  `json:"seconds"`
+	Attempt       int      `json:"attempt"`
 }
 
 // runConnect opens all clients in cfg.Steps steps, sampling server RSS after each.
@@ -140,7 +144,7 @@ func (b *bench) runConnect(ctx context.Context) *connectResult {
 		b.logf("connect step %d/%d: %d authenticated (%d failed) in %.2fs", s, cfg.Steps, r.OK, r.Failed, time.Since(t0).Seconds())
 		if cfg.Steps > 1 && b.server != nil {
 			sleepCtx(ctx, cfg.StepSettle)
-			r.Samples = append(r.Samples, rssSample{Conns: int(b.authed.Load()), RSSKB: b.serverRSS()})
+			r.Samples = append(r.Samples, rssSample{Conns: int(b.authedNow()), RSSKB: b.serverRSS()})
 		}
 	}
 	b.connectTotals(r, active, cpu0, self0)
@@ -151,6 +155,7 @@ func (b *bench) runConnect(ctx context.Context) *connectResult {
 // time spent connecting and the CPU readings taken before.
 func (b *bench) connectTotals(r *connectResult, active, cpu0, self0 time.Duration) {
 	r.ActiveSeconds = round3(active.Seconds())
+	b.gatherConnHist()
 	if active > 0 {
 		r.PerSecond = round1(float64(r.OK) / active.Seconds())
 	}
@@ -171,7 +176,7 @@ func (b *bench) runIdle(ctx context.Context, rss0 int64) *idleResult {
 	cfg := b.cfg
 	r := &idleResult{RSSKB0: rss0}
 	sleepCtx(ctx, cfg.IdleSettle)
-	disc0 := b.disconnects.Load()
+	disc0 := b.disconnectsNow()
 	cpu0, t0 := b.serverCPU(), time.Now()
 	spacing := min(time.Second, max(cfg.IdleSettle/5, 10*time.Millisecond))
 	for i := 0; i < 3 && ctx.Err() == nil; i++ {
@@ -188,8 +193,8 @@ func (b *bench) runIdle(ctx context.Context, rss0 int64) *idleResult {
 	if cpu0 >= 0 && r.HeldSeconds > 0 {
 		r.ServerCPUIdle = round1(100 * (b.serverCPU() - cpu0).Seconds() / r.HeldSeconds)
 	}
-	r.Conns = int(b.authed.Load())
-	r.Disconnects = b.disconnects.Load() - disc0
+	r.Conns = int(b.authedNow())
+	r.Disconnects = b.disconnectsNow() - disc0
 	r.RSSKBN = slices.Max(r.RSSKBNSamples)
 	if b.server != nil {
 		_, r.ServerThreads, _ = b.server.status()
@@ -208,6 +213,16 @@ func (b *bench) runIdle(ctx context.Context, rss0 int64) *idleResult {
 	return r
 }
 
+// sentAtField is the "sbts" member of a cluster run's published message: its
+// send time in ns since the coordinator's origin (empty in other runs, whose
+// messages stay as they were).
+func sentAtField(wall bool, at int64) string {
+	if !wall {
+		return ""
+	}
+	return `,"sbts":` + strconv.FormatInt(at, 10)
+}
+
 // bodyPad is the published payload filler.
 func bodyPad(n int) string { return strings.Repeat("x", max(n, 0)) }
 
@@ -215,27 +230,27 @@ func bodyPad(n int) string { return strings.Repeat("x", max(n, 0)) }
 // once the previous one reached every client (or timed out).
 func (b *bench) runBroadcast(ctx context.Context) *broadcastResult {
 	cfg := b.cfg
-	pub := newPublisher(cfg, 1)
-	defer pub.close()
+	// A cluster's nodes take the broadcasts in turn.
+	pubs := b.publishers(1)
+	defer closeAllPublishers(pubs)
 	r := &broadcastResult{Messages: cfg.Broadcasts, Warmup: cfg.Warmup, PayloadBytes: cfg.Payload}
-	r.Recipients = int(b.authed.Load())
+	r.Recipients = int(b.authedNow())
 	pad := bodyPad(cfg.Payload)
 	var firsts, meds, p99s, lasts, rates []float64
 	var all []int64
-	var cpu0, self0 time.Duration
+	var cpu0, self0, redis0 time.Duration
 	for m := 0; m < cfg.Warmup+cfg.Broadcasts && ctx.Err() == nil; m++ {
 		measured := m >= cfg.Warmup
 		if m == cfg.Warmup {
-			cpu0, self0 = b.serverCPU(), b.selfCPU()
+			cpu0, self0, redis0 = b.serverCPU(), b.selfCPU(), b.redisCPU()
 		}
 		rec := &b.pubs[m]
-		expected := int32(b.authed.Load())
-		rec.expected.Store(expected)
-		body := `{"broadcast":true,"channel":"nodejs_notify","callback":"sbBroadcast","data":{"sbseq":` +
-			strconv.Itoa(m) + `,"subject":"bench","body":"` + pad + `"}}`
+		expected := b.expect(m, 1, 0)
 		t0 := b.now()
 		rec.sent.Store(t0)
-		sent, err := pub.post([]byte(body))
+		body := `{"broadcast":true,"channel":"nodejs_notify","callback":"sbBroadcast","data":{"sbseq":` +
+			strconv.Itoa(m) + sentAtField(b.wall, t0) + `,"subject":"bench","body":"` + pad + `"}}`
+		sent, err := pubs[m%len(pubs)].post([]byte(body))
 		postMs := ms(b.now() - t0)
 		if err != nil {
 			b.noteErr(err)
@@ -244,16 +259,10 @@ func (b *bench) runBroadcast(ctx context.Context) *broadcastResult {
 			}
 		}
 		deadline := time.Now().Add(cfg.DeliverTimeout)
-		for rec.got.Load() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
+		for b.delivered(m, 1) < expected && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(b.pollEvery())
 		}
-		lat := make([]int64, 0, expected)
-		for i := range b.bcastLat[m] {
-			if v := b.bcastLat[m][i].Load(); v > 0 {
-				lat = append(lat, v)
-			}
-		}
-		slices.Sort(lat)
+		lat := b.bcastLatencies(m)
 		st := broadcastStats{Delivered: len(lat), Sent: sent, PostMs: postMs}
 		if len(lat) > 0 {
 			st.FirstMs, st.MedianMs = ms(lat[0]), ms(sortedQuantile(lat, 0.5))
@@ -275,13 +284,16 @@ func (b *bench) runBroadcast(ctx context.Context) *broadcastResult {
 			m, map[bool]string{true: "", false: " (warm-up)"}[measured], len(lat), expected, st.FirstMs, st.MedianMs, st.LastMs)
 		sleepCtx(ctx, cfg.Gap)
 	}
-	cpu, self := b.serverCPU()-cpu0, b.selfCPU()-self0
+	cpu, self, redis := b.serverCPU()-cpu0, b.selfCPU()-self0, b.redisCPU()-redis0
 	r.Lost = r.Expected - r.Delivered
 	r.FirstMs, r.MedianMs, r.P99Ms, r.LastMs = summarize(firsts), summarize(meds), summarize(p99s), summarize(lasts)
 	r.DeliveriesPerS = summarize(rates)
 	if r.Delivered > 0 {
 		if cpu0 >= 0 {
 			r.ServerCPUUsPer = round3(float64(cpu.Nanoseconds()) / 1e3 / float64(r.Delivered))
+		}
+		if redis0 >= 0 {
+			r.RedisCPUUsPer = ptr(round3(float64(redis.Nanoseconds()) / 1e3 / float64(r.Delivered)))
 		}
 		r.ClientCPUUsPer = round3(float64(self.Nanoseconds()) / 1e3 / float64(r.Delivered))
 	}
@@ -297,14 +309,13 @@ func (b *bench) runChannels(ctx context.Context) *channelsResult {
 	cfg := b.cfg
 	r := &channelsResult{
 		Channels: cfg.Channels, Publishers: cfg.Publishers, StageSeconds: cfg.StageDur.Seconds(),
-		MembersPerChan: round1(float64(b.authed.Load()) / float64(cfg.Channels)),
+		MembersPerChan: round1(float64(b.authedNow()) / float64(cfg.Channels)),
 	}
-	pub := newPublisher(cfg, cfg.Publishers)
-	defer pub.close()
+	pubs := b.publishers(cfg.Publishers)
+	defer closeAllPublishers(pubs)
 	pad := bodyPad(cfg.Payload)
 	rate := cfg.RateStart
 	var passCPU []float64
-	chanSeq := 0
 	stage := 0
 ramp:
 	for stage < cfg.MaxStages && rate <= cfg.MaxRate && ctx.Err() == nil {
@@ -316,7 +327,7 @@ ramp:
 				r.SustainedLimited = "publish budget (-max-publishes) exhausted"
 				break ramp
 			}
-			st := b.channelStage(ctx, pub, stage, rate, n, &chanSeq, pad)
+			st := b.channelStage(ctx, pubs, stage, rate, n, pad)
 			st.Attempt = attempt + 1
 			b.logf("channels stage %d: %.0f/s target, %.0f/s achieved, %d/%d delivered, p99 %.1fms, %.0fus CPU/publish, server %.2f cores, client %.2f cores: %s",
 				stage, st.TargetRate, st.AchievedRate, st.Delivered, st.Expected, st.P99Ms, st.ServerCPUUs, st.ServerCores, st.ClientCores,
@@ -328,6 +339,7 @@ ramp:
 			if st.Pass {
 				r.SustainedRate = round1(st.AchievedRate)
 				r.SustainedCPUUs = st.ServerCPUUs
+				r.SustainedRedisUs = st.RedisCPUUs
 				r.SustainedP99Ms = st.P99Ms
 				passCPU = append(passCPU, st.ServerCPUUs)
 				if attempt > 0 {
@@ -354,10 +366,14 @@ ramp:
 	return r
 }
 
-func (b *bench) channelStage(ctx context.Context, pub *publisher, stage int, rate float64, n int, chanSeq *int, pad string) channelStage {
+// channelStage runs one stage of n publishes at rate. Publish seq goes to
+// channel channelOf(seq), POSTed (in a cluster) to the node after the one
+// that holds the channel's members.
+func (b *bench) channelStage(ctx context.Context, pubs []*publisher, stage int, rate float64, n int, pad string) channelStage {
 	cfg := b.cfg
 	st := channelStage{TargetRate: round1(rate)}
 	first := int(b.nextSeq.Add(int64(n))) - n
+	b.expect(first, n, stage)
 	jobs := make(chan int, n)
 	var posted, httpErrs, serverSent atomic.Int64
 	var lastPost atomic.Int64
@@ -368,9 +384,11 @@ func (b *bench) channelStage(ctx context.Context, pub *publisher, stage int, rat
 			defer wg.Done()
 			for seq := range jobs {
 				rec := &b.pubs[seq]
-				body := `{"broadcast":false,"channel":"ch_` + strconv.Itoa(int(rec.ch.Load())) +
-					`","callback":"sbChannel","data":{"sbseq":` + strconv.Itoa(seq) + `,"subject":"bench","body":"` + pad + `"}}`
-				sent, err := pub.post([]byte(body))
+				ch := int(rec.ch.Load())
+				body := `{"broadcast":false,"channel":"ch_` + strconv.Itoa(ch) +
+					`","callback":"sbChannel","data":{"sbseq":` + strconv.Itoa(seq) + sentAtField(b.wall, rec.sent.Load()) +
+					`,"subject":"bench","body":"` + pad + `"}}`
+				sent, err := pubs[(ch+1)%len(pubs)].post([]byte(body))
 				if err != nil {
 					httpErrs.Add(1)
 					b.noteErr(err)
@@ -382,7 +400,7 @@ func (b *bench) channelStage(ctx context.Context, pub *publisher, stage int, rat
 			}
 		}()
 	}
-	cpu0, self0 := b.serverCPU(), b.selfCPU()
+	cpu0, self0, redis0 := b.serverCPU(), b.selfCPU(), b.redisCPU()
 	wall0 := time.Now()
 	start := b.now()
 	interval := float64(time.Second) / rate
@@ -397,14 +415,8 @@ func (b *bench) channelStage(ctx context.Context, pub *publisher, stage int, rat
 			}
 			seq := first + k
 			rec := &b.pubs[seq]
-			ch := *chanSeq % cfg.Channels
-			*chanSeq++
-			exp := b.members[ch].Load()
-			expected += int64(exp)
-			rec.ch.Store(int32(ch))
-			rec.stage.Store(int32(stage))
-			rec.expected.Store(exp)
-			rec.sent.Store(at) // latency counts from the scheduled time
+			expected += int64(rec.expected.Load()) // channel and members: see expect
+			rec.sent.Store(at)                     // latency counts from the scheduled time
 			jobs <- seq
 			k++
 		}
@@ -421,23 +433,16 @@ func (b *bench) channelStage(ctx context.Context, pub *publisher, stage int, rat
 	case <-ctx.Done():
 	}
 	deadline := time.Now().Add(cfg.DeliverTimeout)
-	delivered := func() int64 {
-		var d int64
-		for seq := first; seq < first+k; seq++ {
-			rec := &b.pubs[seq]
-			d += int64(min(rec.got.Load(), rec.expected.Load()))
-		}
-		return d
-	}
-	for delivered() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(2 * time.Millisecond)
+	for b.delivered(first, k) < expected && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(max(2*time.Millisecond, b.pollEvery()))
 	}
 	wall := time.Since(wall0)
-	cpu, self := b.serverCPU()-cpu0, b.selfCPU()-self0
+	cpu, self, redis := b.serverCPU()-cpu0, b.selfCPU()-self0, b.redisCPU()-redis0
+	b.gatherHist(stage)
 	h := b.hists[stage]
 	st.Publishes = int(posted.Load())
 	st.Expected = expected
-	st.Delivered = delivered()
+	st.Delivered = max(b.delivered(first, k), 0)
 	st.Lost = st.Expected - st.Delivered
 	st.ServerSent = serverSent.Load()
 	st.HTTPErrors = httpErrs.Load()
@@ -450,6 +455,10 @@ func (b *bench) channelStage(ctx context.Context, pub *publisher, stage int, rat
 	}
 	if st.Publishes > 0 && cpu0 >= 0 {
 		st.ServerCPUUs = round1(float64(cpu.Nanoseconds()) / 1e3 / float64(st.Publishes))
+	}
+	if st.Publishes > 0 && redis0 >= 0 {
+		st.RedisCPUUs = ptr(round1(float64(redis.Nanoseconds()) / 1e3 / float64(st.Publishes)))
+		st.RedisCores = ptr(round3(redis.Seconds() / wall.Seconds()))
 	}
 	st.ServerCores = round3(cpu.Seconds() / wall.Seconds())
 	if cpu0 < 0 {
@@ -487,6 +496,9 @@ func (b *bench) selfCPU() time.Duration {
 	}
 	return d
 }
+
+// ptr is a figure that a run may not have (nil: not measured, not zero).
+func ptr(v float64) *float64 { return &v }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
 	if d <= 0 {

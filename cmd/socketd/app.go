@@ -21,45 +21,90 @@ import (
 	clientjs "github.com/socketd/socketd/client_js"
 	"github.com/socketd/socketd/drupal"
 	"github.com/socketd/socketd/drupal/devdrupal"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
+	"github.com/socketd/socketd/server/adminui"
 	"github.com/socketd/socketd/server/socketio"
 )
 
 // app is socketd assembled: Socket.IO server, Drupal bridge, HTTP router.
 type app struct {
-	cfg    drupal.Config
+	cfg    nodejsconfig.Config
+	dev    bool
 	log    *slog.Logger
 	io     *socketio.Server
 	bridge *drupal.Bridge
 	router http.Handler
 	tls    *tls.Config
-	nodes  *membership // nil on a single node
+	// cluster is nil on a single node (no redis key).
+	cluster *cluster
+	// admin is nil without the adminUI key.
+	admin *adminui.Admin
+	// nodes is nil on a single node: the table of live nodes for forwarding.
+	nodes *membership
 }
 
-func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
+func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error) {
 	ec, err := engineConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	ec.Logger = logger
+	var cl *cluster
 	var nodes *membership
 	if cfg.Redis != "" {
-		if nodes, err = joinNodes(cfg, logger); err != nil {
+		if cl, err = newCluster(cfg, logger); err != nil {
+			return nil, err
+		}
+		if nodes, err = joinNodes(cfg, cl.client, logger); err != nil {
+			cl.close()
 			return nil, err
 		}
 		ec.Nodes = nodes.nodes()
 	}
-	sio, err := socketio.New(socketio.Config{Engine: ec, Logger: logger})
+	admin, err := newAdminUI(cfg, logger)
 	if err != nil {
 		nodes.leave()
+		cl.close()
 		return nil, err
 	}
-	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger})
+	factory := cl.factory()
+	if admin != nil {
+		factory = admin.Adapter(factory)
+	}
+	sio, err := socketio.New(socketio.Config{
+		Engine:  ec,
+		Logger:  logger,
+		Adapter: factory,
+		// Drupal's client never sends binary; with client messages off
+		// nothing would read it, so a binary packet only costs memory.
+		DisallowBinary: !cfg.ClientsCanWriteToChannels && !cfg.ClientsCanWriteToClients,
+	})
 	if err != nil {
+		nodes.leave()
+		cl.close()
+		return nil, err
+	}
+	if admin != nil {
+		if err := admin.Attach(sio); err != nil {
+			_ = sio.Close(context.Background())
+			nodes.leave()
+			cl.close()
+			return nil, err
+		}
+	}
+	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger, Store: cl.drupalStore()})
+	if err != nil {
+		admin.Close()
 		_ = sio.Close(context.Background())
 		nodes.leave()
+		cl.close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge, nodes: nodes}
+	a := &app{cfg: cfg, dev: dev, log: logger, io: sio, bridge: bridge, cluster: cl, admin: admin, nodes: nodes}
+	if cfg.ServiceKey == "" {
+		logger.Warn("serviceKey is empty: the Drupal API accepts calls from anyone who can reach it; set serviceKey to Drupal's service key",
+			slog.String("drupal_api", cfg.BaseAuthPath))
+	}
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -83,9 +128,12 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 	if pub := bridge.PublicRoutes(); pub != nil {
 		r.Mount("/", pub)
 	}
+	if admin != nil {
+		mountAdminUI(r, cfg, logger)
+	}
 	if dev {
 		r.Handle(devBackendPath, devdrupal.New(devdrupal.Config{ServiceKey: cfg.ServiceKey, Logger: logger}))
-		demo := clientjs.DemoHandler(path)
+		demo := clientjs.DemoHandler(clientjs.DemoConfig{SocketPath: path, APIPath: cfg.BaseAuthPath, ServiceKey: cfg.ServiceKey})
 		r.Handle("/demo", demo)
 		r.Handle("/demo/*", demo)
 	}
@@ -93,9 +141,11 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 
 	if cfg.Scheme == "https" {
 		if a.tls, err = tlsConfig(cfg); err != nil {
+			admin.Close()
 			bridge.Close()
 			_ = sio.Close(context.Background())
 			nodes.leave()
+			cl.close()
 			return nil, err
 		}
 	}
@@ -111,12 +161,8 @@ func (a *app) listen() (net.Listener, error) {
 // clients are told the server is going away, the bridge stops its timers.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	var err error
-	hs := &http.Server{
-		Handler:           a.router,
-		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         a.tls,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
+	hs := newHTTPServer(a.router, a.httpLimits(), a.log)
+	hs.TLSConfig = a.tls
 	errc := make(chan error, 1)
 	go func() {
 		if a.tls != nil {
@@ -125,11 +171,18 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
-	a.log.Info("socketd listening",
-		slog.String("url", fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())),
-		slog.String("socket_path", a.cfg.SocketPath()+"/"),
-		slog.String("drupal_api", a.cfg.BaseAuthPath),
-		slog.String("backend", fmt.Sprintf("%s://%s:%d%s%s", a.cfg.Backend.Scheme, a.cfg.Backend.Host, a.cfg.Backend.Port, a.cfg.Backend.BasePath, a.cfg.Backend.MessagePath)))
+	base := fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())
+	attrs := []any{slog.String("version", version), slog.String("url", base),
+		slog.String("socketio", base+a.cfg.SocketPath()+"/"),
+		slog.String("drupal_api", base+a.cfg.BaseAuthPath),
+		slog.String("backend", a.bridge.Backend().URL())}
+	if a.dev {
+		attrs = append(attrs, slog.String("demo", base+"/demo/"))
+	}
+	if a.admin != nil {
+		attrs = append(attrs, slog.String("admin_ui", base+adminUIPath))
+	}
+	a.log.Info("socketd listening", attrs...)
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -138,8 +191,15 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.bridge.Close()
-	_ = a.io.Close(sctx)
+	a.admin.Close()
+	// A polling client fetches its close packet with the GET it always has
+	// held; one that has not within a second is gone or reconnecting, and
+	// waiting longer for it only delays the exit.
+	cctx, ccancel := context.WithTimeout(sctx, pollCloseWait)
+	_ = a.io.Close(cctx)
+	ccancel()
 	a.nodes.leave()
+	a.cluster.close()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}
@@ -149,10 +209,25 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// pollCloseWait bounds how long shutting down waits for polling clients to
+// fetch their close packet.
+const pollCloseWait = time.Second
+
+// httpLimits are the HTTP server's bounds from the configuration (defaults
+// applied).
+func (a *app) httpLimits() httpLimits {
+	return httpLimits{
+		KeepAlive:   time.Duration(a.cfg.KeepAliveTimeout),
+		Headers:     time.Duration(a.cfg.HeadersTimeout),
+		Body:        time.Duration(a.cfg.BodyTimeout),
+		MaxHalfOpen: a.cfg.MaxHalfOpenConnections,
+	}
+}
+
 // tlsConfig loads the https key pair (the key may be encrypted with
 // sslPassPhrase) and appends the CA bundle to the served chain, as Node's
 // https server does with its ca option.
-func tlsConfig(cfg drupal.Config) (*tls.Config, error) {
+func tlsConfig(cfg nodejsconfig.Config) (*tls.Config, error) {
 	certPEM, err := os.ReadFile(cfg.SSLCertPath)
 	if err != nil {
 		return nil, fmt.Errorf("sslCertPath: %w", err)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/socketd/socketd/drupal"
-	"github.com/socketd/socketd/server/cluster"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
+	nodetable "github.com/socketd/socketd/server/cluster" // "cluster" is this package's Redis membership (cluster.go)
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -22,43 +22,37 @@ import (
 // request for another node's session there, so the balancer in front need
 // not be sticky.
 type membership struct {
-	node   *cluster.Node
-	client *redis.Client
+	node *nodetable.Node
 }
 
 // joinTimeout bounds the first announcement; a Redis that does not answer
 // by then is joined later, by the heartbeat.
 const joinTimeout = 2 * time.Second
 
-// joinNodes announces this node in the Redis of cfg.Redis. It does not wait
-// for Redis: the node serves alone until Redis answers.
-func joinNodes(cfg drupal.Config, logger *slog.Logger) (*membership, error) {
+// joinNodes announces this node in Redis through client (the cluster's,
+// which it does not close). It does not wait for Redis: the node serves alone
+// until Redis answers.
+func joinNodes(cfg nodejsconfig.Config, client *redis.Client, logger *slog.Logger) (*membership, error) {
 	self, err := advertiseURL(cfg)
 	if err != nil {
 		return nil, err
 	}
-	opts, err := redis.ParseURL(cfg.Redis)
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	client := redis.NewClient(opts)
 	prefix := cfg.RedisPrefix
 	if prefix == "" {
 		prefix = "socket.io"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
-	node, err := cluster.Start(ctx, cluster.Config{
+	node, err := nodetable.Start(ctx, nodetable.Config{
 		URL:      self,
-		Registry: cluster.NewRedis(client, prefix+"#nodes"),
+		Registry: nodetable.NewRedis(client, prefix+"#nodes"),
 		TagLen:   engine.NodeTagLen,
 		Logger:   logger,
 	})
 	if err != nil {
-		_ = client.Close()
 		return nil, err
 	}
-	return &membership{node: node, client: client}, nil
+	return &membership{node: node}, nil
 }
 
 // nodes is what the engine is given: nil on a single node.
@@ -69,7 +63,8 @@ func (m *membership) nodes() engine.Nodes {
 	return m.node
 }
 
-// leave withdraws this node; call it once its sessions are closed.
+// leave withdraws this node; call it once its sessions are closed, before
+// the Redis client is.
 func (m *membership) leave() {
 	if m == nil {
 		return
@@ -77,14 +72,13 @@ func (m *membership) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
 	_ = m.node.Close(ctx)
-	_ = m.client.Close()
 }
 
 // advertiseURL is cfg.Advertise, or the listen address when it is one the
 // other nodes can use, or this host's first non-loopback address.
-func advertiseURL(cfg drupal.Config) (string, error) {
+func advertiseURL(cfg nodejsconfig.Config) (string, error) {
 	if cfg.Advertise != "" {
-		if err := cluster.CheckURL(cfg.Advertise); err != nil {
+		if err := nodetable.CheckURL(cfg.Advertise); err != nil {
 			return "", fmt.Errorf("advertise: %w", err)
 		}
 		return cfg.Advertise, nil
@@ -100,7 +94,7 @@ func advertiseURL(cfg drupal.Config) (string, error) {
 		}
 	}
 	u := cfg.Scheme + "://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port))
-	if err := cluster.CheckURL(u); err != nil {
+	if err := nodetable.CheckURL(u); err != nil {
 		return "", fmt.Errorf("advertise: %w", err)
 	}
 	return u, nil

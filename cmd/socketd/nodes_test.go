@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socketd/socketd/drupal"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/internal/redistest"
 )
 
@@ -47,24 +47,24 @@ func TestLoadConfigAdvertise(t *testing.T) {
 
 func TestAdvertiseURL(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  drupal.Config
+		cfg  nodejsconfig.Config
 		want string
 	}{
-		{drupal.Config{Scheme: "http", Host: "127.0.0.1", Port: 8080}, "http://127.0.0.1:8080"},
-		{drupal.Config{Scheme: "https", Host: "node1.internal", Port: 443}, "https://node1.internal:443"},
-		{drupal.Config{Scheme: "http", Host: "::1", Port: 80}, "http://[::1]:80"},
-		{drupal.Config{Scheme: "http", Port: 80, Advertise: "http://lb-facing:9"}, "http://lb-facing:9"},
+		{nodejsconfig.Config{Scheme: "http", Host: "127.0.0.1", Port: 8080}, "http://127.0.0.1:8080"},
+		{nodejsconfig.Config{Scheme: "https", Host: "node1.internal", Port: 443}, "https://node1.internal:443"},
+		{nodejsconfig.Config{Scheme: "http", Host: "::1", Port: 80}, "http://[::1]:80"},
+		{nodejsconfig.Config{Scheme: "http", Port: 80, Advertise: "http://lb-facing:9"}, "http://lb-facing:9"},
 	} {
 		if got, err := advertiseURL(tc.cfg); err != nil || got != tc.want {
 			t.Errorf("%+v: %q %v, want %q", tc.cfg, got, err, tc.want)
 		}
 	}
 	// Listening on every address: some address of this host, never 0.0.0.0.
-	got, err := advertiseURL(drupal.Config{Scheme: "http", Host: "0.0.0.0", Port: 8080})
+	got, err := advertiseURL(nodejsconfig.Config{Scheme: "http", Host: "0.0.0.0", Port: 8080})
 	if err != nil || strings.Contains(got, "0.0.0.0") || !strings.HasSuffix(got, ":8080") {
 		t.Errorf("derived %q %v", got, err)
 	}
-	if _, err := advertiseURL(drupal.Config{Scheme: "http", Host: "127.0.0.1"}); err == nil {
+	if _, err := advertiseURL(nodejsconfig.Config{Scheme: "http", Host: "127.0.0.1"}); err == nil {
 		t.Error("port 0 accepted without -advertise")
 	}
 }
@@ -80,7 +80,7 @@ func TestAppsForwardSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
-		cfg := drupal.Config{Host: "127.0.0.1", Port: port, ServiceKey: "k", Redis: rs.URL()}.WithDefaults()
+		cfg := nodejsconfig.Config{Host: "127.0.0.1", Port: port, ServiceKey: "k", Redis: rs.URL()}.WithDefaults()
 		a, err := newApp(cfg, false, logger)
 		if err != nil {
 			t.Fatal(err)

@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
-	"github.com/socketd/socketd/protocol/socketio"
+	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -18,11 +19,19 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	eng     *engine.Server
-	decCfg  [2]socketio.DecoderConfig // by revision: [0] v4, [1] v5
-	decPool [2]sync.Pool              // of *socketio.Decoder, by revision as decCfg
+	decCfg  [2]psio.DecoderConfig // by revision: [0] v4, [1] v5
+	decPool [2]sync.Pool          // of *psio.Decoder, by revision as decCfg
+	// pending is the attachment bytes held by clients' incomplete binary
+	// packets, all clients together.
+	pending atomic.Int64
+	// observer is the EventObserver, or nil (SetEventObserver).
+	observer atomic.Pointer[observerBox]
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
+	// onNew run for every namespace created after they were registered
+	// (OnNewNamespace); nil for servers nobody observes.
+	onNew []func(*Namespace)
 }
 
 // New builds a Server with the main namespace "/". Call Close when done.
@@ -32,13 +41,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace)}
-	for i, rev := range []socketio.Revision{socketio.V4, socketio.V5} {
-		srv.decCfg[i] = socketio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth}
+	for i, rev := range []psio.Revision{psio.V4, psio.V5} {
+		srv.decCfg[i] = psio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth, MaxBufferedBytes: cfg.MaxBufferedBytes}
 		if err := srv.decCfg[i].Validate(); err != nil {
 			return nil, err
 		}
 		dc := srv.decCfg[i]
-		srv.decPool[i].New = func() any { return socketio.NewDecoder(dc) }
+		srv.decPool[i].New = func() any { return psio.NewDecoder(dc) }
 	}
 	if _, err := srv.Namespace("/"); err != nil {
 		return nil, err
@@ -71,13 +80,40 @@ func (srv *Server) Namespace(name string) (*Namespace, error) {
 		return n, nil
 	}
 	n := newNamespace(srv, name)
-	a, err := srv.cfg.Adapter(name, n)
+	a, err := srv.cfg.Adapter(name, n.local())
 	if err != nil {
 		return nil, fmt.Errorf("socketio: adapter for %s: %w", name, err)
 	}
 	n.adapter = a
+	// Before the namespace is in the map no client can reach it, so an
+	// observer's hooks are in place before its first socket.
+	for _, fn := range srv.onNew {
+		fn(n)
+	}
 	srv.nsps[name] = n
 	return n, nil
+}
+
+// Namespaces returns the namespaces that exist now, in no particular order.
+func (srv *Server) Namespaces() []*Namespace {
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	out := make([]*Namespace, 0, len(srv.nsps))
+	for _, n := range srv.nsps {
+		out = append(out, n)
+	}
+	return out
+}
+
+// OnNewNamespace registers fn to run for every namespace created from now on
+// (socket.io's "new_namespace" event), before any client can connect to it;
+// Namespaces lists those that exist already. fn runs while the server's
+// namespace table is locked: it may set the namespace's hooks (Use,
+// OnConnection, ...) but must not create or list namespaces.
+func (srv *Server) OnNewNamespace(fn func(*Namespace)) {
+	srv.mu.Lock()
+	srv.onNew = append(srv.onNew, fn)
+	srv.mu.Unlock()
 }
 
 // Of is Namespace for static set-up code: it panics if the adapter cannot be made.

@@ -26,6 +26,13 @@ type Namespace struct {
 	delivered map[adapter.SocketID][]*socketio.Packet
 	acks      map[adapter.SocketID]adapter.AckFunc
 	closed    map[adapter.SocketID]bool
+	// changed is closed (and replaced) whenever the namespace is acted on,
+	// so cluster tests wait for an event instead of for time.
+	changed chan struct{}
+	// emitted are the events received through ServerSideEmit; answer is
+	// what this namespace answers them with (no answer when nil).
+	emitted []string
+	answer  *socketio.Args
 }
 
 var _ adapter.Local = (*Namespace)(nil)
@@ -37,8 +44,18 @@ func NewNamespace() *Namespace {
 		delivered: map[adapter.SocketID][]*socketio.Packet{},
 		acks:      map[adapter.SocketID]adapter.AckFunc{},
 		closed:    map[adapter.SocketID]bool{},
+		changed:   make(chan struct{}),
 	}
 }
+
+// notifyLocked wakes the waiters; the caller holds n.mu.
+func (n *Namespace) notifyLocked() {
+	close(n.changed)
+	n.changed = make(chan struct{})
+}
+
+// SetAdapter ties the namespace to its adapter (Run does it itself).
+func (n *Namespace) SetAdapter(a adapter.Adapter) { n.adapter = a }
 
 // Connect adds a socket, in its own room plus rooms, as the namespace would.
 func (n *Namespace) Connect(id adapter.SocketID, rooms ...adapter.Room) {
@@ -63,17 +80,26 @@ func (n *Namespace) Deliver(pkt *socketio.Packet, ids []adapter.SocketID, _ adap
 		}
 		count++
 	}
+	n.notifyLocked()
 	return count
 }
 
 // Join implements adapter.Local.
-func (n *Namespace) Join(id adapter.SocketID, rooms []adapter.Room) { n.adapter.AddAll(id, rooms) }
+func (n *Namespace) Join(id adapter.SocketID, rooms []adapter.Room) {
+	n.adapter.AddAll(id, rooms)
+	n.mu.Lock()
+	n.notifyLocked()
+	n.mu.Unlock()
+}
 
 // Leave implements adapter.Local.
 func (n *Namespace) Leave(id adapter.SocketID, rooms []adapter.Room) {
 	for _, r := range rooms {
 		n.adapter.Del(id, r)
 	}
+	n.mu.Lock()
+	n.notifyLocked()
+	n.mu.Unlock()
 }
 
 // Disconnect implements adapter.Local.
@@ -83,6 +109,9 @@ func (n *Namespace) Disconnect(id adapter.SocketID, close bool) {
 	n.closed[id] = close
 	n.mu.Unlock()
 	n.adapter.DelAll(id)
+	n.mu.Lock()
+	n.notifyLocked()
+	n.mu.Unlock()
 }
 
 // Info implements adapter.Local.
@@ -99,8 +128,15 @@ func (n *Namespace) Info(id adapter.SocketID) (adapter.SocketInfo, bool) {
 }
 
 // ServerSideEmit implements adapter.Local.
-func (n *Namespace) ServerSideEmit(string, socketio.Args) (socketio.Args, bool) {
-	return socketio.Args{}, false
+func (n *Namespace) ServerSideEmit(event string, _ socketio.Args) (socketio.Args, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.emitted = append(n.emitted, event)
+	n.notifyLocked()
+	if n.answer == nil {
+		return socketio.Args{}, false
+	}
+	return *n.answer, true
 }
 
 // received returns and clears what id was sent.
