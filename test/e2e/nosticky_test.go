@@ -200,12 +200,20 @@ func runNoSticky(t *testing.T, c *drupalClients, drupal *fakeDrupal, nodes [2]*c
 			})
 		}
 	}
-	// Server pushes, one after the other, from each socket's owner: over
-	// polling each answer comes through whichever node the client's GET hit.
+	// Server pushes, one after the other, published through the socket's
+	// owner and through the other node (the cluster adapter carries those):
+	// over polling each answer comes through whichever node the GET hit.
 	for i := 0; i < 4; i++ {
 		for name, uid := range map[string]int{"A": 11, "B": 12} {
 			marker := fmt.Sprintf("push-%s-%d", name, i)
-			owner[name].publish(t, fmt.Sprintf(`{"channel":"nodejs_user_%d","callback":"e2ePush","data":{"body":%q}}`, uid, marker), 1)
+			via := owner[name]
+			if i%2 == 1 {
+				via = nodes[0]
+				if via == owner[name] {
+					via = nodes[1]
+				}
+			}
+			via.publish(t, fmt.Sprintf(`{"channel":"nodejs_user_%d","callback":"e2ePush","data":{"body":%q}}`, uid, marker), 1)
 			c.message(t, name, marker)
 		}
 	}
