@@ -55,7 +55,7 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		if cl, err = newCluster(cfg, logger); err != nil {
 			return nil, err
 		}
-		if nodes, err = joinNodes(cfg, cl.client, logger); err != nil {
+		if nodes, err = joinNodes(cfg, cl.client, cl.bus.NodeID(), logger); err != nil {
 			cl.close()
 			return nil, err
 		}

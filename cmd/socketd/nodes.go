@@ -29,10 +29,10 @@ type membership struct {
 // by then is joined later, by the heartbeat.
 const joinTimeout = 2 * time.Second
 
-// joinNodes announces this node in Redis through client (the cluster's,
-// which it does not close). It does not wait for Redis: the node serves alone
-// until Redis answers.
-func joinNodes(cfg nodejsconfig.Config, client *redis.Client, logger *slog.Logger) (*membership, error) {
+// joinNodes announces this node, under id (the adapter's node id), in Redis
+// through client (the cluster's, which it does not close). It does not wait
+// for Redis: the node serves alone until Redis answers.
+func joinNodes(cfg nodejsconfig.Config, client *redis.Client, id string, logger *slog.Logger) (*membership, error) {
 	self, err := advertiseURL(cfg)
 	if err != nil {
 		return nil, err
@@ -45,6 +45,7 @@ func joinNodes(cfg nodejsconfig.Config, client *redis.Client, logger *slog.Logge
 	defer cancel()
 	node, err := nodetable.Start(ctx, nodetable.Config{
 		URL:      self,
+		ID:       id,
 		Registry: nodetable.NewRedis(client, prefix+"#nodes"),
 		TagLen:   engine.NodeTagLen,
 		Logger:   logger,

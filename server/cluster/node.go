@@ -18,6 +18,10 @@ type Config struct {
 	URL string
 	// Registry is the shared table of live nodes.
 	Registry Registry
+	// ID is this node's id: up to 64 characters of [A-Za-z0-9_-], unique per
+	// process run (a node id of the Redis adapter, so that one id names the
+	// node everywhere). Empty means 16 random characters.
+	ID string
 	// TagLen is the length of the node tag. Every node of a cluster must use
 	// the same. Zero means 3: 262,144 tags, so a random pick rarely collides.
 	TagLen int
@@ -57,6 +61,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.Registry == nil:
 		return c, errors.New("cluster: nil Registry")
+	case c.ID != "" && !validToken(c.ID, maxIDLen):
+		return c, fmt.Errorf("cluster: bad node id %q", c.ID)
 	case c.TagLen < 1 || c.TagLen > maxTagLen:
 		return c, fmt.Errorf("cluster: TagLen %d out of 1..%d", c.TagLen, maxTagLen)
 	case c.TTL < 0 || c.Interval <= 0 || c.Interval >= c.TTL:
@@ -108,11 +114,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:        cfg,
 		log:        cfg.Logger,
-		id:         randomString(16),
+		id:         cfg.ID,
 		members:    map[string]Member{},
 		refreshing: make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
+	}
+	if n.id == "" {
+		n.id = randomString(16)
 	}
 	n.tag = randomString(cfg.TagLen)
 	switch err := n.claim(ctx); {

@@ -68,7 +68,10 @@ func TestNodesSeeEachOther(t *testing.T) {
 	reg := NewMemory()
 	ch := newChanges()
 	a := startNode(t, Config{URL: "http://10.0.0.1:8080", Registry: reg, OnChange: ch.on})
-	b := startNode(t, Config{URL: "http://10.0.0.2:8080", Registry: reg})
+	b := startNode(t, Config{URL: "http://10.0.0.2:8080", Registry: reg, ID: "adapterUID"})
+	if b.ID() != "adapterUID" || b.Self().ID != "adapterUID" {
+		t.Fatalf("b's id %q, want the one configured", b.ID())
+	}
 	if len(a.Tag()) != 3 || a.Tag() == b.Tag() || a.ID() == b.ID() {
 		t.Fatalf("tags %q %q ids %q %q", a.Tag(), b.Tag(), a.ID(), b.ID())
 	}
@@ -215,6 +218,7 @@ func TestConfigChecks(t *testing.T) {
 		{URL: "http://h:1/socket.io", Registry: reg},
 		{URL: "tcp://h:1", Registry: reg},
 		{URL: "http://h:1", Registry: reg, TagLen: 9},
+		{URL: "http://h:1", Registry: reg, ID: "has space"},
 		{URL: "http://h:1", Registry: reg, TTL: time.Second, Interval: 2 * time.Second},
 	} {
 		if n, err := Start(context.Background(), c); err == nil {
