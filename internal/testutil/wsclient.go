@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -31,11 +32,21 @@ type WSClient struct {
 
 var ErrHandshake = errors.New("websocket handshake refused")
 
-func DialWS(rawURL string) (*WSClient, error) {
-	u := strings.Replace(rawURL, "http://", "", 1)
+func DialWS(rawURL string) (*WSClient, error) { return DialWSTLS(rawURL, nil) }
+
+// DialWSTLS dials an https:// URL over TLS with cfg (an http:// URL in clear
+// when cfg is nil).
+func DialWSTLS(rawURL string, cfg *tls.Config) (*WSClient, error) {
+	u := strings.TrimPrefix(strings.TrimPrefix(rawURL, "http://"), "https://")
 	hostEnd := strings.IndexByte(u, '/')
 	host, path := u[:hostEnd], u[hostEnd:]
-	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	var conn net.Conn
+	var err error
+	if cfg != nil {
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", host, cfg)
+	} else {
+		conn, err = net.DialTimeout("tcp", host, 5*time.Second)
+	}
 	if err != nil {
 		return nil, err
 	}
