@@ -145,6 +145,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if app.certs != nil {
+		app.certs.reloadOnSIGHUP(ctx)
+	}
 	if !f.noReducer {
 		// Idle push servers hold many quiet sockets: after a burst, give the
 		// burst's garbage back instead of keeping the heap at its peak.
