@@ -4,9 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -30,9 +32,18 @@ func (p *TLSPair) ClientConfig() *tls.Config { return &tls.Config{RootCAs: p.Roo
 // commonName cn.
 func NewTLSPair(t testing.TB, cn string) *TLSPair {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := MakeTLSPair(cn)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return p
+}
+
+// MakeTLSPair is NewTLSPair for callers without a testing.TB (TestMain).
+func MakeTLSPair(cn string) (*TLSPair, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn + " test CA"},
@@ -40,12 +51,12 @@ func NewTLSPair(t testing.TB, cn string) *TLSPair {
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ca, _ := x509.ParseCertificate(caDER)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
@@ -54,7 +65,7 @@ func NewTLSPair(t testing.TB, cn string) *TLSPair {
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	kder, _ := x509.MarshalPKCS8PrivateKey(key)
 	p := &TLSPair{
@@ -65,7 +76,15 @@ func NewTLSPair(t testing.TB, cn string) *TLSPair {
 	}
 	p.Roots.AddCert(ca)
 	if p.Cert, err = tls.X509KeyPair(p.CertPEM, p.KeyPEM); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return p
+	return p, nil
+}
+
+// SPKIHash is the base64 SHA-256 of the certificate's public key, the form
+// Chromium's --ignore-certificate-errors-spki-list takes: it trusts that one
+// key, not every certificate.
+func (p *TLSPair) SPKIHash() string {
+	sum := sha256.Sum256(p.Cert.Leaf.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
