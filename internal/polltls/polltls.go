@@ -197,3 +197,10 @@ func Feed(tc *tls.Conn, ciphertext []byte, fn func(plain []byte) error) error {
 		}
 	}
 }
+
+// Client returns a TLS client connection over tcp that can later move to a
+// poller (Detach, Feed) as a server connection does: socketd's load client
+// (bench/socketbench) keeps its idle wss clients on its event loop with it.
+func Client(tcp *net.TCPConn, cfg *tls.Config) *tls.Conn {
+	return tls.Client(&Transport{tcp: tcp}, cfg)
+}
