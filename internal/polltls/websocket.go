@@ -148,4 +148,3 @@ type hijacked struct {
 }
 
 func (h hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) { return h.conn, h.brw, nil }
-
