@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -114,23 +115,60 @@ func TestUpgradeOverTLS(t *testing.T) {
 	}
 }
 
-// A held GET over TLS (HTTP/1.1) is parked as a plain one is.
+// Held GETs over TLS (HTTP/1.1) are parked on the event loop: no goroutine
+// each; a wake-up answers with the queue and Connection: close.
 func TestParkedPollOverTLS(t *testing.T) {
 	ts := newTLSServer(t, engine.Config{})
+	warm := openWSS(t, ts, "EIO=4&transport=websocket") // starts the event loop
+	<-ts.opened
+	_ = warm
+	const n = 20
+	sids := make([]string, n)
+	for i := range sids {
+		sids[i] = ts.handshakeV4()
+		<-ts.opened
+	}
+	base := goroutinesAtMost(t, runtime.NumGoroutine())
+	conns := make([]net.Conn, n)
+	for i, sid := range sids {
+		conns[i] = rawHTTP(t, ts, fmt.Sprintf("GET /engine.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\n\r\n", sid))
+		defer conns[i].Close()
+	}
+	sessions := make([]*engine.Session, n)
+	for i, sid := range sids {
+		sessions[i] = waitParked(t, ts, sid)
+	}
+	if got := goroutinesAtMost(t, base+2); got > base+2 {
+		t.Fatalf("%d goroutines for %d parked TLS polls (%d before)", got, n, base)
+	}
+	for i, s := range sessions {
+		if err := s.Send(engine.TextMessage([]byte(fmt.Sprintf("hello %d", i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range conns {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != fmt.Sprintf("4hello %d", i) || !resp.Close {
+			t.Fatalf("status %d body %q close %v", resp.StatusCode, body, resp.Close)
+		}
+	}
+}
+
+// A client that closes its parked GET's TLS connection ends the session at
+// once, as over plain HTTP.
+func TestParkedPollOverTLSClientLeaves(t *testing.T) {
+	ts := newTLSServer(t, engine.Config{})
 	sid := ts.handshakeV4()
+	<-ts.opened
 	c := rawHTTP(t, ts, fmt.Sprintf("GET /engine.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\n\r\n", sid))
-	defer c.Close()
-	s := waitParked(t, ts, sid)
-	if err := s.Send(engine.TextMessage([]byte("hello"))); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || string(body) != "4hello" || !resp.Close {
-		t.Fatalf("status %d body %q close %v", resp.StatusCode, body, resp.Close)
+	waitParked(t, ts, sid)
+	_ = c.Close()
+	if r := ts.waitClosed(); r != engine.ReasonTransportClose {
+		t.Fatalf("reason %v", r)
 	}
 }
 
