@@ -21,10 +21,11 @@ import (
 // is noticed at once, as before; a wake-up interrupts that read with a past
 // deadline, and the goroutine answers and closes the connection
 // (Connection: close; the client's next GET opens a new one). Config.
-// HoldPollsInHandler turns this off. Over TLS the connection is the *tls.Conn:
-// the parked read and the wake-up deadline go through it, and the answer ends
-// with close_notify. HTTP/2 requests are always held in their handler (a
-// stream cannot be hijacked).
+// HoldPollsInHandler turns this off. Over TLS from an internal/polltls
+// listener the GET waits on the event loop instead, with no goroutine
+// (parktls.go); other TLS connections park here, through the *tls.Conn.
+// HTTP/2 requests are always held in their handler (a stream cannot be
+// hijacked).
 
 // parkedPoll is a held GET's connection, off net/http.
 type parkedPoll struct {
