@@ -32,14 +32,32 @@ type WSClient struct {
 
 var ErrHandshake = errors.New("websocket handshake refused")
 
-func DialWS(rawURL string) (*WSClient, error) { return DialWSTLS(rawURL, nil) }
+func DialWS(rawURL string) (*WSClient, error) { return dialWS(rawURL, nil, nil) }
+
+// DialWSHeader is DialWS with more request headers; a "Host" entry replaces
+// the Host header (the connection still goes to the URL's address).
+func DialWSHeader(rawURL string, header http.Header) (*WSClient, error) {
+	return dialWS(rawURL, header, nil)
+}
 
 // DialWSTLS dials an https:// URL over TLS with cfg (an http:// URL in clear
 // when cfg is nil).
-func DialWSTLS(rawURL string, cfg *tls.Config) (*WSClient, error) {
+func DialWSTLS(rawURL string, cfg *tls.Config) (*WSClient, error) { return dialWS(rawURL, nil, cfg) }
+
+func dialWS(rawURL string, header http.Header, cfg *tls.Config) (*WSClient, error) {
 	u := strings.TrimPrefix(strings.TrimPrefix(rawURL, "http://"), "https://")
 	hostEnd := strings.IndexByte(u, '/')
 	host, path := u[:hostEnd], u[hostEnd:]
+	hostHeader, extra := host, ""
+	for k, vs := range header {
+		if k == "Host" {
+			hostHeader = vs[0]
+			continue
+		}
+		for _, v := range vs {
+			extra += k + ": " + v + "\r\n"
+		}
+	}
 	var conn net.Conn
 	var err error
 	if cfg != nil {
@@ -54,7 +72,7 @@ func DialWSTLS(rawURL string, cfg *tls.Config) (*WSClient, error) {
 	var key [16]byte
 	_, _ = rand.Read(key[:])
 	k := base64.StdEncoding.EncodeToString(key[:])
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, k)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, hostHeader, k, extra)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {

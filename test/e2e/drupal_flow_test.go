@@ -189,12 +189,23 @@ type socketdServer struct {
 // it is stopped (SIGTERM) when the test ends.
 func startSocketd(t testing.TB, backendURL, bundle string) *socketdServer {
 	t.Helper()
-	return startSocketdScheme(t, backendURL, bundle, "http")
+	return startSocketdWith(t, backendURL, bundle, nil)
 }
 
 // startSocketdScheme is startSocketd serving scheme: "https" serves TLS with
 // the e2e certificate (tls_test.go).
 func startSocketdScheme(t testing.TB, backendURL, bundle, scheme string) *socketdServer {
+	t.Helper()
+	if scheme != "https" {
+		return startSocketdWith(t, backendURL, bundle, nil)
+	}
+	return startSocketdWith(t, backendURL, bundle, map[string]any{
+		"scheme": "https", "sslCertPath": e2eTLS.certFile, "sslKeyPath": e2eTLS.keyFile})
+}
+
+// startSocketdWith is startSocketd with more configuration keys ("scheme":
+// "https" makes its URL https://).
+func startSocketdWith(t testing.TB, backendURL, bundle string, extra map[string]any) *socketdServer {
 	t.Helper()
 	bin := buildBinary(t, "github.com/socketd/socketd/cmd/socketd")
 	bu, err := url.Parse(backendURL)
@@ -214,10 +225,12 @@ func startSocketdScheme(t testing.TB, backendURL, bundle, scheme string) *socket
 		},
 		"clientBundle": bundle,
 	}
-	if scheme == "https" {
-		cfg["scheme"] = "https"
-		cfg["sslCertPath"] = e2eTLS.certFile
-		cfg["sslKeyPath"] = e2eTLS.keyFile
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	scheme := "http"
+	if v, _ := cfg["scheme"].(string); v == "https" {
+		scheme = "https"
 	}
 	cfgJSON, _ := json.MarshalIndent(cfg, "", "  ")
 	cfgPath := filepath.Join(t.TempDir(), "nodejs.config.json")
