@@ -426,6 +426,9 @@ func (b *bench) connectOne(i int, buf []byte) error {
 		c.onClosed()
 		return err
 	}
+	if c.tc != nil {
+		polltls.Of(c.tc).Attached()
+	}
 	return nil
 }
 

@@ -58,6 +58,9 @@ func (l *listener) Accept() (net.Conn, error) {
 type Transport struct {
 	tcp *net.TCPConn
 	nbc atomic.Pointer[nbio.Conn]
+	// attached: the caller has added nbc to an engine (Attached); nbio
+	// cannot write on a connection no poller owns yet.
+	attached atomic.Bool
 	// pending is the ciphertext Feed is handing to crypto/tls; only the
 	// poller's read path (one call at a time per connection) touches it.
 	pending []byte
@@ -100,10 +103,22 @@ func (t *Transport) Read(p []byte) (int, error) {
 // MaxWriteBufferSize; past it the write fails with nbio.ErrOverflow).
 func (t *Transport) Write(p []byte) (int, error) {
 	if c := t.nbc.Load(); c != nil {
+		if !t.attached.Load() {
+			return 0, errNotAttached
+		}
 		return c.Write(p)
 	}
 	return t.tcp.Write(p)
 }
+
+// errNotAttached refuses a write between Detach and Attached (crypto/tls
+// writes an alert, or a KeyUpdate answer, while Feed drains what it had
+// read): the connection is not on a poller yet.
+var errNotAttached = errors.New("polltls: write before the connection is on a poller")
+
+// Attached tells the Transport that its nbio connection was added to an
+// engine: writes go to it from now on.
+func (t *Transport) Attached() { t.attached.Store(true) }
 
 // Close closes the socket.
 func (t *Transport) Close() error {
@@ -147,9 +162,10 @@ func (t *Transport) SetWriteDeadline(d time.Time) error {
 }
 
 // Detach moves the socket to a non-blocking nbio connection, to be added to
-// an nbio engine by the caller. Call it once, after the connection was
-// hijacked from net/http (no read or write in progress). The *tls.Conn keeps
-// working over it: reads through Feed, writes through the poller.
+// an nbio engine by the caller, who then calls Attached. Call it once, after
+// the connection was hijacked from net/http (no read or write in progress).
+// The *tls.Conn keeps working over it: reads through Feed, writes through the
+// poller (refused until Attached).
 func (t *Transport) Detach() (*nbio.Conn, error) {
 	if t.nbc.Load() != nil {
 		return nil, errors.New("polltls: already detached")

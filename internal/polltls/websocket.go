@@ -79,6 +79,7 @@ func UpgradeWebSocket(w http.ResponseWriter, r *http.Request, up *websocket.Upgr
 	if err := up.Engine.AddTransferredConn(nbc); err != nil {
 		return nil, nil, err
 	}
+	t.Attached()
 	if _, err := tc.Write(upgradeResponse(key, hdr)); err != nil {
 		_ = nbc.Close()
 		return nil, nil, err

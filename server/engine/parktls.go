@@ -71,6 +71,7 @@ func (srv *Server) parkOnPoller(s *Session, ch chan struct{}, p *parkedPoll, pw 
 		pp.CloseAndClean(err) // nbio closed the connection
 		return true
 	}
+	t.Attached()
 	s.mu.Lock()
 	if s.poll == ch {
 		s.parked = p
