@@ -37,6 +37,8 @@ type app struct {
 	cluster *cluster
 	// admin is nil without the adminUI key.
 	admin *adminui.Admin
+	// nodes is nil on a single node: the table of live nodes for forwarding.
+	nodes *membership
 }
 
 func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error) {
@@ -46,13 +48,20 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 	}
 	ec.Logger = logger
 	var cl *cluster
+	var nodes *membership
 	if cfg.Redis != "" {
 		if cl, err = newCluster(cfg, logger); err != nil {
 			return nil, err
 		}
+		if nodes, err = joinNodes(cfg, cl.client, cl.bus.NodeID(), logger); err != nil {
+			cl.close()
+			return nil, err
+		}
+		ec.Nodes = nodes.nodes()
 	}
 	admin, err := newAdminUI(cfg, logger)
 	if err != nil {
+		nodes.leave()
 		cl.close()
 		return nil, err
 	}
@@ -69,12 +78,14 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		DisallowBinary: !cfg.ClientsCanWriteToChannels && !cfg.ClientsCanWriteToClients,
 	})
 	if err != nil {
+		nodes.leave()
 		cl.close()
 		return nil, err
 	}
 	if admin != nil {
 		if err := admin.Attach(sio); err != nil {
 			_ = sio.Close(context.Background())
+			nodes.leave()
 			cl.close()
 			return nil, err
 		}
@@ -83,10 +94,11 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 	if err != nil {
 		admin.Close()
 		_ = sio.Close(context.Background())
+		nodes.leave()
 		cl.close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, dev: dev, log: logger, io: sio, bridge: bridge, cluster: cl, admin: admin}
+	a := &app{cfg: cfg, dev: dev, log: logger, io: sio, bridge: bridge, cluster: cl, admin: admin, nodes: nodes}
 	if cfg.ServiceKey == "" {
 		logger.Warn("serviceKey is empty: the Drupal API accepts calls from anyone who can reach it; set serviceKey to Drupal's service key",
 			slog.String("drupal_api", cfg.BaseAuthPath))
@@ -130,6 +142,7 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 			admin.Close()
 			bridge.Close()
 			_ = sio.Close(context.Background())
+			nodes.leave()
 			cl.close()
 			return nil, err
 		}
@@ -183,6 +196,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	cctx, ccancel := context.WithTimeout(sctx, pollCloseWait)
 	_ = a.io.Close(cctx)
 	ccancel()
+	a.nodes.leave()
 	a.cluster.close()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr

@@ -50,6 +50,7 @@ type flags struct {
 	noReducer    bool
 	redis        string
 	redisPrefix  string
+	advertise    string
 	version      bool
 	keepAlive    time.Duration
 	headers      time.Duration
@@ -77,6 +78,7 @@ func parseFlags(args []string, stdout io.Writer) (flags, error) {
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; off by default, keep it on loopback")
 	fs.StringVar(&f.redis, "redis", "", "Redis URL joining this node to a cluster, e.g. redis://:password@host:6379/0 or rediss://... (overrides redis and SOCKETD_REDIS_URL); without it socketd is a single node")
 	fs.StringVar(&f.redisPrefix, "redis-prefix", "", "prefix of the cluster's Redis channels (overrides redisPrefix; default socket.io, the Node adapter's)")
+	fs.StringVar(&f.advertise, "advertise", "", "in a cluster (-redis), the URL the other nodes reach this one at, e.g. http://10.0.0.5:8080 (overrides advertise and SOCKETD_ADVERTISE; default: the listen address, or this host's first non-loopback address when listening on all)")
 	fs.BoolVar(&f.noReducer, "no-memory-reducer", false, "do not give memory back to the OS when the server goes quiet (see server/memreduce)")
 	fs.BoolVar(&f.version, "version", false, "print socketd's version and exit")
 	fs.DurationVar(&f.keepAlive, "keep-alive-timeout", 0, "close kept-alive HTTP connections idle this long (overrides keepAliveTimeout; default 5s)")

@@ -82,6 +82,11 @@ type Config struct {
 	// adapter's default. cmd/socketd reads both.
 	Redis       string `json:"redis"`
 	RedisPrefix string `json:"redisPrefix"`
+	// Advertise is where the other nodes of a cluster reach this one
+	// (http://host:port or https://host:port), announced in Redis so that a
+	// request for this node's session landing on another is forwarded here.
+	// Empty: derived from host and port. cmd/socketd reads it.
+	Advertise string `json:"advertise"`
 
 	// HTTP server bounds, for what a client holds before it has sent a whole
 	// request (held long-polling GETs and WebSockets are not affected).

@@ -31,12 +31,17 @@ func (h *echoHandler) OnMessage(s *engine.Session, data []byte, binary bool) {
 	_ = s.Send(engine.TextMessage(data))
 }
 
+// OnClose records the reason; past the buffer's 64 (benchmarks open many
+// sessions and wait for none) reasons are dropped rather than block the close.
 func (h *echoHandler) OnClose(_ *engine.Session, r engine.CloseReason) {
-	h.closed <- r
+	select {
+	case h.closed <- r:
+	default:
+	}
 }
 
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	eio    *engine.Server
 	http   *httptest.Server
 	url    string      // http://127.0.0.1:port/engine.io/ (https:// with newTLSServer)
@@ -46,13 +51,21 @@ type testServer struct {
 	opened chan *engine.Session
 }
 
-// newServer starts an echo server on loopback with cfg (short heartbeats unless set).
-func newServer(t *testing.T, cfg engine.Config) *testServer {
+// newServer starts an echo server on loopback with cfg (short heartbeats unless
+// set). setup, when given, completes cfg once the server's base URL
+// (http://127.0.0.1:port) is known.
+func newServer(t testing.TB, cfg engine.Config, setup ...func(base string, cfg *engine.Config)) *testServer {
 	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	for _, f := range setup {
+		f("http://"+srv.Listener.Addr().String(), &cfg)
+	}
 	ts := newEngine(t, cfg)
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", ts.eio)
-	ts.http = httptest.NewServer(mux)
+	srv.Config.Handler = mux
+	srv.Start()
+	ts.http = srv
 	ts.url = ts.http.URL + "/engine.io/"
 	t.Cleanup(func() {
 		ts.http.CloseClientConnections()
@@ -64,7 +77,7 @@ func newServer(t *testing.T, cfg engine.Config) *testServer {
 
 // newTLSServer is newServer over TLS, served as socketd serves it: net/http on
 // an internal/polltls listener (HTTP/1.1 and HTTP/2 offered).
-func newTLSServer(t *testing.T, cfg engine.Config) *testServer {
+func newTLSServer(t testing.TB, cfg engine.Config) *testServer {
 	t.Helper()
 	ts := newEngine(t, cfg)
 	pair := testutil.NewTLSPair(t, "engine test")
@@ -87,7 +100,8 @@ func newTLSServer(t *testing.T, cfg engine.Config) *testServer {
 	return ts
 }
 
-func newEngine(t *testing.T, cfg engine.Config) *testServer {
+// newEngine makes the echo engine of a test server (not served yet).
+func newEngine(t testing.TB, cfg engine.Config) *testServer {
 	t.Helper()
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 5 * time.Second
@@ -98,7 +112,10 @@ func newEngine(t *testing.T, cfg engine.Config) *testServer {
 	ts := &testServer{t: t, closed: make(chan engine.CloseReason, 64), opened: make(chan *engine.Session, 64)}
 	h := &echoHandler{closed: ts.closed}
 	eio, err := engine.New(cfg, func(s *engine.Session) engine.Handler {
-		ts.opened <- s
+		select {
+		case ts.opened <- s:
+		default: // as in OnClose
+		}
 		return h
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ type Server struct {
 	open OpenFunc
 	log  *slog.Logger
 	ws   *wsEngine
+	fwd  *forwarder // nil without Config.Nodes
 
 	sessions *registry
 	count    atomic.Int64
@@ -40,11 +41,16 @@ func New(cfg Config, open OpenFunc) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{cfg: cfg, open: open, log: cfg.Logger, sessions: newRegistry()}
-	if cfg.allows(WebSocket) {
+	// Forwarded polls and WebSockets are spliced on the WebSocket event loop,
+	// so a cluster node has one even when it serves no WebSocket itself.
+	if cfg.allows(WebSocket) || cfg.Nodes != nil {
 		srv.ws, err = newWSEngine(srv)
 		if err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Nodes != nil {
+		srv.fwd = newForwarder(srv)
 	}
 	return srv, nil
 }
@@ -60,6 +66,11 @@ type Stats struct {
 	Opened uint64
 	// Closed counts ended sessions by reason (index: CloseReason).
 	Closed [numReasons]uint64
+	// Forwarded counts requests passed to the node that owns their session
+	// (Config.Nodes); ForwardFailed those whose owner could not be reached.
+	Forwarded, ForwardFailed uint64
+	// Bridges is the number of forwarded polls and WebSockets open now.
+	Bridges int64
 }
 
 // Stats returns the counters.
@@ -67,6 +78,9 @@ func (srv *Server) Stats() Stats {
 	st := Stats{Sessions: srv.count.Load(), Opened: srv.opened.Load()}
 	for i := range srv.closed {
 		st.Closed[i] = srv.closed[i].Load()
+	}
+	if f := srv.fwd; f != nil {
+		st.Forwarded, st.ForwardFailed, st.Bridges = f.forwarded.Load(), f.failed.Load(), f.open.Load()
 	}
 	return st
 }
@@ -110,6 +124,9 @@ func (srv *Server) Close(ctx context.Context) error {
 	if srv.ws != nil {
 		srv.ws.stop()
 	}
+	if srv.fwd != nil {
+		srv.fwd.client.CloseIdleConnections()
+	}
 	return err
 }
 
@@ -143,12 +160,32 @@ func (srv *Server) unregister(s *Session, reason CloseReason) {
 	srv.log.Debug("engine.io session closed", slog.String("sid", s.id), slog.String("reason", reason.String()))
 }
 
-// newSID returns 20 characters of [A-Za-z0-9_-] from 120 random bits, the form
-// Node's base64id gives.
-func newSID() string {
+// newSID returns 20 characters of [A-Za-z0-9_-], the form Node's base64id
+// gives: 120 random bits, or in a cluster the node's tag followed by 102.
+func (srv *Server) newSID() string {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	sid := base64.RawURLEncoding.EncodeToString(b[:])
+	if srv.cfg.Nodes != nil {
+		if tag := srv.cfg.Nodes.Tag(); validTag(tag) {
+			sid = tag + sid[NodeTagLen:]
+		}
+	}
+	return sid
+}
+
+// validTag reports whether tag is NodeTagLen characters of the sid alphabet.
+func validTag(tag string) bool {
+	if len(tag) != NodeTagLen {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ServeHTTP implements http.Handler.
@@ -214,7 +251,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s, ok := srv.lookup(sid)
 	if !ok {
-		srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
+		if srv.fwd == nil || !srv.fwd.forward(w, r, sid, transport) {
+			srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
+		}
 		return
 	}
 	if s.rev != rev {
@@ -238,7 +277,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (srv *Server) newSession(r *http.Request, rev engineio.Revision, t Transport, jsonp, b64 bool) *Session {
 	return &Session{
 		srv:       srv,
-		id:        newSID(),
+		id:        srv.newSID(),
 		rev:       rev,
 		jsonp:     jsonp,
 		base64:    jsonp || b64,

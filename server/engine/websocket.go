@@ -58,12 +58,30 @@ type wsConn struct {
 func newWSEngine(srv *Server) (*wsEngine, error) {
 	// nbio logs through a package-level logger; socketd logs through slog only.
 	logging.SetLevel(logging.LevelNone)
-	nb := nbhttp.NewEngine(nbhttp.Config{
+	nbc := nbhttp.Config{
 		Name:                    "socketd",
 		ReleaseWebsocketPayload: false, // handlers may keep message bytes
 		MaxWriteBufferSize:      srv.cfg.MaxQueueBytes,
 		SupportServerOnly:       true,
-	})
+	}
+	if srv.cfg.Nodes != nil {
+		// A connection whose peer has closed is closed by nbio right after
+		// the reads of that event. By default an event reads at most 3
+		// buffers, so the tail of a large poll answer the owner wrote just
+		// before closing would be lost on a bridge (bridge.go): read until
+		// the socket is empty, as nbio does in edge-triggered mode.
+		nbc.MaxConnReadTimesPerEventLoop = 1 << 30
+	}
+	nb := nbhttp.NewEngine(nbc)
+	if srv.cfg.Nodes != nil {
+		// Bridges (bridge.go) close an end once what was written to it has
+		// left; nbio reports what left here. Only cluster nodes pay the call.
+		nb.OnWrittenSize(func(c *nbio.Conn, _ []byte, n int) {
+			if e, ok := c.Session().(*bridgeEnd); ok {
+				e.written(n)
+			}
+		})
+	}
 	e := &wsEngine{srv: srv, nb: nb}
 	e.attached = sync.NewCond(&e.attachMu)
 	up := websocket.NewUpgrader()

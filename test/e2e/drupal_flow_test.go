@@ -365,6 +365,7 @@ type clientEvent struct {
 	Name      string          `json:"name"`
 	Ev        string          `json:"ev"`
 	ID        string          `json:"id"`
+	SID       string          `json:"sid"` // the Engine.IO session id (connect)
 	Reason    string          `json:"reason"`
 	Transport string          `json:"transport"`
 	Error     string          `json:"error"`
