@@ -87,6 +87,7 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 	if d == nil {
 		d = pool.Get().(*socketio.Decoder)
 	}
+	c.srv.stats.bytesIn.Add(uint64(len(data)))
 	if binary {
 		p, ok, err = d.AddBinary(data)
 	} else {
@@ -107,6 +108,7 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 		return
 	}
 	if ok {
+		c.srv.stats.packetsIn.Add(1)
 		c.dispatch(&p)
 	}
 }
@@ -170,6 +172,7 @@ func queryAuth(query string) json.RawMessage {
 func (c *client) connect(name string, auth json.RawMessage) {
 	n, ok := c.srv.lookup(name)
 	if !ok {
+		c.srv.stats.connectErrors.Add(1)
 		c.writePacket(socketio.NewConnectError(c.rev, name, "Invalid namespace", nil))
 		return
 	}
@@ -185,6 +188,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		if ce, ok := err.(*ConnectError); ok {
 			data = ce.Data
 		}
+		c.srv.stats.connectErrors.Add(1)
 		c.writePacket(socketio.NewConnectError(c.rev, name, msg, data))
 		return
 	}
@@ -197,6 +201,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	n.add(s)
+	c.srv.stats.connects.Add(1)
 	c.writePacket(socketio.NewConnectReply(c.rev, name, s.id, ""))
 	n.connected(s)
 }
@@ -240,7 +245,12 @@ func disconnectReason(r engine.CloseReason) DisconnectReason {
 
 // writePacket encodes p for this client and queues it.
 func (c *client) writePacket(p socketio.Packet) error {
-	return c.sess.Send(encodeFrames(&p)...)
+	frames := encodeFrames(&p)
+	err := c.sess.Send(frames...)
+	if err == nil {
+		c.srv.stats.sent(1, frames)
+	}
+	return err
 }
 
 // encodeFrames turns a packet into its Engine.IO frames: the text header, then

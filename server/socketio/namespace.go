@@ -183,6 +183,7 @@ func (n *Namespace) Deliver(pkt *socketio.Packet, ids []adapter.SocketID, flags 
 		count = deliverParallel(targets, func(part []*Socket) int {
 			return deliverTo(part, pkt.ID, frames, flags, ack)
 		})
+		n.srv.stats.delivered(count, frames)
 	}
 	clear(targets)
 	*bp = targets[:0]

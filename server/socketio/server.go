@@ -20,6 +20,7 @@ type Server struct {
 	eng     *engine.Server
 	decCfg  [2]socketio.DecoderConfig // by revision: [0] v4, [1] v5
 	decPool [2]sync.Pool              // of *socketio.Decoder, by revision as decCfg
+	stats   counters
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
