@@ -63,6 +63,7 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 	if ent, reply := b.cachedReplyLocked(token); reply != nil {
 		res := b.setupLocked(c, ent, reply, mergeTokens(clientTokens, nil))
 		b.mu.Unlock()
+		b.authCount.hits.Add(1)
 		b.logDebug("drupal: reusing cached authentication", slog.String("sid", s.ID()), slog.Int64("uid", reply.UID))
 		b.afterSetup(c, reply, res, e, false)
 		return
@@ -97,6 +98,7 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 // authenticateRemote asks Drupal and applies the answer; any failure
 // disconnects the socket with the reason logged (spec §3.6). cancel is ctx's.
 func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFunc, c *conn, token string, msg json.RawMessage, clientTokens map[string]string, e *socketio.Event) {
+	b.authCount.misses.Add(1)
 	reply, err := b.backend.Authenticate(ctx, msg, c.id())
 	// Done with ctx: cancelling it now takes it out of the bridge context's
 	// children at once, not after the pushes and hooks below.

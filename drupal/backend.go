@@ -31,6 +31,18 @@ var (
 	ErrWrongClient = errors.New("drupal: auth reply is for another client")
 )
 
+// StatusError is Drupal's answer with a status other than 200;
+// errors.Is(err, ErrBackendStatus) holds for it.
+type StatusError struct {
+	Code   int
+	Status string // "503 Service Unavailable"
+}
+
+func (e *StatusError) Error() string { return ErrBackendStatus.Error() + ": " + e.Status }
+
+// Is makes a StatusError match ErrBackendStatus.
+func (e *StatusError) Is(target error) bool { return target == ErrBackendStatus }
+
 // maxReplyBytes bounds what is read of a Drupal reply.
 const maxReplyBytes = 4 << 20
 
@@ -52,6 +64,9 @@ type Backend struct {
 	// a caller's own client, used as given.
 	rt     *http.Transport
 	client *http.Client
+	// stats counts the calls and keeps Drupal's availability (Ready).
+	stats backendCounters
+	probe probeState
 }
 
 // backendConns bounds the connections to Drupal's message endpoint.
@@ -111,8 +126,16 @@ func (b *Backend) CloseIdleConnections() {
 
 // Post sends msg (a JSON object: json.RawMessage, []byte, or a value for
 // encoding/json) and returns the body of Drupal's 200 reply. A ctx that ends
-// sooner than the auth timeout bounds the call alone.
-func (b *Backend) Post(ctx context.Context, msg any) (body []byte, err error) {
+// sooner than the auth timeout bounds the call alone. A status other than 200
+// is a *StatusError.
+func (b *Backend) Post(ctx context.Context, msg any) ([]byte, error) {
+	start := time.Now()
+	body, err := b.post(ctx, msg)
+	b.stats.record(CallMessage, resultOf(ctx, err), start)
+	return body, err
+}
+
+func (b *Backend) post(ctx context.Context, msg any) (body []byte, err error) {
 	var js []byte
 	switch m := msg.(type) {
 	case json.RawMessage:
@@ -150,7 +173,7 @@ func (b *Backend) Post(ctx context.Context, msg any) (body []byte, err error) {
 		return nil, fmt.Errorf("drupal: reading backend reply: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("%w: %s", ErrBackendStatus, resp.Status)
+		return body, &StatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	return body, nil
 }
@@ -182,12 +205,14 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 // §3.3: the client's object plus messageType "authenticate" and clientId) names
 // a valid session, and checks the reply: an error field, a falsy
 // nodejsValidAuthToken or a clientId other than clientID are errors.
-func (b *Backend) Authenticate(ctx context.Context, msg json.RawMessage, clientID string) (*AuthReply, error) {
-	body, err := b.Post(ctx, msg)
+func (b *Backend) Authenticate(ctx context.Context, msg json.RawMessage, clientID string) (r *AuthReply, err error) {
+	start := time.Now()
+	defer func() { b.stats.record(CallAuthenticate, resultOf(ctx, err), start) }()
+	body, err := b.post(ctx, msg)
 	if err != nil {
 		return nil, err
 	}
-	r, err := ParseAuthReply(body)
+	r, err = ParseAuthReply(body)
 	if err != nil {
 		return nil, err
 	}

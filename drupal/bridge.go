@@ -71,6 +71,7 @@ type Bridge struct {
 	backend   *Backend
 	clock     clock
 	exts      []Extension
+	authCount authCounters
 	bodyLimit int64
 	debug     atomic.Bool
 
