@@ -26,14 +26,23 @@ type probeState struct{ mu sync.Mutex }
 // probes; when none ended within ProbeAfter, Ready sends a probe first: a GET
 // of the message URL without a service key, which Drupal's nodejs module
 // answers with a small JSON error (any status below 500 counts), bounded by
-// ctx and the auth timeout. While one probe runs, other callers get the
-// current view without waiting.
+// the auth timeout (at most 5 s). Ready waits for it as long as ctx lets it;
+// past that the probe goes on alone, one at a time, and Ready answers from
+// what it knew.
 func (b *Backend) Ready(ctx context.Context) error {
 	c := &b.stats
 	latest := max(c.lastAnswer.Load(), c.lastFailure.Load())
 	if time.Since(time.Unix(0, latest)) > ProbeAfter && b.probe.mu.TryLock() {
-		b.sendProbe(ctx)
-		b.probe.mu.Unlock()
+		done := make(chan struct{})
+		go func() {
+			defer b.probe.mu.Unlock()
+			defer close(done)
+			b.sendProbe(context.WithoutCancel(ctx))
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
 	}
 	ans, fail := c.lastAnswer.Load(), c.lastFailure.Load()
 	switch {
@@ -55,9 +64,6 @@ func (b *Backend) sendProbe(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r := b.probeResult(ctx)
-	if r == ResultCanceled {
-		return // the caller went away: no evidence either way
-	}
 	b.stats.probes.Add(1)
 	if r.failed() {
 		b.stats.probeFailures.Add(1)
