@@ -6,7 +6,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN make client-js && CGO_ENABLED=0 go build -trimpath -o /out/socketd ./cmd/socketd
+# .git is not copied in: pass the version (docker build --build-arg VERSION=$(git describe --always --dirty)).
+ARG VERSION=dev
+RUN make client-js && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /out/socketd ./cmd/socketd
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \

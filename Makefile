@@ -1,4 +1,5 @@
 # socketd — build, run and test.
+#   make build  bin/socketd (version stamped from git describe), after compiling every package
 #   make run    socketd on the embedded default (dev mode: no Drupal, no Redis needed)
 #   make test   every test: go vet, gofmt, go mod tidy check, race-enabled unit tests, fuzz smoke, end-to-end with real npm clients
 #   make bench     socketd, the Node socket.io peer and the floor through the same scenarios (bench/run.sh),
@@ -13,26 +14,38 @@ NPM ?= npm
 # (golang/go#75804, fixed in go1.27). A count has no deadline to race.
 FUZZTIME ?= 200000x
 export GOFLAGS ?= -buildvcs=false
+# Where make build puts socketd, and the version it is stamped with (socketd
+# -version): git describe in a checkout, "dev" without git (a tarball).
+BINDIR ?= bin
+VERSION := $(shell test -e .git && git describe --always --dirty 2>/dev/null || echo dev)
 
 # Packages with unit tests (test/e2e has its own target).
 PKGS := ./protocol/... ./server/... ./drupal/... ./client_js/... ./cmd/... ./bench/... ./internal/...
 
-.PHONY: all build run test vet fmt-check unit race fuzz redis-deps e2e-deps e2e bench bench-go clean
+.PHONY: all build socketd-bin run test vet fmt-check unit race fuzz redis-deps e2e-deps e2e bench bench-go clean
 
 all: build
 
 include client_js/client_js.mk
 
-build: client-js
+build: socketd-bin
 	$(GO) build ./...
 
-run: client-js
-	$(GO) run ./cmd/socketd -dev
+socketd-bin: client-js
+	$(GO) build -ldflags '-X main.version=$(VERSION)' -o $(BINDIR)/socketd ./cmd/socketd
+
+# The binary itself runs in the recipe's place: on Ctrl-C it shuts down and
+# exits 0, so make stops without an error (go run exits 1 when interrupted).
+# RUN_ARGS adds flags, e.g. make run RUN_ARGS='-port 9000'.
+run: socketd-bin
+	$(BINDIR)/socketd -dev $(RUN_ARGS)
 
 vet:
+	@echo "== go vet"
 	$(GO) vet ./...
 
 fmt-check:
+	@echo "== gofmt"
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
@@ -40,6 +53,7 @@ unit: client-js redis-deps
 	$(GO) test -count=1 $(PKGS)
 
 race: client-js redis-deps
+	@echo "== unit tests under the race detector (compiling first; then a line per package as it ends)"
 	$(GO) test -race -count=1 $(PKGS)
 
 # go.mod and go.sum are exactly what `go mod tidy` writes. -diff writes nothing and
@@ -51,8 +65,10 @@ mod-check:
 	@$(GO) mod tidy -diff || { echo "mod-check: go.mod/go.sum are not tidy (diff above): run go mod tidy" >&2; exit 1; }
 
 # Each fuzz target runs briefly; go test -fuzz takes one target per invocation.
+FUZZ_PKGS := ./protocol/engineio ./protocol/socketio ./drupal ./drupal/nodejsconfig ./drupal/store/redisstore ./server/adapter/redisadapter/wire
 fuzz:
-	@set -e; for pkg in ./protocol/engineio ./protocol/socketio ./drupal ./server/adapter/redisadapter/wire; do \
+	@echo "== fuzz: every target of $(FUZZ_PKGS), $(FUZZTIME) inputs each"
+	@set -e; for pkg in $(FUZZ_PKGS); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
@@ -71,6 +87,7 @@ redis-deps:
 
 # Debian's chromium drives the browser test (no browser is ever downloaded by npm).
 e2e-deps:
+	@echo "== end-to-end dependencies (npm ci in test/e2e; Debian's chromium)"
 	@command -v node >/dev/null || { echo "node is required for the end-to-end tests"; exit 1; }
 	@if ! command -v chromium >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -83,8 +100,12 @@ e2e-deps:
 	fi
 	cd test/e2e && $(NPM) ci --no-audit --no-fund --loglevel=error
 
-e2e: e2e-deps client-js
-	$(GO) test -count=1 -timeout 20m ./test/e2e/...
+# test/e2e is one package that runs for minutes: its tests are listed as they
+# end (internal/testprogress reads go test -json), with the output of any that
+# fails.
+e2e: e2e-deps redis-deps client-js
+	@echo "== end-to-end tests: real npm clients, Chromium, socketd and make (each test listed as it ends)"
+	set -o pipefail; $(GO) test -json -count=1 -timeout 20m ./test/e2e/... 2>&1 | $(GO) run ./internal/testprogress
 
 test: vet fmt-check mod-check race fuzz e2e
 
@@ -99,4 +120,4 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean: client-js-clean
-	rm -rf bin test/e2e/node_modules bench/node-peer/node_modules
+	rm -rf $(BINDIR) test/e2e/node_modules bench/node-peer/node_modules

@@ -17,25 +17,46 @@ var demo embed.FS
 // demoScript is the script's name, relative to the page.
 const demoScript = "drupal-nodejs-demo.js"
 
+// DemoConfig is what the demo page needs to know of the server.
+type DemoConfig struct {
+	// SocketPath is the Socket.IO path; the page loads
+	// <SocketPath>/socket.io.js and connects there. "/socket.io" when empty.
+	SocketPath string
+	// APIPath is the Drupal API's prefix (baseAuthPath), for the curl
+	// examples. "/nodejs/" when empty.
+	APIPath string
+	// ServiceKey is put in the curl examples' NodejsServiceKey header, so
+	// that they work as shown; empty sends none (the API then accepts any
+	// call). The page is for development on loopback: it shows the key to
+	// whoever can load it.
+	ServiceKey string
+}
+
 // DemoHandler serves the demo page and its script, for cmd to mount at /demo
-// (and /demo/...). socketPath is the Socket.IO path, "/socket.io" when empty;
-// the page loads <socketPath>/socket.io.js and connects there.
+// (and /demo/...).
 //
 // The page is served at the mount point with a trailing slash (a request
 // without one is redirected, so the script's relative URL resolves under the
 // mount) and the script beside it; other file names get 404. The page is for
 // development: it shows how to publish with curl and, with drupal/devdrupal
 // as the backend, authenticates as "user-N".
-func DemoHandler(socketPath string) http.Handler {
-	if socketPath == "" {
-		socketPath = "/socket.io"
+func DemoHandler(cfg DemoConfig) http.Handler {
+	if cfg.SocketPath == "" {
+		cfg.SocketPath = "/socket.io"
 	}
-	if !strings.HasPrefix(socketPath, "/") {
-		panic(fmt.Sprintf("clientjs: socket path %q must start with /", socketPath))
+	if cfg.APIPath == "" {
+		cfg.APIPath = "/nodejs/"
+	}
+	if !strings.HasPrefix(cfg.SocketPath, "/") || !strings.HasPrefix(cfg.APIPath, "/") {
+		panic(fmt.Sprintf("clientjs: paths %q and %q must start with /", cfg.SocketPath, cfg.APIPath))
+	}
+	cfg.SocketPath = strings.TrimRight(cfg.SocketPath, "/")
+	if !strings.HasSuffix(cfg.APIPath, "/") {
+		cfg.APIPath += "/"
 	}
 	page := template.Must(template.ParseFS(demo, "demo/index.html"))
 	var html bytes.Buffer
-	if err := page.Execute(&html, struct{ SocketPath string }{strings.TrimRight(socketPath, "/")}); err != nil {
+	if err := page.Execute(&html, cfg); err != nil {
 		panic(err) // the embedded template is ours: a failure is a bug
 	}
 	script, err := demo.ReadFile("demo/" + demoScript)

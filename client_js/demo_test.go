@@ -14,7 +14,7 @@ func TestDemoHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := DemoHandler("/socket.io")
+	h := DemoHandler(DemoConfig{SocketPath: "/socket.io", APIPath: "/api/", ServiceKey: `k"ey`})
 	tests := []struct {
 		name         string
 		method       string
@@ -26,7 +26,7 @@ func TestDemoHandler(t *testing.T) {
 	}{
 		{"page at the mount point with a slash", http.MethodGet, "/demo/", http.StatusOK, "text/html; charset=utf-8",
 			[]string{`<script src="/socket.io/socket.io.js"></script>`, `<script src="drupal-nodejs-demo.js"></script>`,
-				`data-socket-path="/socket.io"`, `id="curl-broadcast"`, `id="messages"`}, ""},
+				`data-socket-path="/socket.io"`, `data-api-path="/api/"`, `data-service-key="k&#34;ey"`, `id="curl-broadcast"`, `id="messages"`}, ""},
 		{"page as index.html", http.MethodGet, "/demo/index.html", http.StatusOK, "text/html; charset=utf-8",
 			[]string{`<script src="/socket.io/socket.io.js"></script>`}, ""},
 		{"script beside the page", http.MethodGet, "/demo/drupal-nodejs-demo.js", http.StatusOK,
@@ -60,17 +60,17 @@ func TestDemoHandler(t *testing.T) {
 
 func TestDemoHandlerSocketPath(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{{"", "/socket.io"}, {"/rt/", "/rt"}, {"/a/b", "/a/b"}} {
-		body := serve(DemoHandler(tc.in), http.MethodGet, "/demo/", nil).Body.String()
+		body := serve(DemoHandler(DemoConfig{SocketPath: tc.in}), http.MethodGet, "/demo/", nil).Body.String()
 		if !strings.Contains(body, `<script src="`+tc.want+`/socket.io.js">`) || !strings.Contains(body, `data-socket-path="`+tc.want+`"`) {
 			t.Errorf("socket path %q: page does not use %q", tc.in, tc.want)
 		}
 	}
 	defer func() {
 		if recover() == nil {
-			t.Error("DemoHandler(\"socket.io\") did not panic")
+			t.Error("DemoHandler with socket path \"socket.io\" did not panic")
 		}
 	}()
-	DemoHandler("socket.io")
+	DemoHandler(DemoConfig{SocketPath: "socket.io"})
 }
 
 // TestDemoScript checks what the newcomer copies from the page and, when node
@@ -83,8 +83,8 @@ func TestDemoScript(t *testing.T) {
 	for _, want := range []string{
 		`socket.emit('authenticate', {authToken: authToken, contentTokens: contentTokens})`,
 		`{timeout: 5000, path: socketPath}`,
-		`"curl -X POST -H 'Content-Type: application/json' -H 'NodejsServiceKey: <key>' -d '"`,
-		`location.origin + '/nodejs/publish'`,
+		`(serviceKey ? ' -H ' + shellQuote('NodejsServiceKey: ' + serviceKey) : '')`,
+		`shellQuote(location.origin + apiPath + 'publish')`,
 		`broadcast: true, channel: 'nodejs_notify', callback: 'nodejsNotify',`,
 		`data: {subject: 'Hi', body: 'from curl'}`,
 	} {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -133,8 +134,10 @@ func (b *Bridge) checkServiceKey(next http.Handler) http.Handler {
 	open := b.cfg.ServiceKey == ""
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !open {
-			got := sha256.Sum256([]byte(r.Header.Get("NodejsServiceKey")))
+			key := r.Header.Get("NodejsServiceKey")
+			got := sha256.Sum256([]byte(key))
 			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				b.keyLog.refused(b.log, b.clock.Now(), r.RemoteAddr, r.URL.Path, key == "")
 				writeJSON(w, http.StatusOK, replyInvalidKey)
 				return
 			}
@@ -212,9 +215,16 @@ func parseUID(s string) (int64, bool) {
 	return n, err == nil
 }
 
+// replyUnavailable answers a call the bridge could not serve because its
+// store (shared by a cluster) could not answer: HTTP 503, and the log says why.
+func (b *Bridge) replyUnavailable(w http.ResponseWriter, op string, err error) {
+	b.storeFailed(op, err)
+	writeJSON(w, http.StatusServiceUnavailable, replyFailed("Service unavailable: the cluster store did not answer."))
+}
+
 func (b *Bridge) handlePublish(w http.ResponseWriter, r *http.Request) {
 	body := requestBody(r)
-	sent, err := b.Publish(trimJSON(body))
+	sent, err := b.Publish(r.Context(), trimJSON(body))
 	if err != nil {
 		writeJSON(w, http.StatusOK, replyMissingParams)
 		return
@@ -228,12 +238,18 @@ func (b *Bridge) handleKick(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, replyFailed("Invalid uid."))
 		return
 	}
-	b.KickUser(uid)
+	if err := b.KickUser(r.Context(), uid); err != nil {
+		b.replyUnavailable(w, "kick", err)
+		return
+	}
 	writeJSON(w, http.StatusOK, replySuccess)
 }
 
 func (b *Bridge) handleLogout(w http.ResponseWriter, r *http.Request) {
-	b.LogoutToken(param(r, "authtoken"))
+	if err := b.LogoutToken(r.Context(), param(r, "authtoken")); err != nil {
+		b.replyUnavailable(w, "logout", err)
+		return
+	}
 	writeJSON(w, http.StatusOK, replySuccess)
 }
 
@@ -247,9 +263,9 @@ func (b *Bridge) handleUserChannel(add bool) http.HandlerFunc {
 		name := param(r, "channel")
 		var err error
 		if add {
-			err = b.AddUserToChannel(uid, name)
+			err = b.AddUserToChannel(r.Context(), uid, name)
 		} else {
-			err = b.RemoveUserFromChannel(uid, name)
+			err = b.RemoveUserFromChannel(r.Context(), uid, name)
 		}
 		switch {
 		case err == nil:
@@ -258,8 +274,10 @@ func (b *Bridge) handleUserChannel(add bool) http.HandlerFunc {
 			writeJSON(w, http.StatusOK, replyFailed("Invalid channel name."))
 		case errors.Is(err, ErrNoSessions):
 			writeJSON(w, http.StatusOK, replyFailed("No active sessions for uid."))
-		default:
+		case errors.Is(err, ErrNoChannel):
 			writeJSON(w, http.StatusOK, replyFailed("Non-existent channel name."))
+		default:
+			b.replyUnavailable(w, "user channel", err)
 		}
 	}
 }
@@ -269,13 +287,15 @@ func (b *Bridge) handleUserChannel(add bool) http.HandlerFunc {
 func (b *Bridge) handleChannelAdd(w http.ResponseWriter, r *http.Request) {
 	name := param(r, "channel")
 	writable := truthy(bodyFields(r)["isClientWritable"])
-	switch err := b.AddChannel(name, writable); {
+	switch err := b.AddChannel(r.Context(), name, writable); {
 	case err == nil:
 		writeJSON(w, http.StatusOK, replySuccess)
 	case errors.Is(err, ErrChannelExists):
 		writeJSON(w, http.StatusOK, replyFailed("Channel name '"+name+"' already exists."))
-	default:
+	case errors.Is(err, ErrInvalidChannel):
 		writeJSON(w, http.StatusOK, replyFailed("Invalid channel name."))
+	default:
+		b.replyUnavailable(w, "add channel", err)
 	}
 }
 
@@ -285,15 +305,25 @@ func (b *Bridge) handleChannelCheck(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, replyFailed("Invalid channel name."))
 		return
 	}
-	writeJSON(w, http.StatusOK, joinJSON(`"status":"success"`, `"result":`+strconv.FormatBool(b.ChannelExists(name))))
+	exists, err := b.ChannelExists(r.Context(), name)
+	if err != nil {
+		b.replyUnavailable(w, "check channel", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, joinJSON(`"status":"success"`, `"result":`+strconv.FormatBool(exists)))
 }
 
 func (b *Bridge) handleChannelRemove(w http.ResponseWriter, r *http.Request) {
 	name := param(r, "channel")
-	switch {
-	case !ValidChannelName(name):
+	if !ValidChannelName(name) {
 		writeJSON(w, http.StatusOK, replyFailed("Invalid channel name."))
-	case !b.RemoveChannel(name):
+		return
+	}
+	removed, err := b.RemoveChannel(r.Context(), name)
+	switch {
+	case err != nil:
+		b.replyUnavailable(w, "remove channel", err)
+	case !removed:
 		writeJSON(w, http.StatusOK, replyFailed("Non-existent channel name."))
 	default:
 		writeJSON(w, http.StatusOK, replySuccess)
@@ -319,7 +349,10 @@ func (b *Bridge) handlePresenceList(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, replyFailed("Invalid uid."))
 		return
 	}
-	b.SetPresenceList(uid, list)
+	if _, err := b.SetPresenceList(r.Context(), uid, list); err != nil {
+		b.replyUnavailable(w, "presence list", err)
+		return
+	}
 	writeJSON(w, http.StatusOK, replySuccess)
 }
 
@@ -331,24 +364,33 @@ func (b *Bridge) handleDebugToggle(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, replyMissingParams)
 		return
 	}
-	b.debug.Store(truthy(v))
+	on := truthy(v)
+	b.debug.Store(on)
+	b.log.Info("drupal: debug toggled through the API", slog.Bool("debug", on), slog.String("remote", r.RemoteAddr))
 	writeJSON(w, http.StatusOK, joinJSON(`"status":"success"`, `"debug":`+string(v)))
 }
 
 func (b *Bridge) handleContentToken(w http.ResponseWriter, r *http.Request) {
-	if err := b.SetContentToken(trimJSON(requestBody(r))); err != nil {
+	switch err := b.SetContentToken(r.Context(), trimJSON(requestBody(r))); {
+	case errors.Is(err, ErrMissingParams):
 		writeJSON(w, http.StatusOK, replyMissingParams)
-		return
+	case err != nil:
+		b.replyUnavailable(w, "content token", err)
+	default:
+		writeJSON(w, http.StatusOK, replySuccess)
 	}
-	writeJSON(w, http.StatusOK, replySuccess)
 }
 
 func (b *Bridge) handleContentMessage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := b.PublishToContentChannel(trimJSON(requestBody(r))); !ok {
+	_, ok, err := b.PublishToContentChannel(r.Context(), trimJSON(requestBody(r)))
+	switch {
+	case err != nil:
+		b.replyUnavailable(w, "content message", err)
+	case !ok:
 		writeJSON(w, http.StatusOK, []byte(`{"error":"Invalid message"}`))
-		return
+	default:
+		writeJSON(w, http.StatusOK, replySuccess)
 	}
-	writeJSON(w, http.StatusOK, replySuccess)
 }
 
 func (b *Bridge) handleContentUsers(w http.ResponseWriter, r *http.Request) {
@@ -358,7 +400,11 @@ func (b *Bridge) handleContentUsers(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, replyMissingParams)
 		return
 	}
-	uids, tokens := b.ContentChannelUsers(name)
+	uids, tokens, err := b.ContentChannelUsers(r.Context(), name)
+	if err != nil {
+		b.replyUnavailable(w, "content users", err)
+		return
+	}
 	u, _ := json.Marshal(uids)
 	t, _ := json.Marshal(tokens)
 	writeJSON(w, http.StatusOK, joinJSON(`"users":{"uids":`+string(u)+`,"authTokens":`+string(t)+`}`))
@@ -369,32 +415,46 @@ func (b *Bridge) handleTokenChannel(add bool) http.HandlerFunc {
 		name, token := param(r, "channel"), param(r, "authToken")
 		var err error
 		if add {
-			err = b.AddAuthTokenToChannel(token, name)
+			err = b.AddAuthTokenToChannel(r.Context(), token, name)
 		} else {
-			err = b.RemoveAuthTokenFromChannel(token, name)
+			err = b.RemoveAuthTokenFromChannel(r.Context(), token, name)
 		}
 		switch {
 		case err == nil:
 			writeJSON(w, http.StatusOK, replySuccess)
 		case errors.Is(err, ErrInvalidChannel):
 			writeJSON(w, http.StatusOK, replyFailed("Invalid channel name."))
-		default:
+		case errors.Is(err, ErrNoSessions), errors.Is(err, ErrNoChannel):
 			writeJSON(w, http.StatusOK, replyFailed("Invalid parameters."))
+		default:
+			b.replyUnavailable(w, "token channel", err)
 		}
 	}
 }
 
 // handleHealth reports the counters and the version Drupal's version gate
-// reads (spec §7), in 1.0.13's key order.
+// reads (spec §7), in 1.0.13's key order; with a shared store, for the whole
+// cluster. When the store cannot answer, the counters are 0 and a "store" key
+// says so (Drupal reads only the version).
 func (b *Bridge) handleHealth(w http.ResponseWriter, r *http.Request) {
-	st := b.Stats()
-	writeJSON(w, http.StatusOK, joinJSON(
-		`"authenticatedClients":`+strconv.Itoa(st.AuthenticatedClients),
-		`"sockets":`+strconv.Itoa(st.Sockets),
-		`"onlineUsers":`+strconv.Itoa(st.OnlineUsers),
-		`"tokenChannels":`+strconv.Itoa(st.TokenChannels),
-		`"contentTokens":`+string(b.contentTokensJSON()),
+	st, err := b.Stats(r.Context())
+	var tokens []byte
+	if err == nil {
+		tokens, err = b.contentTokensJSON(r.Context())
+	}
+	members := []string{
+		`"authenticatedClients":` + strconv.Itoa(st.AuthenticatedClients),
+		`"sockets":` + strconv.Itoa(st.Sockets),
+		`"onlineUsers":` + strconv.Itoa(st.OnlineUsers),
+		`"tokenChannels":` + strconv.Itoa(st.TokenChannels),
+		`"contentTokens":` + string(tokens),
 		`"status":"success"`,
-		`"version":`+jsonQuote(Version),
-	))
+		`"version":` + jsonQuote(Version),
+	}
+	if err != nil {
+		b.storeFailed("stats", err)
+		members[4] = `"contentTokens":{}`
+		members = append(members, `"store":"unavailable"`)
+	}
+	writeJSON(w, http.StatusOK, joinJSON(members...))
 }

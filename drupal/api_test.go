@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 func TestAPIServiceKey(t *testing.T) {
@@ -29,7 +31,7 @@ func TestAPIServiceKey(t *testing.T) {
 	e.expectAPI("GET", "/nodejs/channel/check/x", ``, 200, `{"status":"success","result":false}`)
 
 	// An empty serviceKey lets everything through, as in 1.0.13.
-	open := newEnv(t, func(c *Config) { c.ServiceKey = "" })
+	open := newEnv(t, func(c *nodejsconfig.Config) { c.ServiceKey = "" })
 	if st, body := open.apiKey("GET", "/nodejs/channel/check/x", ``, "anything"); st != 200 || body != `{"status":"success","result":false}` {
 		t.Fatalf("open server: %d %s", st, body)
 	}
@@ -58,7 +60,7 @@ func TestAPINotFound(t *testing.T) {
 }
 
 func TestAPIBodyRefused(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.BodyParserJSONLimit = "100b" })
+	e := newEnv(t, func(c *nodejsconfig.Config) { c.BodyParserJSONLimit = "100b" })
 	big := `{"channel":"c","token":"` + strings.Repeat("x", 100) + `"}`
 	tests := []struct {
 		name, body string
@@ -149,10 +151,7 @@ func TestAPIChannels(t *testing.T) {
 	e.expectAPI("GET", "/nodejs/channel/check/my_Chan1", ``, 200, `{"status":"success","result":false}`)
 	// Optional body: client writable.
 	e.expectAPI("POST", "/nodejs/channel/add/chat", `{"isClientWritable":true}`, 200, `{"status":"success"}`)
-	e.b.mu.Lock()
-	w := e.b.channels["chat"].clientWritable
-	e.b.mu.Unlock()
-	if !w {
+	if _, w, _ := e.b.store.Channel(t.Context(), "chat"); !w {
 		t.Fatal("isClientWritable ignored")
 	}
 }
@@ -275,7 +274,7 @@ func TestChannelMembersLeave(t *testing.T) {
 	a2.expectMessage(`{"channel":"own_1"}`)
 	a2.expectNothing(e)
 	d.expectNothing(e)
-	if st := e.b.Stats(); st.Sockets != 2 || st.OnlineUsers != 3 {
+	if st := e.stats(); st.Sockets != 2 || st.OnlineUsers != 3 {
 		t.Fatalf("%+v", st) // user 2 is within its grace period
 	}
 }
@@ -290,7 +289,7 @@ func TestAPILogout(t *testing.T) {
 	e.expectAPI("POST", "/nodejs/user/logout/t1", ``, 200, `{"status":"success"}`)
 	a.expectDisconnect()
 	other.expectNothing(e)
-	if st := e.b.Stats(); st.AuthenticatedClients != 1 {
+	if st := e.stats(); st.AuthenticatedClients != 1 {
 		t.Fatalf("%+v", st)
 	}
 	e.expectAPI("POST", "/nodejs/user/logout/unknown", ``, 200, `{"status":"success"}`)

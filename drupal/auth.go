@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/socketd/socketd/drupal/store"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -17,7 +18,7 @@ var ackSuccess = json.RawMessage(`{"result":"success"}`)
 // onAuthenticate handles the authenticate event (spec §3): {authToken,
 // contentTokens?} with an optional ack. A cached authentication is applied at
 // once; otherwise Drupal is asked on a goroutine, so the socket's reading side
-// is never held up by the backend.
+// is never held up by the backend (nor by a shared store).
 func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 	if e.Args.Len() == 0 {
 		b.disconnect(s, slog.LevelInfo, "authenticate without a payload")
@@ -34,6 +35,10 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 		b.disconnect(s, slog.LevelInfo, "authenticate without an authToken")
 		return
 	}
+	// The socket joins the token's room; the token itself is kept (cache
+	// key, the socket's record) as a part of the room's name, one string.
+	room := TokenRoom(token)
+	token = room[len(TokenRoomPrefix):]
 	clientTokens := stringMap(m["contentTokens"])
 
 	b.mu.Lock()
@@ -48,7 +53,7 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 		b.logDebug("drupal: authenticate ignored, already in progress", slog.String("sid", s.ID()))
 		return
 	case stateAuthenticated:
-		raw, same := c.auth.raw, c.auth.token == token
+		reply, same := c.auth.Reply, c.auth.Token == token
 		b.mu.Unlock()
 		if !same {
 			b.disconnect(s, slog.LevelInfo, "authenticate again with another token")
@@ -56,25 +61,13 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 		}
 		// The Drupal client authenticates on every connect event; repeat
 		// the answer.
-		push(s, clientAuthenticated(raw))
+		push(s, clientAuthenticated(reply))
 		_ = e.Ack(ackSuccess)
 		return
 	}
-	if ent, reply := b.cachedReplyLocked(token); reply != nil {
-		res := b.setupLocked(c, ent, reply, mergeTokens(clientTokens, nil))
-		b.mu.Unlock()
-		b.authCount.hits.Add(1)
-		b.logDebug("drupal: reusing cached authentication", slog.String("sid", s.ID()), slog.Int64("uid", reply.UID))
-		b.afterSetup(c, reply, res, e, false)
-		return
-	}
-	// The message Drupal gets is the client's object with messageType and
-	// clientId set, as drupal-node.js builds it (keys in the same order).
-	msg, _ := setField(e.Args.Values[0], "messageType", json.RawMessage(`"authenticate"`))
-	msg, _ = setField(msg, "clientId", json.RawMessage(jsonQuote(s.ID())))
-	// The call's own context, so a disconnect stops it; authenticateRemote
-	// cancels it as soon as Drupal has answered. Its deadline is the auth
-	// timeout, so Post need not derive a context of its own.
+	// The call's own context, so a disconnect stops it; it is cancelled as
+	// soon as Drupal has answered. Its deadline is the auth timeout, so Post
+	// need not derive a context of its own.
 	var (
 		ctx    context.Context
 		cancel context.CancelFunc
@@ -86,8 +79,18 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 	}
 	c.state = stateAuthenticating
 	c.cancelAuth = cancel
+	if b.inline {
+		b.mu.Unlock()
+		if b.authenticateCached(ctx, cancel, c, token, room, clientTokens, e, false) {
+			return
+		}
+		b.mu.Lock()
+	}
 	started := b.goBackgroundLocked(func(context.Context) {
-		b.authenticateRemote(ctx, cancel, c, token, msg, clientTokens, e)
+		if !b.inline && b.authenticateCached(ctx, cancel, c, token, room, clientTokens, e, true) {
+			return
+		}
+		b.authenticateRemote(ctx, cancel, c, token, room, e.Args.Values[0], clientTokens, e)
 	})
 	b.mu.Unlock()
 	if !started {
@@ -95,33 +98,83 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 	}
 }
 
-// authenticateRemote asks Drupal and applies the answer; any failure
-// disconnects the socket with the reason logged (spec §3.6). cancel is ctx's.
-func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFunc, c *conn, token string, msg json.RawMessage, clientTokens map[string]string, e *socketio.Event) {
+// authenticateCached applies the cached authentication of token, if there is
+// one, and reports whether there was.
+func (b *Bridge) authenticateCached(ctx context.Context, cancel context.CancelFunc, c *conn, token, room string, clientTokens map[string]string, e *socketio.Event, onBackground bool) bool {
+	a, err := b.store.CachedAuth(ctx, token)
+	if err != nil {
+		b.storeFailed("cached auth", err)
+		return false
+	}
+	if a == nil {
+		return false
+	}
+	r, err := ParseAuthReply(a.Reply)
+	if err != nil {
+		return false // cannot happen: it parsed when it was cached
+	}
+	// ParseAuthReply copies Raw out of its buffer; here that is already the
+	// cache's exact copy, which the sockets share.
+	r.Raw = a.Reply
+	cancel()
+	b.authCount.hits.Add(1)
+	b.logDebug("drupal: reusing cached authentication", slog.String("sid", c.id()), slog.Int64("uid", a.UID))
+	b.setup(c, a, r, room, mergeTokens(clientTokens, nil), e, onBackground)
+	return true
+}
+
+// authenticateRemote asks Drupal and applies the answer (spec §3.6). When
+// Drupal says no, the socket is disconnected with the reason logged; when it
+// could not answer, the socket's transport is closed so that the client
+// reconnects and authenticates again by itself (see closeForReconnect).
+// cancel is ctx's. The message Drupal gets is the client's object (payload) with messageType
+// and clientId set, as drupal-node.js builds it (keys in the same order).
+func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFunc, c *conn, token, room string, payload json.RawMessage, clientTokens map[string]string, e *socketio.Event) {
+	msg, _ := setField(payload, "messageType", json.RawMessage(`"authenticate"`))
+	msg, _ = setField(msg, "clientId", json.RawMessage(jsonQuote(c.id())))
 	b.authCount.misses.Add(1)
 	reply, err := b.backend.Authenticate(ctx, msg, c.id())
+	// A call cancelled (the socket went away, the bridge is closing) rather
+	// than timed out says nothing about Drupal.
+	cancelled := errors.Is(ctx.Err(), context.Canceled)
 	// Done with ctx: cancelling it now takes it out of the bridge context's
 	// children at once, not after the pushes and hooks below.
 	cancel()
-	b.mu.Lock()
-	// Only this call sets a conn authenticating, so the CancelFunc is its own;
-	// an authenticated socket keeps none.
-	c.cancelAuth = nil
-	var ent *authEntry
+	kind, unavailable := Unavailable(err)
+	if !unavailable && !cancelled {
+		b.outage.answered(b.log, b.clock.Now())
+	}
+	var a *store.Auth
 	if err == nil {
 		// Cached under the token the client sent, even if the socket went
 		// away meanwhile: its reconnect will not ask again.
-		ent = &authEntry{token: token, raw: reply.Raw, uid: reply.UID, expires: b.sinceEpoch() + time.Duration(b.cfg.AuthCacheTTL)}
-		b.cache[token] = ent
-	}
-	if c.state != stateAuthenticating || b.sockets[c.id()] != c {
-		b.mu.Unlock()
-		b.logDebug("drupal: client went away during authentication", slog.String("sid", c.id()))
-		return
+		a = &store.Auth{Token: token, UID: reply.UID, Reply: reply.Raw}
+		if err := b.store.CacheAuth(b.ctx, a, time.Duration(b.cfg.AuthCacheTTL)); err != nil {
+			b.storeFailed("cache auth", err)
+		}
 	}
 	if err != nil {
-		c.state = statePending
+		b.mu.Lock()
+		// Only this call sets a conn authenticating, so the CancelFunc is
+		// its own.
+		c.cancelAuth = nil
+		gone := c.state != stateAuthenticating || b.sockets[c.id()] != c
+		if !gone {
+			c.state = statePending
+		}
 		b.mu.Unlock()
+		if gone {
+			b.logDebug("drupal: client went away during authentication", slog.String("sid", c.id()))
+			return
+		}
+		if cancelled {
+			b.logDebug("drupal: authentication cancelled", slog.String("sid", c.id()))
+			return
+		}
+		if unavailable {
+			b.closeForReconnect(c.s, kind, err)
+			return
+		}
 		level := slog.LevelWarn
 		if errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrWrongClient) {
 			level = slog.LevelInfo
@@ -129,42 +182,41 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 		b.disconnect(c.s, level, "authentication failed", slog.String("error", err.Error()))
 		return
 	}
-	res := b.setupLocked(c, ent, reply, mergeTokens(clientTokens, reply.ContentTokens))
-	b.mu.Unlock()
 	b.logDebug("drupal: client authenticated", slog.String("sid", c.id()), slog.Int64("uid", reply.UID))
-	b.afterSetup(c, reply, res, e, true)
+	b.setup(c, a, reply, room, mergeTokens(clientTokens, reply.ContentTokens), e, true)
 }
 
-// cachedLocked returns the live cache entry of token, dropping an expired one.
-func (b *Bridge) cachedLocked(token string) *authEntry {
-	ent := b.cache[token]
-	if ent == nil {
-		return nil
-	}
-	if b.sinceEpoch() >= ent.expires {
-		delete(b.cache, token)
-		return nil
-	}
-	return ent
+// closeForReconnect handles a socket whose authentication Drupal could not
+// answer (down, slow past authTimeout, 5xx, a reply that does not parse): its
+// Engine.IO session is closed, not the socket disconnected. A Socket.IO
+// DISCONNECT ("io server disconnect") tells socket.io-client not to come back,
+// so a page opened during a short outage would stay without realtime until
+// reloaded; a transport close makes the client reconnect with its own backoff
+// and send authenticate again, which reaches Drupal once it is back. The
+// outage is logged once (outage), not once per socket.
+func (b *Bridge) closeForReconnect(s *socketio.Socket, kind string, err error) {
+	b.outage.failed(b.log, b.clock.Now(), kind, err, true)
+	b.logDebug("drupal: closing client's connection for a reconnect: backend unavailable",
+		slog.String("sid", s.ID()), slog.String("error", err.Error()))
+	// The session, not Socket.Disconnect(true): that sends the DISCONNECT
+	// packet first, as socket.io does.
+	s.Session().Close()
 }
 
-// cachedReplyLocked is the cached authentication of token and its reply
-// parsed; nils when there is none (or, which cannot happen, it no longer
-// parses).
-func (b *Bridge) cachedReplyLocked(token string) (*authEntry, *AuthReply) {
-	ent := b.cachedLocked(token)
-	if ent == nil {
-		return nil, nil
+// noteBackendResult logs the outcome of a message posted to Drupal
+// (userOnline, userOffline, client messages): a failure because Drupal could
+// not answer counts towards the outage's summary, any other is a warning.
+func (b *Bridge) noteBackendResult(err error) {
+	kind, unavailable := Unavailable(err)
+	switch {
+	case unavailable:
+		b.outage.failed(b.log, b.clock.Now(), kind, err, false)
+	case err != nil:
+		b.outage.answered(b.log, b.clock.Now())
+		b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
+	default:
+		b.outage.answered(b.log, b.clock.Now())
 	}
-	r, err := ParseAuthReply(ent.raw)
-	if err != nil {
-		delete(b.cache, token)
-		return nil, nil
-	}
-	// ParseAuthReply copies Raw out of its buffer; here that is already the
-	// cache's exact copy, which the sockets share.
-	r.Raw = ent.raw
-	return ent, r
 }
 
 // mergeTokens is the content tokens to redeem: the client's, overridden by
@@ -180,71 +232,77 @@ func mergeTokens(client, reply map[string]string) map[string]string {
 	return out
 }
 
-// setupResult is what setupLocked leaves to do once the lock is released.
-type setupResult struct {
-	newlyOnline bool
-	presence    []string // sockets told the user came online
-}
-
-// setupLocked makes c an authenticated socket (spec §3.7): uid and token
-// recorded, the authenticated room and the reply's channels joined, presence
-// updated, content tokens redeemed. ent is the cache entry of the client's
-// auth token, r its reply.
-func (b *Bridge) setupLocked(c *conn, ent *authEntry, r *AuthReply, tokens map[string]string) setupResult {
+// setup makes c an authenticated socket (spec §3.7): counted by the store
+// (presence), then in the rooms of its audiences (authenticated, its user, its
+// auth token, the reply's channels) and of the content token channels it
+// redeems; then the writes: clientAuthenticated push, ack, presence
+// notifications, extension hooks, userOnline to Drupal.
+//
+// The store hears of the socket before it is marked authenticated, and only
+// then can its disconnect tell the store it left: the two reach the store in
+// that order even when the store is across the network.
+func (b *Bridge) setup(c *conn, a *store.Auth, r *AuthReply, room string, tokens map[string]string, e *socketio.Event, onBackground bool) {
+	ctx := b.ctx
+	// The rooms to join. The registry is given the channel names as parts of
+	// the room names, so a channel it creates costs no string of its own.
+	rooms := make([]string, 0, 3+len(r.Channels))
+	rooms = append(rooms, RoomAuthenticated, UserRoom(a.UID), room)
+	names := make([]string, len(r.Channels))
+	for i, name := range r.Channels {
+		cr := ChannelRoom(name)
+		rooms = append(rooms, cr)
+		names[i] = cr[len(ChannelRoomPrefix):]
+	}
+	online, err := b.store.Connected(ctx, a, r.PresenceUIDs)
+	if err != nil {
+		b.storeFailed("connected", err)
+	}
+	if err := b.store.EnsureChannels(ctx, names); err != nil {
+		b.storeFailed("ensure channels", err)
+	}
+	b.mu.Lock()
+	c.cancelAuth = nil
+	if c.state != stateAuthenticating || b.sockets[c.id()] != c || b.closed {
+		b.mu.Unlock()
+		b.logDebug("drupal: client went away during authentication", slog.String("sid", c.id()))
+		// Counted, so uncounted; a user it brought online goes offline
+		// after the grace period, and Drupal hears both.
+		if err := b.store.Disconnected(ctx, a); err != nil {
+			b.storeFailed("disconnected", err)
+		}
+		if online {
+			b.postOnline(a.UID, onBackground)
+		}
+		return
+	}
 	c.state = stateAuthenticated
-	c.uid = r.UID
-	c.auth = ent
-	c.rooms = nil
-	b.authed++
-	c.s.Join(roomAuthenticated)
-	for _, name := range r.Channels {
-		b.joinChannelLocked(c, name)
-	}
-	var res setupResult
-	if c.uid == 0 {
-		b.anon.add(c)
-	} else {
-		p := b.online[c.uid]
-		if p != nil {
-			p.stop() // back within the grace period: still online
-		} else {
-			// The reply is not modified once parsed (Extension), so the
-			// presence shares its list.
-			p = &presence{list: r.PresenceUIDs}
-			b.online[c.uid] = p
-			res.newlyOnline = true
-		}
-		p.socks.add(c)
-		if res.newlyOnline {
-			res.presence = b.socketsOfUIDsLocked(p.list)
-		}
-	}
-	for name, tok := range tokens {
-		b.redeemTokenLocked(c, name, tok)
-	}
-	return res
-}
+	b.authCount.sockets.Add(1)
+	c.auth = a
+	c.s.Join(rooms...)
+	b.mu.Unlock()
+	b.redeemTokens(ctx, c, a, tokens)
 
-// afterSetup does the writes of an authentication: clientAuthenticated push,
-// ack, presence notifications, extension hooks, then userOnline to Drupal.
-// drupal-node.js starts the userOnline request before the hooks but does not
-// wait for it, so nothing can tell the two orders apart; posting it last lets
-// a call already on a background goroutine (onBackground: the one that asked
-// Drupal to authenticate) make it there, rather than start another goroutine
-// and grow its stack again for every connection.
-func (b *Bridge) afterSetup(c *conn, r *AuthReply, res setupResult, e *socketio.Event, onBackground bool) {
 	push(c.s, clientAuthenticated(r.Raw))
 	_ = e.Ack(ackSuccess)
-	if res.newlyOnline {
-		b.emitToSockets(res.presence, presenceNotification(c.uid, "online"))
+	if online {
+		b.notifyPresence(ctx, a.UID, r.PresenceUIDs, "online")
 	}
 	for _, ext := range b.exts {
 		ext.OnAuthenticate(c.s, r)
 	}
-	if !res.newlyOnline {
-		return
+	if online {
+		b.postOnline(a.UID, onBackground)
 	}
-	msg := json.RawMessage(`{"uid":` + strconv.FormatInt(c.uid, 10) + `,"messageType":"userOnline"}`)
+}
+
+// postOnline tells Drupal a user came online. drupal-node.js starts the
+// request before the hooks but does not wait for it, so nothing can tell the
+// two orders apart; posting it last lets a call already on a background
+// goroutine (onBackground: the one that asked Drupal to authenticate) make it
+// there, rather than start another goroutine and grow its stack again for
+// every connection.
+func (b *Bridge) postOnline(uid int64, onBackground bool) {
+	msg := json.RawMessage(`{"uid":` + strconv.FormatInt(uid, 10) + `,"messageType":"userOnline"}`)
 	if onBackground {
 		b.postBackend(b.ctx, msg)
 		return

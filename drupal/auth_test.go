@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 func TestAuthValid(t *testing.T) {
@@ -43,33 +45,42 @@ func TestAuthMessageToDrupal(t *testing.T) {
 	c.expectDisconnect()
 }
 
-func TestAuthFailuresDisconnect(t *testing.T) {
+// When Drupal says no, the socket gets a Socket.IO disconnect (the client
+// stays away); when Drupal could not answer, the socket's connection is
+// closed instead, so the client reconnects and authenticates again.
+func TestAuthFailures(t *testing.T) {
+	const (
+		disconnect = "1"   // Socket.IO DISCONNECT: io server disconnect
+		reconnect  = "EOF" // Engine.IO close: transport close, the client comes back
+	)
+	status := func(code int, body string) func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage) {
+		return func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, body)
+		}
+	}
 	tests := []struct {
 		name  string
 		reply func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage)
+		want  string
 	}{
-		{"invalid token", nil},
-		{"status 500", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) { w.WriteHeader(500) }},
-		{"status 404", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
-			w.WriteHeader(404)
-			_, _ = io.WriteString(w, `{"error":"Invalid service key."}`)
-		}},
-		{"garbled", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
-			_, _ = io.WriteString(w, `{"nodejsValidAuthToken":tru`)
-		}},
-		{"error field", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
-			_, _ = io.WriteString(w, `{"error":"Not implemented"}`)
-		}},
-		{"wrong clientId", func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) {
-			_, _ = io.WriteString(w, `{"nodejsValidAuthToken":true,"uid":1,"authToken":"tok","clientId":"someoneElse"}`)
-		}},
+		{"invalid token", nil, disconnect},
+		{"status 404", status(404, `{"error":"Invalid service key."}`), disconnect},
+		{"status 403", status(403, `Access denied`), disconnect},
+		{"error field", status(200, `{"error":"Not implemented"}`), disconnect},
+		{"wrong clientId", status(200, `{"nodejsValidAuthToken":true,"uid":1,"authToken":"tok","clientId":"someoneElse"}`), disconnect},
+		{"status 500", status(500, ``), reconnect},
+		{"status 503", status(503, `<html>Site under maintenance</html>`), reconnect},
+		{"status 429", status(429, ``), reconnect},
+		{"garbled", status(200, `{"nodejsValidAuthToken":tru`), reconnect},
+		{"html", status(200, `<!DOCTYPE html><p>PHP Fatal error`), reconnect},
 		{"slow", func(w http.ResponseWriter, r *http.Request, _ map[string]json.RawMessage) {
 			<-r.Context().Done() // past the auth timeout
-		}},
+		}, reconnect},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.AuthTimeout = Duration(200 * time.Millisecond) })
+			e := newEnv(t, func(c *nodejsconfig.Config) { c.AuthTimeout = nodejsconfig.Duration(200 * time.Millisecond) })
 			if tt.reply != nil {
 				e.drupal.setOverride(func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage) bool {
 					tt.reply(w, r, msg)
@@ -80,9 +91,11 @@ func TestAuthFailuresDisconnect(t *testing.T) {
 			other := e.dial()
 			e.drupal.setUser("good", user{uid: 2})
 			c.emit("authenticate", `{"authToken":"tok"}`, true)
-			c.expectDisconnect()
+			if got := c.next(); got != tt.want {
+				t.Fatalf("client got %q, want %q", got, tt.want)
+			}
 			e.event("disconnect")
-			if st := e.b.Stats(); st.Sockets != 0 || st.AuthenticatedClients != 0 {
+			if st := e.stats(); st.Sockets != 0 || st.AuthenticatedClients != 0 {
 				t.Fatalf("stats after failure %+v", st)
 			}
 			// The failed socket gets no broadcast; others are unaffected.
@@ -92,12 +105,15 @@ func TestAuthFailuresDisconnect(t *testing.T) {
 	}
 }
 
+// Drupal down (connection refused): the client is sent to reconnect.
 func TestAuthBackendDown(t *testing.T) {
 	e := newEnv(t, nil)
 	e.drupal.srv.Close()
 	c := e.dial()
 	c.emit("authenticate", `{"authToken":"tok"}`, true)
-	c.expectDisconnect()
+	if got := c.next(); got != "EOF" {
+		t.Fatalf("client got %q, want its connection closed", got)
+	}
 }
 
 func TestAuthBadPayloads(t *testing.T) {
@@ -176,7 +192,7 @@ func TestAuthCachedPath(t *testing.T) {
 	c1.expectDisconnect()
 
 	// The cache expires after authCacheTTL.
-	e.clk.Advance(time.Duration(DefaultAuthCacheTTL))
+	e.clk.Advance(time.Duration(nodejsconfig.DefaultAuthCacheTTL))
 	c3 := e.dial()
 	c3.authenticate(e, "tok")
 	if n := e.drupal.authN.Load(); n != 2 {
@@ -189,11 +205,11 @@ func TestAuthSweepDropsExpired(t *testing.T) {
 	e.drupal.setUser("tok", user{uid: 4})
 	c := e.dial()
 	c.authenticate(e, "tok")
-	if st := e.b.Stats(); st.AuthenticatedClients != 1 {
+	if st := e.stats(); st.AuthenticatedClients != 1 {
 		t.Fatalf("%+v", st)
 	}
-	e.clk.Advance(time.Duration(DefaultAuthCacheTTL) + sweepInterval)
-	if st := e.b.Stats(); st.AuthenticatedClients != 0 || st.Sockets != 1 {
+	e.clk.Advance(time.Duration(nodejsconfig.DefaultAuthCacheTTL) + time.Minute)
+	if st := e.stats(); st.AuthenticatedClients != 0 || st.Sockets != 1 {
 		t.Fatalf("after sweep %+v", st)
 	}
 }
@@ -220,7 +236,7 @@ func TestAuthClientGoneDuringCall(t *testing.T) {
 	// The call was cancelled; the state has no trace of the socket.
 	other := e.dial()
 	other.authenticate(e, "tok")
-	if st := e.b.Stats(); st.Sockets != 1 || st.OnlineUsers != 1 {
+	if st := e.stats(); st.Sockets != 1 || st.OnlineUsers != 1 {
 		t.Fatalf("%+v", st)
 	}
 }

@@ -11,9 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 // Errors of the calls to Drupal; the concrete error wraps one of them with
@@ -42,6 +45,30 @@ func (e *StatusError) Error() string { return ErrBackendStatus.Error() + ": " + 
 
 // Is makes a StatusError match ErrBackendStatus.
 func (e *StatusError) Is(target error) bool { return target == ErrBackendStatus }
+
+// Unavailable reports whether err from a call to Drupal means that Drupal
+// could not answer (the call failed or timed out, a 5xx, 408 or 429 status,
+// a reply that does not parse), as opposed to Drupal answering no (an
+// invalid token, an "error" field, another client's reply, another 4xx).
+// kind names the failure for the log: "timeout", "unreachable",
+// "HTTP 503 Service Unavailable", "unparsable reply".
+func Unavailable(err error) (kind string, unavailable bool) {
+	var se *StatusError
+	switch {
+	case err == nil, errors.Is(err, ErrInvalidToken), errors.Is(err, ErrWrongClient), errors.Is(err, ErrBackendError):
+		return "", false
+	case errors.As(err, &se):
+		if se.Code >= 500 || se.Code == http.StatusRequestTimeout || se.Code == http.StatusTooManyRequests {
+			return "HTTP " + se.Status, true
+		}
+		return "", false
+	case errors.Is(err, ErrBadReply):
+		return "unparsable reply", true
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout", true
+	}
+	return "unreachable", true
+}
 
 // maxReplyBytes bounds what is read of a Drupal reply.
 const maxReplyBytes = 4 << 20
@@ -76,7 +103,7 @@ const backendConns = 64
 // applied). hc nil means a client built from cfg: certificate checks only with
 // backend.strictSSL, redirects not followed (drupal-node.js treated a 301 as a
 // failure).
-func NewBackend(cfg Config, hc *http.Client) *Backend {
+func NewBackend(cfg nodejsconfig.Config, hc *http.Client) *Backend {
 	cfg = cfg.WithDefaults()
 	b := &Backend{client: hc}
 	if hc == nil {
@@ -126,8 +153,7 @@ func (b *Backend) CloseIdleConnections() {
 
 // Post sends msg (a JSON object: json.RawMessage, []byte, or a value for
 // encoding/json) and returns the body of Drupal's 200 reply. A ctx that ends
-// sooner than the auth timeout bounds the call alone. A status other than 200
-// is a *StatusError.
+// sooner than the auth timeout bounds the call alone.
 func (b *Backend) Post(ctx context.Context, msg any) ([]byte, error) {
 	start := time.Now()
 	body, err := b.post(ctx, msg)

@@ -11,19 +11,21 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 // backendCfg points a Config at a test server.
-func backendCfg(t testing.TB, srvURL string) Config {
+func backendCfg(t testing.TB, srvURL string) nodejsconfig.Config {
 	t.Helper()
 	host, port, err := net.SplitHostPort(srvURL[len("http://"):])
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, _ := strconv.Atoi(port)
-	return Config{
+	return nodejsconfig.Config{
 		ServiceKey: "sk",
-		Backend:    BackendConfig{Host: host, Port: p, BasePath: "", MessagePath: "/nodejs/message"},
+		Backend:    nodejsconfig.BackendConfig{Host: host, Port: p, BasePath: "", MessagePath: "/nodejs/message"},
 	}.WithDefaults()
 }
 
@@ -58,11 +60,11 @@ func TestBackendPostForm(t *testing.T) {
 }
 
 func TestBackendURLDefaults(t *testing.T) {
-	b := NewBackend(Config{}, nil)
+	b := NewBackend(nodejsconfig.Config{}, nil)
 	if b.URL() != "http://localhost:80/nodejs/message" {
 		t.Fatal(b.URL())
 	}
-	b = NewBackend(Config{Backend: BackendConfig{Scheme: "https", Host: "::1", Port: 8443, BasePath: "/d/", MessagePath: "nodejs/message"}}, nil)
+	b = NewBackend(nodejsconfig.Config{Backend: nodejsconfig.BackendConfig{Scheme: "https", Host: "::1", Port: 8443, BasePath: "/d/", MessagePath: "nodejs/message"}}, nil)
 	if b.URL() != "https://[::1]:8443/d/nodejs/message" {
 		t.Fatal(b.URL())
 	}
@@ -108,7 +110,7 @@ func TestBackendFailures(t *testing.T) {
 			defer srv.Close()
 			defer close(release)
 			cfg := backendCfg(t, srv.URL)
-			cfg.AuthTimeout = Duration(100 * time.Millisecond)
+			cfg.AuthTimeout = nodejsconfig.Duration(100 * time.Millisecond)
 			_, err := NewBackend(cfg, nil).Authenticate(context.Background(), json.RawMessage(`{"authToken":"t"}`), "c1")
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)

@@ -244,16 +244,26 @@ func (b *Backend) Stats() BackendStats {
 	return st
 }
 
-// AuthStats counts how authenticate events were served.
+// AuthStats counts how authenticate events were served, on this node.
 type AuthStats struct {
 	// CacheHits counts authentications applied from the auth cache;
 	// CacheMisses counts those that asked Drupal (CallAuthenticate).
 	CacheHits, CacheMisses uint64
+	// Sockets is the number of this node's sockets authenticated now
+	// (Stats().Sockets counts the cluster's when the store is shared).
+	Sockets int64
 }
 
-type authCounters struct{ hits, misses atomic.Uint64 }
+type authCounters struct {
+	hits, misses atomic.Uint64
+	sockets      atomic.Int64
+}
 
-// AuthStats returns the auth cache's counters.
+// AuthStats returns the auth counters of this node.
 func (b *Bridge) AuthStats() AuthStats {
-	return AuthStats{CacheHits: b.authCount.hits.Load(), CacheMisses: b.authCount.misses.Load()}
+	return AuthStats{
+		CacheHits:   b.authCount.hits.Load(),
+		CacheMisses: b.authCount.misses.Load(),
+		Sockets:     b.authCount.sockets.Load(),
+	}
 }

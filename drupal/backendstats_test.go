@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 // TestBackendStats: every call is counted by kind and result, with its
@@ -37,7 +39,7 @@ func TestBackendStats(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	cfg := backendCfg(t, srv.URL)
-	cfg.AuthTimeout = Duration(100 * time.Millisecond)
+	cfg.AuthTimeout = nodejsconfig.Duration(100 * time.Millisecond)
 	be := NewBackend(cfg, nil)
 	auth := func() { _, _ = be.Authenticate(context.Background(), json.RawMessage(`{"authToken":"t"}`), "c1") }
 	post := func() { _, _ = be.Post(context.Background(), json.RawMessage(`{}`)) }

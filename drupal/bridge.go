@@ -8,10 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/socketd/socketd/drupal/nodejsconfig"
+	"github.com/socketd/socketd/drupal/store"
+	psocketio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -21,25 +26,10 @@ import (
 // is a replacement for, not socketd's own.
 const Version = "1.0.13"
 
-// Timings of drupal-node.js 1.0.13.
-const (
-	// offlineGrace is how long a user with no socket left stays online (spec
-	// §4.4): a page reload does not flap presence.
-	offlineGrace = 2 * time.Second
-	// tokenLeaveGrace is the same for a content token channel.
-	tokenLeaveGrace = 2 * time.Second
-	// sweepInterval is how often expired auth cache entries and unused
-	// content tokens are dropped.
-	sweepInterval = time.Minute
-)
-
-// Rooms of the "/" namespace. Socket ids never contain ':', so these cannot
-// collide with a socket's own room.
-const (
-	roomAuthenticated = "drupal:authenticated"
-	channelPrefix     = "channel:"
-	tokenPrefix       = "token:"
-)
+// tokenLeaveGrace is how long a content token channel waits before telling
+// its members that a user left (notifyOnDisconnect, spec §4.4): a page reload
+// does not announce a departure.
+const tokenLeaveGrace = 2 * time.Second
 
 // Options are what New needs besides the configuration. The zero value works.
 type Options struct {
@@ -50,47 +40,54 @@ type Options struct {
 	HTTPClient *http.Client
 	// Extensions are the Go extensions (Extension), in order.
 	Extensions []Extension
+	// Store keeps Drupal's data (auth cache, channel registry, presence,
+	// content tokens). Nil means a store.Memory: one node, as drupal-node.js.
+	// A shared store (Redis) lets several nodes serve one site. The bridge
+	// starts it, and closes it in Close.
+	Store store.Store
 	// Now replaces time.Now (tests).
 	Now func() time.Time
 
-	clock clock // tests: timers too
+	clock store.Clock // tests: timers too
 }
 
 // Bridge connects Drupal to the Socket.IO server: it authenticates sockets
-// against Drupal, maps Drupal channels, users and content tokens onto rooms of
-// the "/" namespace, and serves the HTTP API Drupal calls (Routes).
+// against Drupal, puts them in the rooms of their Drupal audiences (rooms.go),
+// and serves the HTTP API Drupal calls (Routes).
 //
-// Its state (who is authenticated, channels, presence, tokens) lives in this
-// process, as drupal-node.js kept it in its Node process; with a cluster
-// adapter the messages reach other nodes' sockets but counts are local.
+// Who is in which audience is the adapter's alone: every Drupal operation
+// (publish, kick, logout, channel changes, presence notifications) is an
+// operation on rooms, so with a cluster adapter it reaches every node and its
+// counts are the cluster's. Drupal's own data is the store's. The bridge keeps
+// only where each local socket is in the authentication flow.
 type Bridge struct {
-	cfg       Config
+	cfg       nodejsconfig.Config
 	log       *slog.Logger
 	io        *socketio.Server
 	nsp       *socketio.Namespace
 	backend   *Backend
-	clock     clock
+	store     store.Store
+	clock     store.Clock
 	exts      []Extension
 	authCount authCounters
 	bodyLimit int64
 	debug     atomic.Bool
+	// inline: the store answers from memory, so socket events call it on
+	// their reading side instead of on a goroutine of their own.
+	inline bool
+	// storeWarned is when storeFailed last warned (unix nanoseconds).
+	storeWarned atomic.Int64
+	outage      outage // Drupal's availability, for the log
+	keyLog      keyLog // API calls refused for their service key, for the log
 
-	epoch  time.Time       // New's time; auth cache expiries count from it
 	ctx    context.Context // cancelled by Close; parent of backend calls
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // background backend calls
+	wg     sync.WaitGroup // background calls
 
-	mu            sync.Mutex
-	closed        bool
-	sockets       map[string]*conn // every socket of "/", by id
-	authed        int              // authenticated sockets
-	channels      map[string]*channel
-	anon          connList              // authenticated sockets of uid 0; the others' are in online
-	online        map[int64]*presence   // online users (uid != 0), with their sockets
-	cache         map[string]*authEntry // by auth token
-	tokenChannels map[string]*tokenChannel
-	tokenTimers   map[tokenKey]*graceTimer
-	sweeper       stopper
+	mu          sync.Mutex
+	closed      bool
+	sockets     map[string]*conn // every socket of "/" on this node, by id
+	tokenTimers map[tokenKey]*graceTimer
 }
 
 // connState is where a socket is in the authentication flow.
@@ -98,99 +95,29 @@ type connState uint8
 
 const (
 	statePending        connState = iota // connected, not authenticated
-	stateAuthenticating                  // waiting for Drupal
+	stateAuthenticating                  // waiting for Drupal or the store
 	stateAuthenticated
 	stateGone // disconnected
 )
 
-// conn is the bridge's record of one socket. There is one per connected
-// socket, so its size counts: 64 bytes, a size class the fields fill (the id
-// is the socket's, the token and reply the auth cache entry's, the small
-// fields share the last word).
+// conn is the bridge's record of one local socket. There is one per
+// connected socket, so its size counts: 32 bytes.
 type conn struct {
-	s   *socketio.Socket
-	uid int64
-	// auth is the authentication applied (auth token and reply), the cache
-	// entry's at the time; the socket keeps it when the entry expires or is
-	// replaced.
-	auth       *authEntry
-	rooms      roomSet            // channels and token channels
+	s *socketio.Socket
+	// auth is the authentication applied (set with stateAuthenticated): the
+	// cache's at the time, shared; the socket keeps it when the cache entry
+	// expires or is replaced.
+	auth       *store.Auth
 	cancelAuth context.CancelFunc // while authenticating: stops the call to Drupal
-	idx        int32              // position in its user's connList
 	state      connState
 }
 
 // id is the socket id.
 func (c *conn) id() string { return c.s.ID() }
 
-// channel is a Drupal channel: a room plus the sockets the bridge put in it.
-// It exists until channel/remove, even when empty (spec §9.10).
-type channel struct {
-	// members are the sockets, in no order; each knows its position (the
-	// idx of its roomRef), so leaving is O(1) by swapping with the last. A
-	// map cost about 45 bytes per member in a channel of ten and 150 in a
-	// channel of one (a user's own channel, nodejs_user_<uid>), a slice 8
-	// to 16. Whether a socket is a member is in its roomSet.
-	members []*conn
-	// room is channelPrefix + the name, built once: members join it, list it
-	// in conn.rooms and the adapter keys its room set by it, all one string.
-	room           string
-	clientWritable bool
-}
-
-func newChannel(name string, clientWritable bool) *channel {
-	return &channel{room: channelPrefix + name, clientWritable: clientWritable}
-}
-
-// add makes c a member unless it is one. It reports whether it was added.
-func (ch *channel) add(c *conn) bool {
-	if !c.rooms.add(ch.room, int32(len(ch.members))) {
-		return false
-	}
-	ch.members = append(ch.members, c)
-	return true
-}
-
-// remove takes c, whose roomSet entry for ch is r, out of the members (not
-// out of its roomSet).
-func (ch *channel) remove(c *conn, r roomRef) {
-	i := int(r.idx)
-	if i >= len(ch.members) || ch.members[i] != c {
-		return // cannot happen: conn.rooms and members agree
-	}
-	last := len(ch.members) - 1
-	if moved := ch.members[last]; moved != c {
-		ch.members[i] = moved
-		if r := moved.rooms.find(ch.room); r != nil {
-			r.idx = int32(i)
-		}
-	}
-	ch.members[last] = nil
-	ch.members = ch.members[:last]
-	if last == 0 {
-		ch.members = nil
-	}
-}
-
-// authEntry is a cached successful authentication: Drupal's reply as it came
-// (AuthReply.Raw), parsed again when used. The cache holds an entry per auth
-// token for an hour by default, usually one per socket; keeping the parsed
-// AuthReply too cost each one about 150 bytes (the struct, its lists and
-// strings), to spare a parse of a few hundred bytes of JSON on a reconnect
-// that the cache already spares a call to Drupal. Entries are shared with
-// the sockets (conn.auth) and never changed: an edit replaces them.
-type authEntry struct {
-	token string          // the client's auth token, the cache key
-	raw   json.RawMessage // pushed in clientAuthenticated
-	uid   int64
-	// expires is a time since Bridge.epoch, 8 bytes where a time.Time takes
-	// 24; monotonic like a time.Time's comparison.
-	expires time.Duration
-}
-
 // New builds the bridge and registers its handlers on io's "/" namespace. cfg
 // gets its defaults applied here; it must be valid (Config.Validate).
-func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
+func New(cfg nodejsconfig.Config, sio *socketio.Server, opts Options) (*Bridge, error) {
 	if sio == nil {
 		return nil, errors.New("drupal: nil socketio.Server")
 	}
@@ -207,36 +134,40 @@ func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
 	if clk == nil {
 		clk = realClock{now: opts.Now}
 	}
+	st := opts.Store
+	if st == nil {
+		st = store.NewMemory(store.MemoryConfig{Clock: clk})
+	}
+	_, inline := st.(*store.Memory)
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bridge{
-		cfg:           cfg,
-		log:           log,
-		io:            sio,
-		nsp:           sio.Of("/"),
-		backend:       NewBackend(cfg, opts.HTTPClient),
-		clock:         clk,
-		exts:          append([]Extension(nil), opts.Extensions...),
-		bodyLimit:     limit,
-		epoch:         clk.Now(),
-		ctx:           ctx,
-		cancel:        cancel,
-		sockets:       make(map[string]*conn),
-		channels:      make(map[string]*channel),
-		online:        make(map[int64]*presence),
-		cache:         make(map[string]*authEntry),
-		tokenChannels: make(map[string]*tokenChannel),
-		tokenTimers:   make(map[tokenKey]*graceTimer),
+		cfg:         cfg,
+		log:         log,
+		io:          sio,
+		nsp:         sio.Of("/"),
+		backend:     NewBackend(cfg, opts.HTTPClient),
+		store:       st,
+		clock:       clk,
+		exts:        append([]Extension(nil), opts.Extensions...),
+		bodyLimit:   limit,
+		inline:      inline,
+		ctx:         ctx,
+		cancel:      cancel,
+		sockets:     make(map[string]*conn),
+		tokenTimers: make(map[tokenKey]*graceTimer),
 	}
 	b.debug.Store(cfg.Debug)
+	if err := st.Start(storeHandler{b}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("drupal: store: %w", err)
+	}
 	for _, ext := range b.exts {
 		if err := ext.Setup(b); err != nil {
 			cancel()
+			_ = st.Close()
 			return nil, fmt.Errorf("drupal: extension %T: %w", ext, err)
 		}
 	}
-	b.mu.Lock()
-	b.sweeper = b.clock.AfterFunc(sweepInterval, b.sweepTick)
-	b.mu.Unlock()
 	b.nsp.OnConnection(b.onConnection)
 	b.nsp.OnDisconnecting(b.onDisconnecting)
 	b.nsp.On("authenticate", b.onAuthenticate)
@@ -245,8 +176,9 @@ func New(cfg Config, sio *socketio.Server, opts Options) (*Bridge, error) {
 	return b, nil
 }
 
-// Close stops the bridge's timers and waits for its calls to Drupal to end
-// (they are cancelled). Sockets are left to the socketio.Server.
+// Close stops the bridge's timers, waits for its calls to Drupal and the
+// store to end (they are cancelled) and closes the store. Sockets are left to
+// the socketio.Server.
 func (b *Bridge) Close() {
 	b.mu.Lock()
 	if b.closed {
@@ -254,12 +186,6 @@ func (b *Bridge) Close() {
 		return
 	}
 	b.closed = true
-	if b.sweeper != nil {
-		b.sweeper.Stop()
-	}
-	for _, p := range b.online {
-		p.stop()
-	}
 	for _, t := range b.tokenTimers {
 		t.t.Stop()
 	}
@@ -271,6 +197,9 @@ func (b *Bridge) Close() {
 	b.mu.Unlock()
 	b.cancel()
 	b.wg.Wait()
+	if err := b.store.Close(); err != nil {
+		b.log.Warn("drupal: closing the store", slog.String("error", err.Error()))
+	}
 	// No call is left: let Drupal's server free its keep-alive workers now
 	// (only for the client the bridge built, not a caller's).
 	if b.backend.rt != nil {
@@ -327,9 +256,11 @@ func (b *Bridge) notifyBackend(msg any) {
 // postBackend posts msg to Drupal and waits for the answer, logging a failure
 // (not one caused by the bridge closing).
 func (b *Bridge) postBackend(ctx context.Context, msg any) {
-	if _, err := b.backend.Post(ctx, msg); err != nil && ctx.Err() == nil {
-		b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
+	_, err := b.backend.Post(ctx, msg)
+	if err != nil && ctx.Err() != nil {
+		return
 	}
+	b.noteBackendResult(err)
 }
 
 // onConnection registers a new socket of "/" (pre-auth: it gets nothing
@@ -349,8 +280,9 @@ func (b *Bridge) onConnection(s *socketio.Socket) {
 	}
 }
 
-// onDisconnecting forgets a socket: channels, token channels and presence
-// (spec §4.4). It runs while the socket is still in its rooms.
+// onDisconnecting forgets a socket: presence and content token channels
+// (spec §4.4). It runs while the socket is still in its rooms; the adapter
+// takes it out of them after.
 func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectReason) {
 	b.mu.Lock()
 	c := b.sockets[s.ID()]
@@ -363,46 +295,74 @@ func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectR
 		c.cancelAuth()
 		c.cancelAuth = nil
 	}
-	if c.state == stateAuthenticated {
-		b.forgetAuthenticatedLocked(c)
-	}
+	authed := c.state == stateAuthenticated
 	c.state = stateGone
 	b.mu.Unlock()
+	if authed {
+		b.authCount.sockets.Add(-1)
+		// The content token channels are read from the rooms now, while the
+		// socket is still in them.
+		var contents []string
+		for _, r := range s.Rooms() {
+			if name, ok := strings.CutPrefix(r, ContentRoomPrefix); ok {
+				contents = append(contents, name)
+			}
+		}
+		a, id := c.auth, s.ID()
+		b.storeCall(func(ctx context.Context) { b.forgetAuthenticated(ctx, id, a, contents) })
+	}
 	b.logDebug("drupal: client disconnected", slog.String("sid", s.ID()), slog.String("reason", string(reason)))
 	for _, ext := range b.exts {
 		ext.OnDisconnect(s)
 	}
 }
 
-// socketsOfUIDLocked is the authenticated sockets of a user. A user's sockets
-// are kept with its presence, which every uid but 0 with a socket has: a map
-// by uid besides b.online cost each user a map entry (about 80 bytes).
-func (b *Bridge) socketsOfUIDLocked(uid int64) connList {
-	if uid == 0 {
-		return b.anon
+// forgetAuthenticated tells the store an authenticated socket left (its user
+// may go offline after the grace period) and takes it out of the members of
+// its content token channels, starting their notifyOnDisconnect timers.
+func (b *Bridge) forgetAuthenticated(ctx context.Context, id string, a *store.Auth, contents []string) {
+	if err := b.store.Disconnected(ctx, a); err != nil {
+		b.storeFailed("disconnected", err)
 	}
-	if p := b.online[uid]; p != nil {
-		return p.socks
-	}
-	return nil
-}
-
-// forgetAuthenticatedLocked removes an authenticated socket from the tables and
-// starts the grace timers of its user and content channels.
-func (b *Bridge) forgetAuthenticatedLocked(c *conn) {
-	b.authed--
-	for name, r := range c.rooms.names(channelPrefix) {
-		if ch := b.channels[name]; ch != nil {
-			ch.remove(c, r)
+	for _, name := range contents {
+		notify, err := b.store.LeaveContentChannel(ctx, name, id)
+		if err != nil {
+			b.storeFailed("leave content channel", err)
+			continue
+		}
+		if notify {
+			b.scheduleTokenLeave(tokenKeyOf(name, a))
 		}
 	}
-	if c.uid == 0 {
-		b.anon.remove(c)
-	} else if p := b.online[c.uid]; p != nil {
-		p.socks.remove(c)
-		b.scheduleOfflineLocked(c.uid)
+}
+
+// storeCall runs f with the bridge's context: at once when the store answers
+// from memory, else on a goroutine of its own, since a shared store's calls
+// cross the network and a socket's reading side must not wait for them.
+func (b *Bridge) storeCall(f func(ctx context.Context)) {
+	if b.inline {
+		f(b.ctx)
+		return
 	}
-	b.leaveTokenChannelsLocked(c)
+	b.goBackground(f)
+}
+
+// storeWarnEvery bounds the warnings about a store that does not answer: while
+// Redis is away every call fails.
+const storeWarnEvery = 10 * time.Second
+
+// storeFailed logs a store call that failed; the bridge goes on with what it
+// knows locally. One warning per storeWarnEvery, the others at debug level.
+func (b *Bridge) storeFailed(op string, err error) {
+	if b.ctx.Err() != nil {
+		return // closing
+	}
+	level := slog.LevelDebug
+	now := time.Now().UnixNano()
+	if last := b.storeWarned.Load(); now-last >= int64(storeWarnEvery) && b.storeWarned.CompareAndSwap(last, now) {
+		level = slog.LevelWarn
+	}
+	b.log.Log(context.Background(), level, "drupal: store unavailable, serving with local reach", slog.String("op", op), slog.String("error", err.Error()))
 }
 
 // disconnect ends a socket's membership of "/" from the server side, with the
@@ -416,46 +376,55 @@ func (b *Bridge) disconnect(s *socketio.Socket, level slog.Level, reason string,
 
 // push sends one message event carrying msg (a JSON object) to a socket.
 func push(s *socketio.Socket, msg json.RawMessage) {
-	_ = s.Emit("message", msg)
+	_ = s.EmitArgs("message", messageArgs(msg))
 }
 
-// emitToSockets sends msg to the listed sockets (by their id rooms).
-func (b *Bridge) emitToSockets(ids []string, msg json.RawMessage) {
-	if len(ids) == 0 {
-		return
+// messageArgs are the arguments of a message event carrying msg, a JSON value
+// the bridge built or validated.
+func messageArgs(msg json.RawMessage) psocketio.Args {
+	var a psocketio.Args
+	a.AddJSON(msg)
+	return a
+}
+
+// emit sends msg to the sockets op targets, in the cluster's order (Ordered:
+// Drupal's calls, made one after another through any node, reach each socket
+// in that order), and returns how many sockets it was written to, on every
+// node that reported before ctx ended.
+func (b *Bridge) emit(ctx context.Context, op socketio.BroadcastOperator, msg json.RawMessage) int {
+	n, err := op.Ordered().EmitCount(ctx, "message", messageArgs(msg))
+	if err != nil && ctx.Err() == nil {
+		b.log.Warn("drupal: broadcast failed", slog.String("error", err.Error()))
 	}
-	_ = b.nsp.To(ids...).Emit("message", msg)
+	return n
 }
 
-// emitToRoom sends msg to a room, except the socket except (when not "").
-func (b *Bridge) emitToRoom(room, except string, msg json.RawMessage) {
-	op := b.nsp.To(room)
-	if except != "" {
-		op = op.Except(except)
+// except is op without the socket clientSocketID names, if it can only name
+// a socket.
+func except(op socketio.BroadcastOperator, clientSocketID string) socketio.BroadcastOperator {
+	if socketRoom(clientSocketID) {
+		return op.Except(clientSocketID)
 	}
-	_ = op.Emit("message", msg)
+	return op
 }
 
-// sweepTick drops expired auth cache entries and stale content tokens, then
-// re-arms itself.
-func (b *Bridge) sweepTick() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return
-	}
-	b.sweepLocked(b.sinceEpoch())
-	b.sweeper = b.clock.AfterFunc(sweepInterval, b.sweepTick)
+// storeHandler receives the store's presence decisions.
+type storeHandler struct{ b *Bridge }
+
+// UserOffline implements store.Handler: the user's presence list is told,
+// then Drupal (userOffline).
+func (h storeHandler) UserOffline(uid int64, list []int64) {
+	b := h.b
+	b.logDebug("drupal: user offline", slog.Int64("uid", uid))
+	b.notifyPresence(b.ctx, uid, list, "offline")
+	b.notifyBackend(json.RawMessage(`{"uid":` + strconv.FormatInt(uid, 10) + `,"messageType":"userOffline"}`))
 }
 
-func (b *Bridge) sweepLocked(now time.Duration) {
-	for tok, e := range b.cache {
-		if now >= e.expires {
-			delete(b.cache, tok)
-		}
-	}
-	b.sweepTokensLocked(b.epoch.Add(now))
+// UserOnline implements store.Handler (a user announced late by a shared
+// store): as for a user who authenticated.
+func (h storeHandler) UserOnline(uid int64, list []int64) {
+	b := h.b
+	b.logDebug("drupal: user online", slog.Int64("uid", uid))
+	b.notifyPresence(b.ctx, uid, list, "online")
+	b.notifyBackend(json.RawMessage(`{"uid":` + strconv.FormatInt(uid, 10) + `,"messageType":"userOnline"}`))
 }
-
-// sinceEpoch is the clock's time as a duration since New.
-func (b *Bridge) sinceEpoch() time.Duration { return b.clock.Now().Sub(b.epoch) }

@@ -1,12 +1,14 @@
 package drupal
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"regexp"
 	"slices"
-	"strconv"
+
+	"github.com/socketd/socketd/drupal/store"
 )
 
 // Errors of the channel operations.
@@ -29,193 +31,179 @@ var channelNameRE = regexp.MustCompile(`(?i)^[a-z0-9_]+$`)
 // the HTTP API (drupal-node.js's rule).
 func ValidChannelName(name string) bool { return channelNameRE.MatchString(name) }
 
-// joinChannelLocked puts an authenticated socket in a channel, creating it.
-func (b *Bridge) joinChannelLocked(c *conn, name string) {
-	ch := b.channels[name]
-	if ch == nil {
-		ch = newChannel(name, false)
-		b.channels[name] = ch
-	}
-	ch.add(c)
-	c.s.Join(ch.room)
-}
-
-func (b *Bridge) leaveChannelLocked(c *conn, name string) {
-	if i := c.rooms.index(channelPrefix, name); i >= 0 {
-		if ch := b.channels[name]; ch != nil {
-			ch.remove(c, c.rooms[i])
-		}
-		c.rooms.delAt(i)
-	}
-	c.s.Leave(channelPrefix + name)
-}
-
 // AddChannel creates an empty channel (channel/add); clientWritable lets its
 // members write to it (see ClientMessage).
-func (b *Bridge) AddChannel(name string, clientWritable bool) error {
+func (b *Bridge) AddChannel(ctx context.Context, name string, clientWritable bool) error {
 	if !ValidChannelName(name) {
 		return ErrInvalidChannel
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.channels[name] != nil {
+	added, err := b.store.AddChannel(ctx, name, clientWritable)
+	if err != nil {
+		return err
+	}
+	if !added {
 		return ErrChannelExists
 	}
-	b.channels[name] = newChannel(name, clientWritable)
 	return nil
 }
 
 // ChannelExists reports whether a channel exists (channel/check).
-func (b *Bridge) ChannelExists(name string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.channels[name] != nil
+func (b *Bridge) ChannelExists(ctx context.Context, name string) (bool, error) {
+	exists, _, err := b.store.Channel(ctx, name)
+	return exists, err
 }
 
-// RemoveChannel deletes a channel; its sockets stop receiving its messages
-// (channel/remove). It reports false when there was no such channel.
-func (b *Bridge) RemoveChannel(name string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ch := b.channels[name]
-	if ch == nil {
-		return false
+// RemoveChannel deletes a channel; its sockets, on every node, stop receiving
+// its messages (channel/remove). It reports false when there was no such
+// channel. Without the store the sockets leave all the same.
+func (b *Bridge) RemoveChannel(ctx context.Context, name string) (bool, error) {
+	removed, err := b.store.RemoveChannel(ctx, name)
+	if err != nil {
+		b.storeFailed("remove channel", err)
+		removed = true
 	}
-	for _, c := range ch.members {
-		if i := c.rooms.index(channelPrefix, name); i >= 0 {
-			c.rooms.delAt(i)
-		}
-		c.s.Leave(ch.room)
+	if !removed {
+		return false, nil
 	}
-	delete(b.channels, name)
-	return true
+	room := ChannelRoom(name)
+	return true, b.nsp.To(room).Ordered().SocketsLeave(ctx, room)
 }
+
+// The channel operations below act on the rooms whatever the store answers:
+// when it cannot answer (a shared store that lost its server), the store's
+// part is logged and skipped and the sockets are still moved, with the reach
+// the adapter has.
 
 // AddUserToChannel makes every authenticated socket of uid join a channel, and
 // records it in the user's cached authentications so reconnects keep it
 // (user/channel/add). The channel is created even when the user has no socket
 // (ErrNoSessions), as drupal-node.js did.
-func (b *Bridge) AddUserToChannel(uid int64, name string) error {
+func (b *Bridge) AddUserToChannel(ctx context.Context, uid int64, name string) error {
 	if !ValidChannelName(name) {
 		return ErrInvalidChannel
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.channels[name] == nil {
-		b.channels[name] = newChannel(name, false)
+	if err := b.store.EnsureChannels(ctx, []string{name}); err != nil {
+		b.storeFailed("ensure channels", err)
 	}
-	b.editCachedChannelsLocked(func(_ string, u int64) bool { return u == uid }, name, true)
-	set := b.socketsOfUIDLocked(uid)
-	if len(set) == 0 {
+	if err := b.store.EditUserAuths(ctx, uid, editChannels(name, true)); err != nil {
+		b.storeFailed("edit cached auths", err)
+	}
+	if n, err := b.store.UserSessions(ctx, uid); err != nil {
+		b.storeFailed("user sessions", err)
+	} else if n == 0 {
 		return ErrNoSessions
 	}
-	for _, c := range set {
-		b.joinChannelLocked(c, name)
-	}
-	return nil
+	return b.nsp.To(UserRoom(uid)).Ordered().SocketsJoin(ctx, ChannelRoom(name))
 }
 
 // RemoveUserFromChannel takes every socket of uid out of a channel and out of
 // the user's cached authentications (user/channel/remove).
-func (b *Bridge) RemoveUserFromChannel(uid int64, name string) error {
+func (b *Bridge) RemoveUserFromChannel(ctx context.Context, uid int64, name string) error {
 	if !ValidChannelName(name) {
 		return ErrInvalidChannel
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.channels[name] == nil {
+	if exists, _, err := b.store.Channel(ctx, name); err != nil {
+		b.storeFailed("channel", err)
+	} else if !exists {
 		return ErrNoChannel
 	}
-	for _, c := range b.socketsOfUIDLocked(uid) {
-		b.leaveChannelLocked(c, name)
+	if err := b.nsp.To(UserRoom(uid)).Ordered().SocketsLeave(ctx, ChannelRoom(name)); err != nil {
+		return err
 	}
-	b.editCachedChannelsLocked(func(_ string, u int64) bool { return u == uid }, name, false)
+	if err := b.store.EditUserAuths(ctx, uid, editChannels(name, false)); err != nil {
+		b.storeFailed("edit cached auths", err)
+	}
 	return nil
 }
 
 // AddAuthTokenToChannel makes the sockets authenticated with token join a
 // channel, creating it, and records it in the token's cached authentication
 // (authtoken/channel/add). ErrNoSessions when the token has no socket.
-func (b *Bridge) AddAuthTokenToChannel(token, name string) error {
+func (b *Bridge) AddAuthTokenToChannel(ctx context.Context, token, name string) error {
 	if !ValidChannelName(name) {
 		return ErrInvalidChannel
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	conns := b.socketsOfTokenLocked(token)
-	if len(conns) == 0 {
+	if n, err := b.store.TokenSessions(ctx, token); err != nil {
+		b.storeFailed("token sessions", err)
+	} else if n == 0 {
 		return ErrNoSessions
 	}
-	for _, c := range conns {
-		b.joinChannelLocked(c, name)
+	if err := b.store.EnsureChannels(ctx, []string{name}); err != nil {
+		b.storeFailed("ensure channels", err)
 	}
-	b.editCachedChannelsLocked(func(tok string, _ int64) bool { return tok == token }, name, true)
+	if err := b.nsp.To(TokenRoom(token)).Ordered().SocketsJoin(ctx, ChannelRoom(name)); err != nil {
+		return err
+	}
+	if err := b.store.EditTokenAuth(ctx, token, editChannels(name, true)); err != nil {
+		b.storeFailed("edit cached auth", err)
+	}
 	return nil
 }
 
 // RemoveAuthTokenFromChannel takes the sockets of token out of a channel
 // (authtoken/channel/remove). ErrNoChannel for an unknown channel,
-// ErrNoSessions for an unknown token.
-func (b *Bridge) RemoveAuthTokenFromChannel(token, name string) error {
+// ErrNoSessions for a token with neither a socket nor a cached
+// authentication.
+func (b *Bridge) RemoveAuthTokenFromChannel(ctx context.Context, token, name string) error {
 	if !ValidChannelName(name) {
 		return ErrInvalidChannel
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.channels[name] == nil {
+	if exists, _, err := b.store.Channel(ctx, name); err != nil {
+		b.storeFailed("channel", err)
+	} else if !exists {
 		return ErrNoChannel
 	}
-	conns := b.socketsOfTokenLocked(token)
-	if len(conns) == 0 && b.cachedLocked(token) == nil {
+	if known, err := b.tokenKnown(ctx, token); err != nil {
+		b.storeFailed("token sessions", err)
+	} else if !known {
 		return ErrNoSessions
 	}
-	for _, c := range conns {
-		b.leaveChannelLocked(c, name)
+	if err := b.nsp.To(TokenRoom(token)).Ordered().SocketsLeave(ctx, ChannelRoom(name)); err != nil {
+		return err
 	}
-	b.editCachedChannelsLocked(func(tok string, _ int64) bool { return tok == token }, name, false)
+	if err := b.store.EditTokenAuth(ctx, token, editChannels(name, false)); err != nil {
+		b.storeFailed("edit cached auth", err)
+	}
 	return nil
 }
 
-func (b *Bridge) socketsOfTokenLocked(token string) []*conn {
-	var out []*conn
-	for _, c := range b.sockets {
-		if c.state == stateAuthenticated && c.auth.token == token {
-			out = append(out, c)
-		}
+// tokenKnown reports whether an auth token has a socket or a cached
+// authentication.
+func (b *Bridge) tokenKnown(ctx context.Context, token string) (bool, error) {
+	n, err := b.store.TokenSessions(ctx, token)
+	if err != nil || n > 0 {
+		return n > 0, err
 	}
-	return out
+	a, err := b.store.CachedAuth(ctx, token)
+	return a != nil, err
 }
 
-// editCachedChannelsLocked adds or removes a channel in the cached
-// authentications match selects (by auth token and uid). Entries are replaced,
-// never changed in place: they are the sockets' too (conn.auth).
-// Removing leaves no hole (spec §9.9).
-func (b *Bridge) editCachedChannelsLocked(match func(token string, uid int64) bool, name string, add bool) {
-	for tok, ent := range b.cache {
-		if !match(tok, ent.uid) {
-			continue
-		}
-		r, err := ParseAuthReply(ent.raw)
+// editChannels is the store edit that adds a channel to, or removes it from,
+// the channels list of a cached authentication, keeping the other keys in
+// their order and leaving no hole (spec §9.9). It makes a new Auth: the old
+// one is the sockets' too.
+func editChannels(name string, add bool) func(*store.Auth) *store.Auth {
+	return func(a *store.Auth) *store.Auth {
+		r, err := ParseAuthReply(a.Reply)
 		if err != nil {
-			continue
+			return nil
 		}
-		has := slices.Contains(r.Channels, name)
-		if has == add {
-			continue
+		if slices.Contains(r.Channels, name) == add {
+			return nil
 		}
-		channels := r.Channels // r is this loop's own
+		channels := r.Channels // r is this call's own
 		if add {
 			channels = append(channels, name)
 		} else {
 			channels = slices.DeleteFunc(channels, func(s string) bool { return s == name })
 		}
 		list, _ := json.Marshal(nonNil(channels))
-		raw, err := setField(ent.raw, "channels", list)
+		raw, err := setField(a.Reply, "channels", list)
 		if err != nil {
-			continue
+			return nil
 		}
 		// Cached: not with the encoder's spare room.
-		b.cache[tok] = &authEntry{token: ent.token, raw: exactSize(raw), uid: ent.uid, expires: ent.expires}
+		return &store.Auth{Token: a.Token, UID: a.UID, Reply: exactSize(raw)}
 	}
 }
 
@@ -226,48 +214,34 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// KickUser disconnects every socket of uid and forgets its cached
-// authentications, so its next connection asks Drupal again (user/kick).
-// drupal-node.js only forgot the sockets without closing them (spec §9.5).
-func (b *Bridge) KickUser(uid int64) int {
-	b.mu.Lock()
-	for tok, ent := range b.cache {
-		if ent.uid == uid {
-			delete(b.cache, tok)
-		}
+// KickUser disconnects every socket of uid, on every node, and forgets its
+// cached authentications, so its next connection asks Drupal again
+// (user/kick). drupal-node.js only forgot the sockets without closing them
+// (spec §9.5).
+func (b *Bridge) KickUser(ctx context.Context, uid int64) error {
+	if err := b.store.ForgetUser(ctx, uid); err != nil {
+		b.storeFailed("forget user", err)
 	}
-	var socks []*conn
-	for _, c := range b.sockets {
-		if c.state == stateAuthenticated && c.uid == uid {
-			socks = append(socks, c)
-		}
-	}
-	b.mu.Unlock()
-	for _, c := range socks {
-		b.disconnect(c.s, slog.LevelInfo, "user kicked", slog.Int64("uid", uid))
-	}
-	return len(socks)
+	b.log.Info("drupal: disconnecting the sockets of a kicked user", slog.Int64("uid", uid))
+	return b.nsp.To(UserRoom(uid)).Ordered().DisconnectSockets(ctx, false)
 }
 
 // LogoutToken forgets the cached authentication of an auth token and
-// disconnects its sockets (user/logout; drupal-node.js 1.0.x did nothing,
-// spec §9.2).
-func (b *Bridge) LogoutToken(token string) int {
-	b.mu.Lock()
-	delete(b.cache, token)
-	socks := b.socketsOfTokenLocked(token)
-	b.mu.Unlock()
-	for _, c := range socks {
-		b.disconnect(c.s, slog.LevelInfo, "auth token logged out")
+// disconnects its sockets, on every node (user/logout; drupal-node.js 1.0.x
+// did nothing, spec §9.2).
+func (b *Bridge) LogoutToken(ctx context.Context, token string) error {
+	if _, err := b.store.ForgetToken(ctx, token); err != nil {
+		b.storeFailed("forget token", err)
 	}
-	return len(socks)
+	b.log.Info("drupal: disconnecting the sockets of a logged out auth token")
+	return b.nsp.To(TokenRoom(token)).Ordered().DisconnectSockets(ctx, false)
 }
 
 // Publish routes a message from Drupal (spec §4.3): a truthy broadcast goes to
 // every authenticated socket, else a channel to that channel's sockets; a
 // clientSocketId names a socket that must not get it. sent counts the sockets
-// targeted on this node. msg is pushed untouched.
-func (b *Bridge) Publish(msg json.RawMessage) (sent int, err error) {
+// it was written to, on every node. msg is pushed untouched.
+func (b *Bridge) Publish(ctx context.Context, msg json.RawMessage) (sent int, err error) {
 	fs, err := objectFields(msg)
 	if err != nil {
 		return 0, ErrMissingParams
@@ -276,10 +250,10 @@ func (b *Bridge) Publish(msg json.RawMessage) (sent int, err error) {
 	except, _ := jsonString(m["clientSocketId"])
 	switch {
 	case truthy(m["broadcast"]):
-		sent = b.Broadcast(msg, except)
+		sent = b.Broadcast(ctx, msg, except)
 	case truthy(m["channel"]):
 		name, _ := jsonString(m["channel"])
-		sent = b.PublishToChannel(name, msg, except)
+		sent = b.PublishToChannel(ctx, name, msg, except)
 	default:
 		return 0, ErrMissingParams
 	}
@@ -290,67 +264,47 @@ func (b *Bridge) Publish(msg json.RawMessage) (sent int, err error) {
 	return sent, nil
 }
 
-// Broadcast sends msg to every authenticated socket but except; it returns how
-// many were targeted.
-func (b *Bridge) Broadcast(msg json.RawMessage, except string) int {
-	b.mu.Lock()
-	n := b.authed
-	if c := b.sockets[except]; except != "" && c != nil && c.state == stateAuthenticated {
-		n--
-	}
-	b.mu.Unlock()
-	b.emitToRoom(roomAuthenticated, except, msg)
-	return n
+// Broadcast sends msg to every authenticated socket but clientSocketID;
+// it returns how many it reached.
+func (b *Bridge) Broadcast(ctx context.Context, msg json.RawMessage, clientSocketID string) int {
+	return b.emit(ctx, except(b.nsp.To(RoomAuthenticated), clientSocketID), msg)
 }
 
-// PublishToChannel sends msg to a channel's sockets but except; it returns how
-// many were targeted (0 for an unknown channel).
-func (b *Bridge) PublishToChannel(name string, msg json.RawMessage, except string) int {
-	b.mu.Lock()
-	ch := b.channels[name]
-	n := 0
-	if ch != nil {
-		n = len(ch.members)
-		if c := b.sockets[except]; c != nil && c.rooms.has(channelPrefix, name) {
-			n--
-		}
-	}
-	b.mu.Unlock()
-	if n > 0 {
-		b.emitToRoom(channelPrefix+name, except, msg)
-	}
-	return n
+// PublishToChannel sends msg to a channel's sockets but clientSocketID;
+// it returns how many it reached (0 for an unknown channel, which has none).
+func (b *Bridge) PublishToChannel(ctx context.Context, name string, msg json.RawMessage, clientSocketID string) int {
+	return b.emit(ctx, except(b.nsp.To(ChannelRoom(name)), clientSocketID), msg)
 }
 
-// SendToSocket sends msg to one authenticated socket.
-func (b *Bridge) SendToSocket(id string, msg json.RawMessage) bool {
+// SendToSocket sends msg to one authenticated socket, wherever it is.
+func (b *Bridge) SendToSocket(ctx context.Context, id string, msg json.RawMessage) bool {
+	if !socketRoom(id) {
+		return false
+	}
 	b.mu.Lock()
 	c := b.sockets[id]
-	ok := c != nil && c.state == stateAuthenticated
+	local, authed := c != nil, c != nil && c.state == stateAuthenticated
 	b.mu.Unlock()
-	if ok {
-		push(c.s, msg)
+	if !local {
+		// Another node's, perhaps: ask the adapter whether it is
+		// authenticated there.
+		infos, err := b.nsp.To(id).FetchSockets(ctx)
+		if err != nil {
+			b.log.Warn("drupal: looking up a socket failed", slog.String("error", err.Error()))
+		}
+		for _, info := range infos {
+			authed = authed || slices.Contains(info.Rooms, RoomAuthenticated)
+		}
 	}
-	return ok
+	if !authed {
+		return false
+	}
+	return b.emit(ctx, b.nsp.To(id), msg) > 0
 }
 
-// Stats are the counters health/check reports.
-type Stats struct {
-	// AuthenticatedClients is the number of cached authentications.
-	AuthenticatedClients int
-	// Sockets is the number of authenticated sockets.
-	Sockets int
-	// OnlineUsers is the number of online users (uid != 0).
-	OnlineUsers int
-	// TokenChannels is the number of content token channels.
-	TokenChannels int
-}
+// Stats are the counters health/check reports, for the whole cluster when the
+// store is shared.
+type Stats = store.Stats
 
 // Stats returns the counters of health/check.
-func (b *Bridge) Stats() Stats {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return Stats{len(b.cache), b.authed, len(b.online), len(b.tokenChannels)}
-}
-
-func formatUID(uid int64) string { return strconv.FormatInt(uid, 10) }
+func (b *Bridge) Stats(ctx context.Context) (Stats, error) { return b.store.Stats(ctx) }

@@ -1,8 +1,11 @@
 package drupal
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
+	"strconv"
 
 	"github.com/socketd/socketd/server/socketio"
 )
@@ -53,31 +56,46 @@ func (b *Bridge) onClientMessage(s *socketio.Socket, e *socketio.Event) {
 	m := fieldMap(fs)
 	b.mu.Lock()
 	c := b.sockets[s.ID()]
-	if c == nil || c.s != s || c.state != stateAuthenticated {
-		b.mu.Unlock()
+	authed := c != nil && c.s == s && c.state == stateAuthenticated
+	b.mu.Unlock()
+	if !authed {
 		b.logDebug("drupal: message from an unauthenticated client dropped", slog.String("sid", s.ID()))
 		return
 	}
-	cm := &ClientMessage{Raw: raw, UID: c.uid}
-	msgType := MessageTypeClientToClient
-	if chRaw, has := m["channel"]; has {
+	cm := &ClientMessage{Raw: raw, UID: c.auth.UID}
+	chRaw, toChannel := m["channel"]
+	if toChannel {
 		cm.Channel, _ = jsonString(chRaw)
-		ch := b.channels[cm.Channel]
-		member := c.rooms.has(channelPrefix, cm.Channel)
-		allowed := ch != nil && member && (b.cfg.ClientsCanWriteToChannels || ch.clientWritable)
-		b.mu.Unlock()
-		if !allowed {
+		// The socket must be in the channel: its rooms say so.
+		if cm.Channel == "" || !slices.Contains(s.Rooms(), ChannelRoom(cm.Channel)) {
 			b.logDebug("drupal: client may not write to channel", slog.String("sid", s.ID()), slog.String("channel", cm.Channel))
 			return
 		}
-		msgType = MessageTypeClientToChannel
 	} else {
-		b.mu.Unlock()
 		if !b.cfg.ClientsCanWriteToClients {
 			b.logDebug("drupal: client may not write to clients", slog.String("sid", s.ID()))
 			return
 		}
 		cm.ToClientID, _ = jsonString(m["toClientId"])
+	}
+	b.storeCall(func(ctx context.Context) { b.relayClientMessage(ctx, s, cm) })
+}
+
+// relayClientMessage checks a channel message against the channel registry,
+// then lets the extensions see the message, relays it and forwards it to
+// Drupal.
+func (b *Bridge) relayClientMessage(ctx context.Context, s *socketio.Socket, cm *ClientMessage) {
+	msgType := MessageTypeClientToClient
+	if cm.Channel != "" {
+		exists, writable, err := b.store.Channel(ctx, cm.Channel)
+		if err != nil {
+			b.storeFailed("channel", err)
+		}
+		if !exists || !(b.cfg.ClientsCanWriteToChannels || writable) {
+			b.logDebug("drupal: client may not write to channel", slog.String("sid", s.ID()), slog.String("channel", cm.Channel))
+			return
+		}
+		msgType = MessageTypeClientToChannel
 	}
 	for _, ext := range b.exts {
 		if !ext.OnClientMessage(s, cm) {
@@ -85,11 +103,11 @@ func (b *Bridge) onClientMessage(s *socketio.Socket, e *socketio.Event) {
 		}
 	}
 	if cm.Channel != "" {
-		b.emitToRoom(channelPrefix+cm.Channel, s.ID(), raw)
+		b.emit(ctx, b.nsp.To(ChannelRoom(cm.Channel)).Except(s.ID()), cm.Raw)
 	} else if cm.ToClientID != "" && cm.ToClientID != s.ID() {
-		b.SendToSocket(cm.ToClientID, raw)
+		b.SendToSocket(ctx, cm.ToClientID, cm.Raw)
 	}
-	fwd, err := setField(raw, "messageType", json.RawMessage(jsonQuote(msgType)))
+	fwd, err := setField(cm.Raw, "messageType", json.RawMessage(jsonQuote(msgType)))
 	if err == nil {
 		fwd, err = setField(fwd, "clientId", json.RawMessage(jsonQuote(s.ID())))
 	}
@@ -100,3 +118,5 @@ func (b *Bridge) onClientMessage(s *socketio.Socket, e *socketio.Event) {
 		b.notifyBackend(fwd)
 	}
 }
+
+func formatUID(uid int64) string { return strconv.FormatInt(uid, 10) }

@@ -7,11 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/socketio"
 )
 
 // chatEnv has three authenticated users; 1 and 2 are in channel "c".
-func chatEnv(t *testing.T, mutate func(*Config)) (e *env, a, b, outsider *client) {
+func chatEnv(t *testing.T, mutate func(*nodejsconfig.Config)) (e *env, a, b, outsider *client) {
 	e = newEnv(t, mutate)
 	e.drupal.setUser("t1", user{uid: 1, channels: []string{"c"}})
 	e.drupal.setUser("t2", user{uid: 2, channels: []string{"c"}})
@@ -40,7 +41,7 @@ func TestClientMessagesOffByDefault(t *testing.T) {
 }
 
 func TestClientToChannel(t *testing.T) {
-	e, a, b, outsider := chatEnv(t, func(c *Config) { c.ClientsCanWriteToChannels = true })
+	e, a, b, outsider := chatEnv(t, func(c *nodejsconfig.Config) { c.ClientsCanWriteToChannels = true })
 	msg := `{"channel":"c","type":"chat","text":"hi","messageType":"userOffline","uid":99,"clientId":"forged"}`
 	a.emit("message", msg, false)
 	b.expectMessage(msg)
@@ -80,7 +81,7 @@ func TestClientWritableChannel(t *testing.T) {
 }
 
 func TestClientToClient(t *testing.T) {
-	e, a, b, outsider := chatEnv(t, func(c *Config) { c.ClientsCanWriteToClients = true })
+	e, a, b, outsider := chatEnv(t, func(c *nodejsconfig.Config) { c.ClientsCanWriteToClients = true })
 	msg := `{"toClientId":` + jsonQuote(b.id) + `,"type":"private"}`
 	a.emit("message", msg, false)
 	b.expectMessage(msg)
@@ -97,7 +98,7 @@ func TestClientToClient(t *testing.T) {
 }
 
 func TestClientMessageStoppedByExtension(t *testing.T) {
-	e, a, b, _ := chatEnv(t, func(c *Config) { c.ClientsCanWriteToChannels = true })
+	e, a, b, _ := chatEnv(t, func(c *nodejsconfig.Config) { c.ClientsCanWriteToChannels = true })
 	e.rec.allow.Store(false)
 	a.emit("message", `{"channel":"c"}`, false)
 	e.event("client-message")
@@ -120,7 +121,7 @@ func (x *routeExt) Routes() []Route {
 	return []Route{
 		{Method: "POST", Path: "/chat/send", Auth: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
-			sent := x.bridge.PublishToChannel("c", body, "")
+			sent := x.bridge.PublishToChannel(r.Context(), "c", body, "")
 			_, _ = io.WriteString(w, `{"sent":`+formatUID(int64(sent))+`}`)
 		})},
 		{Method: "GET", Path: "public/ping", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -202,13 +203,13 @@ func TestExtensionSetupError(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sio.Close(t.Context()) })
-	if _, err := New(Config{}, sio, Options{Extensions: []Extension{failingExt{}}}); err == nil || !strings.Contains(err.Error(), "no database") {
+	if _, err := New(nodejsconfig.Config{}, sio, Options{Extensions: []Extension{failingExt{}}}); err == nil || !strings.Contains(err.Error(), "no database") {
 		t.Fatalf("err %v", err)
 	}
-	if _, err := New(Config{}, nil, Options{}); err == nil {
+	if _, err := New(nodejsconfig.Config{}, nil, Options{}); err == nil {
 		t.Fatal("nil server accepted")
 	}
-	if _, err := New(Config{BodyParserJSONLimit: "lots"}, sio, Options{}); err == nil {
+	if _, err := New(nodejsconfig.Config{BodyParserJSONLimit: "lots"}, sio, Options{}); err == nil {
 		t.Fatal("bad body limit accepted")
 	}
 }

@@ -1,18 +1,14 @@
 package drupal
 
-import "time"
+import (
+	"time"
 
-// clock is the time source of the bridge's timers (presence grace, content
-// channel notifications, cache sweeps); tests replace it.
-type clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) stopper
-}
+	"github.com/socketd/socketd/drupal/store"
+)
 
-// stopper is a timer that can be cancelled.
-type stopper interface{ Stop() bool }
-
-// realClock uses the time package; now overrides time.Now (Options.Now).
+// realClock is the time package's clock (store.Clock: the bridge's timers and
+// its memory store's share one source, which tests replace); now overrides
+// time.Now (Options.Now).
 type realClock struct{ now func() time.Time }
 
 func (c realClock) Now() time.Time {
@@ -22,4 +18,4 @@ func (c realClock) Now() time.Time {
 	return time.Now()
 }
 
-func (realClock) AfterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
+func (realClock) AfterFunc(d time.Duration, f func()) store.Stopper { return time.AfterFunc(d, f) }

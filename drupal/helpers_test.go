@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,9 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
+	"github.com/socketd/socketd/drupal/store"
+	"github.com/socketd/socketd/drupal/store/storetest"
 	"github.com/socketd/socketd/internal/testutil"
 	"github.com/socketd/socketd/server/socketio"
 )
@@ -23,70 +25,6 @@ const (
 	testKey  = "testServiceKey"
 	waitTime = 5 * time.Second
 )
-
-// fakeClock drives the bridge's timers by hand.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c    *fakeClock
-	at   time.Time
-	f    func()
-	done bool // fired or stopped
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_600_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) stopper {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
-}
-
-// Advance moves time on and runs the timers that came due, in order, on the
-// caller's goroutine.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-	for {
-		c.mu.Lock()
-		var next *fakeTimer
-		for _, t := range c.timers {
-			if !t.done && !t.at.After(c.now) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next != nil {
-			next.done = true
-		}
-		c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool { return t.done && t != next })
-		c.mu.Unlock()
-		if next == nil {
-			return
-		}
-		next.f()
-	}
-}
 
 // user is how the fake Drupal answers an auth token.
 type user struct {
@@ -218,13 +156,20 @@ type env struct {
 	t      testing.TB
 	b      *Bridge
 	io     *socketio.Server
-	clk    *fakeClock
+	clk    *storetest.Clock
 	drupal *fakeDrupal
 	rec    *recorder
 	url    string
 }
 
-func newEnv(t testing.TB, mutate func(*Config)) *env {
+func newEnv(t testing.TB, mutate func(*nodejsconfig.Config)) *env {
+	t.Helper()
+	return newEnvStore(t, mutate, storetest.NewClock(), nil)
+}
+
+// newEnvStore is newEnv with the bridge's clock and store given (nil: a
+// store.Memory on clk).
+func newEnvStore(t testing.TB, mutate func(*nodejsconfig.Config), clk *storetest.Clock, st store.Store) *env {
 	t.Helper()
 	d := newFakeDrupal(t)
 	cfg := backendCfg(t, d.srv.URL)
@@ -238,8 +183,7 @@ func newEnv(t testing.TB, mutate func(*Config)) *env {
 	}
 	rec := &recorder{events: make(chan hookEvent, 1000)}
 	rec.allow.Store(true)
-	clk := newFakeClock()
-	b, err := New(cfg, sio, Options{Extensions: []Extension{rec}, clock: clk})
+	b, err := New(cfg, sio, Options{Extensions: []Extension{rec}, Store: st, clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +203,16 @@ func newEnv(t testing.TB, mutate func(*Config)) *env {
 		b.Close()
 	})
 	return &env{t: t, b: b, io: sio, clk: clk, drupal: d, rec: rec, url: hs.URL}
+}
+
+// stats are the bridge's counters (health/check).
+func (e *env) stats() store.Stats {
+	e.t.Helper()
+	st, err := e.b.Stats(e.t.Context())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
 }
 
 // event waits for the next hook call of a kind, skipping others.

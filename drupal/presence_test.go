@@ -3,6 +3,8 @@ package drupal
 import (
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/drupal/store"
 )
 
 // expectPresence waits for Drupal to get a userOnline/userOffline message.
@@ -50,16 +52,16 @@ func TestPresenceOnlineOffline(t *testing.T) {
 	a.expectNothing(e)       // uid 2 was online first: nobody tells uid 1
 
 	e.closeAndWait(a)
-	e.clk.Advance(offlineGrace - time.Millisecond)
+	e.clk.Advance(store.DefaultOfflineGrace - time.Millisecond)
 	b.expectNothing(e)
-	if st := e.b.Stats(); st.OnlineUsers != 3 {
+	if st := e.stats(); st.OnlineUsers != 3 {
 		t.Fatalf("within grace %+v", st)
 	}
 	e.clk.Advance(time.Millisecond)
 	b.expectMessage(offline1)
 	e.expectPresence("userOffline", "1")
 	other.expectNothing(e)
-	if st := e.b.Stats(); st.OnlineUsers != 2 {
+	if st := e.stats(); st.OnlineUsers != 2 {
 		t.Fatalf("after grace %+v", st)
 	}
 }
@@ -81,7 +83,7 @@ func TestPresenceReconnectWithinGrace(t *testing.T) {
 	e.clk.Advance(time.Second)
 	a2 := e.dial()
 	a2.authenticate(e, "t1")
-	e.clk.Advance(offlineGrace)
+	e.clk.Advance(store.DefaultOfflineGrace)
 	b.expectNothing(e) // neither offline nor online again
 	// Drupal heard nothing either: the next thing it gets is uid 3's online.
 	e.drupal.setUser("t3", user{uid: 3})
@@ -130,7 +132,7 @@ func TestPresenceListRoute(t *testing.T) {
 
 	e.expectAPI("GET", "/nodejs/user/presence-list/1/3,5", ``, 200, `{"status":"success"}`)
 	e.closeAndWait(a)
-	e.clk.Advance(offlineGrace)
+	e.clk.Advance(store.DefaultOfflineGrace)
 	c.expectMessage(offline1)
 	b.expectNothing(e)
 	e.expectPresence("userOffline", "1")
@@ -147,9 +149,9 @@ func TestPresenceAnonymous(t *testing.T) {
 	a.authenticate(e, "anon")
 	b.expectNothing(e)
 	e.closeAndWait(a)
-	e.clk.Advance(offlineGrace)
+	e.clk.Advance(store.DefaultOfflineGrace)
 	b.expectNothing(e)
-	if st := e.b.Stats(); st.OnlineUsers != 1 {
+	if st := e.stats(); st.OnlineUsers != 1 {
 		t.Fatalf("%+v", st)
 	}
 }
@@ -162,7 +164,7 @@ func TestPresenceCloseStopsTimers(t *testing.T) {
 	e.expectPresence("userOnline", "1")
 	e.closeAndWait(a)
 	e.b.Close()
-	e.clk.Advance(offlineGrace)
+	e.clk.Advance(store.DefaultOfflineGrace)
 	select {
 	case m := <-e.drupal.msgs:
 		t.Fatalf("Drupal got %v after Close", m)

@@ -2,38 +2,22 @@ package drupal
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/socketd/socketd/drupal/store"
 	"github.com/socketd/socketd/server/socketio"
 )
 
 // Content token channels (spec §2 content/token*, §3.7, §4.1
 // join-token-channel, §4.4): Drupal stores one-time tokens for a channel, a
 // page redeems one (in authenticate's contentTokens or with
-// join-token-channel) and its socket joins the channel's room.
-
-// tokenChannel is a content token channel.
-type tokenChannel struct {
-	tokens  map[string]*contentToken // unused one-time tokens
-	sockets map[string]*tokenMember  // joined sockets, with the token they used
-	room    string                   // tokenPrefix + the name (see channel.room)
-}
-
-// contentToken is what Drupal posted to content/token, kept whole.
-type contentToken struct {
-	body    json.RawMessage
-	notify  bool // notifyOnDisconnect
-	created time.Time
-}
-
-type tokenMember struct {
-	c   *conn
-	tok *contentToken
-}
+// join-token-channel) and its socket joins the channel's room. The tokens and
+// who redeemed them are the store's; the room is the adapter's.
 
 // tokenKey names the notifyOnDisconnect timer of one user in one token
 // channel; anonymous users (uid 0) are told apart by auth token.
@@ -44,20 +28,21 @@ type tokenKey struct {
 }
 
 type graceTimer struct {
-	t stopper
+	t store.Stopper
 }
 
-func keyOf(name string, c *conn) tokenKey {
-	k := tokenKey{channel: name, uid: c.uid}
-	if c.uid == 0 {
-		k.authToken = c.auth.token
+func tokenKeyOf(name string, a *store.Auth) tokenKey {
+	k := tokenKey{channel: name, uid: a.UID}
+	if a.UID == 0 {
+		k.authToken = a.Token
 	}
 	return k
 }
 
 // SetContentToken stores a one-time token for a token channel (content/token).
-// body is Drupal's whole object; it must have truthy channel and token.
-func (b *Bridge) SetContentToken(body json.RawMessage) error {
+// body is Drupal's whole object; it must have truthy channel and token. A
+// token nobody redeems within authCacheTTL is dropped.
+func (b *Bridge) SetContentToken(ctx context.Context, body json.RawMessage) error {
 	fs, err := objectFields(body)
 	if err != nil {
 		return ErrMissingParams
@@ -71,35 +56,38 @@ func (b *Bridge) SetContentToken(body json.RawMessage) error {
 	if name == "" || token == "" {
 		return ErrMissingParams
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	tc := b.tokenChannels[name]
-	if tc == nil {
-		tc = &tokenChannel{tokens: make(map[string]*contentToken), sockets: make(map[string]*tokenMember), room: tokenPrefix + name}
-		b.tokenChannels[name] = tc
-	}
 	// body is a slice of the request's read buffer; the token is kept until
 	// redeemed (then by its sockets) or swept: keep an exact copy.
-	tc.tokens[token] = &contentToken{body: bytes.Clone(trimJSON(body)), notify: truthy(m["notifyOnDisconnect"]), created: b.clock.Now()}
-	return nil
+	t := store.ContentToken{Channel: name, Token: token, Body: bytes.Clone(trimJSON(body)), Notify: truthy(m["notifyOnDisconnect"])}
+	return b.store.AddContentToken(ctx, t, time.Duration(b.cfg.AuthCacheTTL))
 }
 
-// redeemTokenLocked joins an authenticated socket to a token channel if tok is
-// one of its unused tokens, consuming it.
-func (b *Bridge) redeemTokenLocked(c *conn, name, tok string) *contentToken {
-	tc := b.tokenChannels[name]
-	if tc == nil {
-		return nil
+// redeemTokens redeems the content tokens an authenticating socket brought
+// (channel -> token), joining the channels of those that were valid. Nobody is
+// told (drupal-node.js did not either).
+func (b *Bridge) redeemTokens(ctx context.Context, c *conn, a *store.Auth, tokens map[string]string) {
+	for name, tok := range tokens {
+		if _, ok := b.redeem(ctx, c, a, name, tok); !ok {
+			b.logDebug("drupal: content token refused", slog.String("sid", c.id()), slog.String("channel", name))
+		}
 	}
-	t := tc.tokens[tok]
+}
+
+// redeem consumes tok of a token channel for c and joins c to its room.
+func (b *Bridge) redeem(ctx context.Context, c *conn, a *store.Auth, name, tok string) (*store.ContentToken, bool) {
+	if name == "" || tok == "" {
+		return nil, false
+	}
+	t, err := b.store.RedeemContentToken(ctx, name, tok, store.Member{SocketID: c.id(), UID: a.UID, AuthToken: a.Token})
+	if err != nil {
+		b.storeFailed("redeem content token", err)
+		return nil, false
+	}
 	if t == nil {
-		return nil
+		return nil, false
 	}
-	delete(tc.tokens, tok)
-	tc.sockets[c.id()] = &tokenMember{c: c, tok: t}
-	c.rooms.add(tc.room, 0)
-	c.s.Join(tc.room)
-	return t
+	c.s.Join(ContentRoom(name))
+	return t, true
 }
 
 // onJoinTokenChannel handles join-token-channel {channel, contentToken}: an
@@ -121,39 +109,36 @@ func (b *Bridge) onJoinTokenChannel(s *socketio.Socket, e *socketio.Event) {
 	}
 	b.mu.Lock()
 	c := b.sockets[s.ID()]
-	var t *contentToken
-	if c != nil && c.s == s && c.state == stateAuthenticated {
-		t = b.redeemTokenLocked(c, name, tok)
-	}
+	authed := c != nil && c.s == s && c.state == stateAuthenticated
 	b.mu.Unlock()
-	if t == nil {
-		b.logDebug("drupal: join-token-channel refused", slog.String("sid", s.ID()), slog.String("channel", name))
+	if !authed {
+		b.logDebug("drupal: join-token-channel before authentication", slog.String("sid", s.ID()), slog.String("channel", name))
 		return
 	}
-	b.emitToRoom(tokenPrefix+name, "", json.RawMessage(`{"callback":"clientJoinedTokenChannel","data":`+string(t.body)+`}`))
+	b.storeCall(func(ctx context.Context) {
+		t, ok := b.redeem(ctx, c, c.auth, name, tok)
+		if !ok {
+			b.logDebug("drupal: join-token-channel refused", slog.String("sid", s.ID()), slog.String("channel", name))
+			return
+		}
+		b.emit(ctx, b.nsp.To(ContentRoom(name)), json.RawMessage(`{"callback":"clientJoinedTokenChannel","data":`+string(t.Body)+`}`))
+	})
 }
 
-// leaveTokenChannelsLocked takes a leaving socket out of its token channels and
-// starts the notifyOnDisconnect timers.
-func (b *Bridge) leaveTokenChannelsLocked(c *conn) {
-	for name := range c.rooms.names(tokenPrefix) {
-		tc := b.tokenChannels[name]
-		if tc == nil {
-			continue
-		}
-		m := tc.sockets[c.id()]
-		delete(tc.sockets, c.id())
-		if m == nil || !m.tok.notify || b.closed {
-			continue
-		}
-		k := keyOf(name, c)
-		if old := b.tokenTimers[k]; old != nil {
-			old.t.Stop()
-		}
-		gt := &graceTimer{}
-		b.tokenTimers[k] = gt
-		gt.t = b.clock.AfterFunc(tokenLeaveGrace, func() { b.tokenLeaveCheck(k, gt) })
+// scheduleTokenLeave (re)starts the notifyOnDisconnect timer of a user who
+// left a token channel.
+func (b *Bridge) scheduleTokenLeave(k tokenKey) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
 	}
+	if old := b.tokenTimers[k]; old != nil {
+		old.t.Stop()
+	}
+	gt := &graceTimer{}
+	b.tokenTimers[k] = gt
+	gt.t = b.clock.AfterFunc(tokenLeaveGrace, func() { b.tokenLeaveCheck(k, gt) })
 }
 
 // tokenLeaveCheck ends a notifyOnDisconnect grace period: if the user has no
@@ -165,109 +150,82 @@ func (b *Bridge) tokenLeaveCheck(k tokenKey, gt *graceTimer) {
 		return
 	}
 	delete(b.tokenTimers, k)
-	tc := b.tokenChannels[k.channel]
-	if tc == nil {
-		b.mu.Unlock()
+	b.mu.Unlock()
+	in, err := b.store.InContentChannel(b.ctx, k.channel, k.uid, k.authToken)
+	if err != nil {
+		b.storeFailed("in content channel", err)
 		return
 	}
-	for _, m := range tc.sockets {
-		if keyOf(k.channel, m.c) == k {
-			b.mu.Unlock()
-			return
-		}
+	if in {
+		return
 	}
-	b.mu.Unlock()
 	msg := `{"channel":` + jsonQuote(k.channel) + `,"contentChannelNotification":true,"data":{"uid":` + strconv.FormatInt(k.uid, 10) + `,"type":"disconnect"}}`
-	b.emitToRoom(tokenPrefix+k.channel, "", json.RawMessage(msg))
+	b.emit(b.ctx, b.nsp.To(ContentRoom(k.channel)), json.RawMessage(msg))
 }
 
 // PublishToContentChannel sends msg to the sockets of the token channel named
-// by its channel field, except its clientSocketId (content/token/message). It
-// reports false when there is no such token channel.
-func (b *Bridge) PublishToContentChannel(msg json.RawMessage) (sent int, ok bool) {
+// by its channel field, except its clientSocketId (content/token/message), and
+// returns how many it reached. It reports false when there is no such token
+// channel.
+func (b *Bridge) PublishToContentChannel(ctx context.Context, msg json.RawMessage) (sent int, ok bool, err error) {
 	fs, err := objectFields(msg)
 	if err != nil {
-		return 0, false
+		return 0, false, nil
 	}
 	m := fieldMap(fs)
 	name, _ := jsonString(m["channel"])
-	except, _ := jsonString(m["clientSocketId"])
-	b.mu.Lock()
-	tc := b.tokenChannels[name]
-	if tc != nil {
-		sent = len(tc.sockets)
-		if _, in := tc.sockets[except]; in {
-			sent--
-		}
+	if name == "" {
+		return 0, false, nil
 	}
-	b.mu.Unlock()
-	if tc == nil || name == "" {
-		return 0, false
+	exists, err := b.store.ContentChannelExists(ctx, name)
+	if err != nil || !exists {
+		return 0, false, err
 	}
-	if sent > 0 {
-		b.emitToRoom(tokenPrefix+name, except, msg)
-	}
-	return sent, true
+	clientSocketID, _ := jsonString(m["clientSocketId"])
+	return b.emit(ctx, except(b.nsp.To(ContentRoom(name)), clientSocketID), msg), true, nil
 }
 
 // ContentChannelUsers lists who is in a token channel (content/token/users):
 // the uids of its users and the auth tokens of its anonymous sockets, each once
 // and sorted.
-func (b *Bridge) ContentChannelUsers(name string) (uids []int64, authTokens []string) {
-	uids, authTokens = []int64{}, []string{}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	tc := b.tokenChannels[name]
-	if tc == nil {
-		return uids, authTokens
-	}
-	for _, m := range tc.sockets {
-		if m.c.uid != 0 {
-			if !slices.Contains(uids, m.c.uid) {
-				uids = append(uids, m.c.uid)
-			}
-		} else if !slices.Contains(authTokens, m.c.auth.token) {
-			authTokens = append(authTokens, m.c.auth.token)
-		}
-	}
-	slices.Sort(uids)
-	slices.Sort(authTokens)
-	return uids, authTokens
+func (b *Bridge) ContentChannelUsers(ctx context.Context, name string) (uids []int64, authTokens []string, err error) {
+	return b.store.ContentChannelUsers(ctx, name)
 }
 
 // contentTokensJSON is the token channel table health/check shows:
-// {channel: {"tokens": {token: body}, "sockets": {socket id: body}}}.
-func (b *Bridge) contentTokensJSON() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// {channel: {"tokens": {token: body}, "sockets": {socket id: body}}}, keys
+// sorted.
+func (b *Bridge) contentTokensJSON(ctx context.Context) ([]byte, error) {
+	chans, err := b.store.ContentChannels(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	buf.WriteByte('{')
-	names := sortedKeys(b.tokenChannels)
-	for i, name := range names {
-		tc := b.tokenChannels[name]
+	for i, cc := range chans {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		buf.WriteString(jsonQuote(name) + `:{"tokens":{`)
-		for j, tok := range sortedKeys(tc.tokens) {
-			if j > 0 {
-				buf.WriteByte(',')
-			}
-			buf.WriteString(jsonQuote(tok) + ":")
-			buf.Write(tc.tokens[tok].body)
-		}
-		buf.WriteString(`},"sockets":{`)
-		for j, id := range sortedKeys(tc.sockets) {
-			if j > 0 {
-				buf.WriteByte(',')
-			}
-			buf.WriteString(jsonQuote(id) + ":")
-			buf.Write(tc.sockets[id].tok.body)
-		}
-		buf.WriteString("}}")
+		buf.WriteString(jsonQuote(cc.Name) + `:{"tokens":`)
+		writeSortedObject(&buf, cc.Tokens)
+		buf.WriteString(`,"sockets":`)
+		writeSortedObject(&buf, cc.Sockets)
+		buf.WriteByte('}')
 	}
 	buf.WriteByte('}')
-	return buf.Bytes()
+	return buf.Bytes(), nil
+}
+
+func writeSortedObject(buf *bytes.Buffer, m map[string]json.RawMessage) {
+	buf.WriteByte('{')
+	for j, k := range sortedKeys(m) {
+		if j > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(jsonQuote(k) + ":")
+		buf.Write(m[k])
+	}
+	buf.WriteByte('}')
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -277,21 +235,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// sweepTokensLocked drops tokens nobody redeemed within the auth cache TTL
-// (drupal-node.js kept them forever: every page view that never connected
-// leaked one), then token channels left with neither tokens nor sockets.
-func (b *Bridge) sweepTokensLocked(now time.Time) {
-	ttl := time.Duration(b.cfg.AuthCacheTTL)
-	for name, tc := range b.tokenChannels {
-		for tok, t := range tc.tokens {
-			if now.Sub(t.created) >= ttl {
-				delete(tc.tokens, tok)
-			}
-		}
-		if len(tc.tokens) == 0 && len(tc.sockets) == 0 {
-			delete(b.tokenChannels, name)
-		}
-	}
 }

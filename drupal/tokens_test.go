@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 // authenticateWith authenticates with content tokens.
@@ -22,7 +24,7 @@ func TestContentTokenRoute(t *testing.T) {
 	e.expectAPI("POST", "/nodejs/content/token", `{"channel":"","token":"k"}`, 200, missing)
 	e.expectAPI("POST", "/nodejs/content/token", ``, 200, missing)
 	e.expectAPI("POST", "/nodejs/content/token", `{"channel":"w","token":"k","userData":{"a":1}}`, 200, `{"status":"success"}`)
-	if st := e.b.Stats(); st.TokenChannels != 1 {
+	if st := e.stats(); st.TokenChannels != 1 {
 		t.Fatalf("%+v", st)
 	}
 	e.expectAPI("POST", "/nodejs/content/token/message", `{"data":1}`, 200, `{"error":"Invalid message"}`)
@@ -49,7 +51,7 @@ func TestContentTokenAtAuth(t *testing.T) {
 	b.expectNothing(e) // the sender
 	c.expectNothing(e) // not in the channel
 	e.expectAPI("POST", "/nodejs/content/token/users", `{"channel":"w"}`, 200, `{"users":{"uids":[5],"authTokens":["anon"]}}`)
-	if st := e.b.Stats(); st.TokenChannels != 1 {
+	if st := e.stats(); st.TokenChannels != 1 {
 		t.Fatalf("a client-named channel was created: %+v", st)
 	}
 	e.expectAPI("GET", "/nodejs/health/check", ``, 200, fmt.Sprintf(
@@ -133,10 +135,10 @@ func TestTokenNotifySuppressedWhenUserStays(t *testing.T) {
 func TestContentTokensExpire(t *testing.T) {
 	e := newEnv(t, nil)
 	e.expectAPI("POST", "/nodejs/content/token", `{"channel":"w","token":"k1"}`, 200, `{"status":"success"}`)
-	e.clk.Advance(time.Duration(DefaultAuthCacheTTL) / 2)
+	e.clk.Advance(time.Duration(nodejsconfig.DefaultAuthCacheTTL) / 2)
 	e.expectAPI("POST", "/nodejs/content/token", `{"channel":"v","token":"k2"}`, 200, `{"status":"success"}`)
-	e.clk.Advance(time.Duration(DefaultAuthCacheTTL)/2 + sweepInterval)
-	if st := e.b.Stats(); st.TokenChannels != 1 {
+	e.clk.Advance(time.Duration(nodejsconfig.DefaultAuthCacheTTL)/2 + time.Minute)
+	if st := e.stats(); st.TokenChannels != 1 {
 		t.Fatalf("%+v", st)
 	}
 	e.expectAPI("POST", "/nodejs/content/token/message", `{"channel":"w"}`, 200, `{"error":"Invalid message"}`)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/socketd/socketd/drupal"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -35,7 +36,7 @@ func TestSmokePolling(t *testing.T) {
 				_ = sio.Close(ctx)
 			}()
 			bePort := beLn.Addr().(*net.TCPAddr).Port
-			bridge, err := drupal.New(drupal.Config{ServiceKey: key, Backend: drupal.BackendConfig{Host: "127.0.0.1", Port: bePort, BasePath: "/"}}, sio, drupal.Options{})
+			bridge, err := drupal.New(nodejsconfig.Config{ServiceKey: key, Backend: nodejsconfig.BackendConfig{Host: "127.0.0.1", Port: bePort, BasePath: "/"}}, sio, drupal.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

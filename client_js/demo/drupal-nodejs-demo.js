@@ -83,6 +83,8 @@
   // ---- the demo page ----------------------------------------------------
 
   var socketPath = document.body.getAttribute('data-socket-path') || '/socket.io';
+  var apiPath = document.body.getAttribute('data-api-path') || '/nodejs/';
+  var serviceKey = document.body.getAttribute('data-service-key') || '';
   var statusEl = document.getElementById('status');
   var list = document.getElementById('messages');
   var authToken = new URLSearchParams(location.search).get('authToken') ||
@@ -91,10 +93,17 @@
 
   function status(text) { statusEl.textContent = text; }
 
-  // curl is the shell command publishing to channel (spec §2, publish).
+  // shellQuote quotes s for a POSIX shell.
+  function shellQuote(s) {
+    return "'" + s.replace(/'/g, "'\\''") + "'";
+  }
+
+  // curl is the shell command publishing message (spec §2, publish), with
+  // this server's service key, so that it works as shown.
   function curl(message) {
-    return "curl -X POST -H 'Content-Type: application/json' -H 'NodejsServiceKey: <key>' -d '" +
-      JSON.stringify(message) + "' " + location.origin + '/nodejs/publish';
+    return 'curl -X POST -H ' + shellQuote('Content-Type: application/json') +
+      (serviceKey ? ' -H ' + shellQuote('NodejsServiceKey: ' + serviceKey) : '') +
+      ' -d ' + shellQuote(JSON.stringify(message)) + ' ' + shellQuote(location.origin + apiPath + 'publish');
   }
 
   document.getElementById('token').textContent = authToken;
@@ -164,7 +173,16 @@
       status('connected (socket ' + socket.id + '), authenticating…');
     },
     disconnect: function (reason) {
-      status('disconnected (' + reason + '), reconnecting…');
+      // After a disconnect by either side the socket.io client does not
+      // reconnect by itself; after any other (transport close, ping
+      // timeout) it does.
+      if (reason === 'io server disconnect') {
+        status('disconnected by the server (' + reason + '); it does not reconnect by itself: reload the page');
+      } else if (reason === 'io client disconnect') {
+        status('disconnected (' + reason + ')');
+      } else {
+        status('disconnected (' + reason + '), reconnecting…');
+      }
     },
     connectionFailure: function () {
       status('could not connect within 5 s; is socketd running?');

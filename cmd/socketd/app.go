@@ -21,35 +21,58 @@ import (
 	clientjs "github.com/socketd/socketd/client_js"
 	"github.com/socketd/socketd/drupal"
 	"github.com/socketd/socketd/drupal/devdrupal"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/socketio"
 )
 
 // app is socketd assembled: Socket.IO server, Drupal bridge, HTTP router.
 type app struct {
-	cfg    drupal.Config
+	cfg    nodejsconfig.Config
+	dev    bool
 	log    *slog.Logger
 	io     *socketio.Server
 	bridge *drupal.Bridge
 	router http.Handler
 	tls    *tls.Config
+	// cluster is nil on a single node (no redis key).
+	cluster *cluster
 }
 
-func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
+func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error) {
 	ec, err := engineConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	ec.Logger = logger
-	sio, err := socketio.New(socketio.Config{Engine: ec, Logger: logger})
+	var cl *cluster
+	if cfg.Redis != "" {
+		if cl, err = newCluster(cfg, logger); err != nil {
+			return nil, err
+		}
+	}
+	sio, err := socketio.New(socketio.Config{
+		Engine:  ec,
+		Logger:  logger,
+		Adapter: cl.factory(),
+		// Drupal's client never sends binary; with client messages off
+		// nothing would read it, so a binary packet only costs memory.
+		DisallowBinary: !cfg.ClientsCanWriteToChannels && !cfg.ClientsCanWriteToClients,
+	})
 	if err != nil {
+		cl.close()
 		return nil, err
 	}
-	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger})
+	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger, Store: cl.drupalStore()})
 	if err != nil {
 		_ = sio.Close(context.Background())
+		cl.close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: logger, io: sio, bridge: bridge}
+	a := &app{cfg: cfg, dev: dev, log: logger, io: sio, bridge: bridge, cluster: cl}
+	if cfg.ServiceKey == "" {
+		logger.Warn("serviceKey is empty: the Drupal API accepts calls from anyone who can reach it; set serviceKey to Drupal's service key",
+			slog.String("drupal_api", cfg.BaseAuthPath))
+	}
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -75,7 +98,7 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 	}
 	if dev {
 		r.Handle(devBackendPath, devdrupal.New(devdrupal.Config{ServiceKey: cfg.ServiceKey, Logger: logger}))
-		demo := clientjs.DemoHandler(path)
+		demo := clientjs.DemoHandler(clientjs.DemoConfig{SocketPath: path, APIPath: cfg.BaseAuthPath, ServiceKey: cfg.ServiceKey})
 		r.Handle("/demo", demo)
 		r.Handle("/demo/*", demo)
 	}
@@ -85,6 +108,7 @@ func newApp(cfg drupal.Config, dev bool, logger *slog.Logger) (*app, error) {
 		if a.tls, err = tlsConfig(cfg); err != nil {
 			bridge.Close()
 			_ = sio.Close(context.Background())
+			cl.close()
 			return nil, err
 		}
 	}
@@ -100,12 +124,8 @@ func (a *app) listen() (net.Listener, error) {
 // clients are told the server is going away, the bridge stops its timers.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	var err error
-	hs := &http.Server{
-		Handler:           a.router,
-		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         a.tls,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
+	hs := newHTTPServer(a.router, a.httpLimits(), a.log)
+	hs.TLSConfig = a.tls
 	errc := make(chan error, 1)
 	go func() {
 		if a.tls != nil {
@@ -114,11 +134,15 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
-	a.log.Info("socketd listening",
-		slog.String("url", fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())),
-		slog.String("socket_path", a.cfg.SocketPath()+"/"),
-		slog.String("drupal_api", a.cfg.BaseAuthPath),
-		slog.String("backend", fmt.Sprintf("%s://%s:%d%s%s", a.cfg.Backend.Scheme, a.cfg.Backend.Host, a.cfg.Backend.Port, a.cfg.Backend.BasePath, a.cfg.Backend.MessagePath)))
+	base := fmt.Sprintf("%s://%s", a.cfg.Scheme, ln.Addr())
+	attrs := []any{slog.String("version", version), slog.String("url", base),
+		slog.String("socketio", base+a.cfg.SocketPath()+"/"),
+		slog.String("drupal_api", base+a.cfg.BaseAuthPath),
+		slog.String("backend", a.bridge.Backend().URL())}
+	if a.dev {
+		attrs = append(attrs, slog.String("demo", base+"/demo/"))
+	}
+	a.log.Info("socketd listening", attrs...)
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -128,6 +152,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	a.bridge.Close()
 	_ = a.io.Close(sctx)
+	a.cluster.close()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}
@@ -137,10 +162,21 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// httpLimits are the HTTP server's bounds from the configuration (defaults
+// applied).
+func (a *app) httpLimits() httpLimits {
+	return httpLimits{
+		KeepAlive:   time.Duration(a.cfg.KeepAliveTimeout),
+		Headers:     time.Duration(a.cfg.HeadersTimeout),
+		Body:        time.Duration(a.cfg.BodyTimeout),
+		MaxHalfOpen: a.cfg.MaxHalfOpenConnections,
+	}
+}
+
 // tlsConfig loads the https key pair (the key may be encrypted with
 // sslPassPhrase) and appends the CA bundle to the served chain, as Node's
 // https server does with its ca option.
-func tlsConfig(cfg drupal.Config) (*tls.Config, error) {
+func tlsConfig(cfg nodejsconfig.Config) (*tls.Config, error) {
 	certPEM, err := os.ReadFile(cfg.SSLCertPath)
 	if err != nil {
 		return nil, fmt.Errorf("sslCertPath: %w", err)

@@ -8,18 +8,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/socketd/socketd/drupal"
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/engine"
 )
 
 // devConfig is the embedded default of -dev: everything on loopback, Drupal's
 // auth callback answered by the built-in stand-in mounted at devBackendPath.
-func devConfig() drupal.Config {
-	return drupal.Config{
+func devConfig() nodejsconfig.Config {
+	return nodejsconfig.Config{
 		Host:       "127.0.0.1",
 		Port:       8080,
 		ServiceKey: "dev-service-key",
-		Backend: drupal.BackendConfig{
+		Backend: nodejsconfig.BackendConfig{
 			Host:        "127.0.0.1",
 			Port:        8080,
 			BasePath:    "/",
@@ -30,18 +30,31 @@ func devConfig() drupal.Config {
 
 const devBackendPath = "/dev/drupal/nodejs/message"
 
+// devIgnoresFile says whether -dev leaves a ./nodejs.config.js unread, for
+// the log: dev mode is the same everywhere, so trying it in a Drupal
+// checkout does not quietly pick up that site's backend.
+func devIgnoresFile(f flags, exists func(string) bool) bool {
+	return f.dev && f.config == "" && exists("nodejs.config.js")
+}
+
 // loadConfig builds the configuration: file (or the dev default), then the
 // NODE_* environment, then flags, then defaults and validation.
-func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (drupal.Config, error) {
-	var cfg drupal.Config
+func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (nodejsconfig.Config, error) {
+	var cfg nodejsconfig.Config
 	path := f.config
-	if path == "" && exists("nodejs.config.js") {
-		// drupal-node.js reads ./nodejs.config.js when given no argument.
+	switch {
+	case f.dev && path != "":
+		return cfg, fmt.Errorf("-dev runs socketd on its own configuration, with a stand-in for Drupal; it does not read %s (drop -dev to use the file)", path)
+	case f.dev && f.backend != "":
+		return cfg, errors.New("-dev answers Drupal's auth callback itself (a stand-in that accepts every token); -backend cannot be used with it (drop -dev to use a real Drupal)")
+	case path == "" && !f.dev && exists("nodejs.config.js"):
+		// drupal-node.js reads ./nodejs.config.js when given no argument;
+		// -dev does not (see devIgnoresFile).
 		path = "nodejs.config.js"
 	}
 	switch {
 	case path != "":
-		c, err := drupal.Load(path)
+		c, err := nodejsconfig.Load(path)
 		if err != nil {
 			return cfg, err
 		}
@@ -51,8 +64,22 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	default:
 		return cfg, errors.New("no configuration: give the nodejs.config.js path (socketd /path/to/nodejs.config.js), or -dev to try socketd locally")
 	}
-	if err := drupal.ApplyEnv(&cfg, getenv); err != nil {
+	if err := nodejsconfig.ApplyEnv(&cfg, getenv); err != nil {
 		return cfg, err
+	}
+	if v := getenv("SOCKETD_REDIS_URL"); v != "" {
+		cfg.Redis = v
+	}
+	if f.redis != "" {
+		cfg.Redis = f.redis
+	}
+	if f.redisPrefix != "" {
+		cfg.RedisPrefix = f.redisPrefix
+	}
+	if cfg.Redis != "" {
+		if _, err := redisOptions(cfg.Redis); err != nil {
+			return cfg, err
+		}
 	}
 	if f.host != "" {
 		cfg.Host = f.host
@@ -66,13 +93,27 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if f.clientBundle != "" {
 		cfg.ClientBundle = f.clientBundle
 	}
+	if f.keepAlive != 0 {
+		cfg.KeepAliveTimeout = nodejsconfig.Duration(f.keepAlive)
+	}
+	if f.headers != 0 {
+		cfg.HeadersTimeout = nodejsconfig.Duration(f.headers)
+	}
+	if f.body != 0 {
+		cfg.BodyTimeout = nodejsconfig.Duration(f.body)
+	}
+	if f.maxHalfOpen != 0 {
+		cfg.MaxHalfOpenConnections = f.maxHalfOpen
+	}
 	if f.backend != "" {
 		if err := applyBackendURL(&cfg.Backend, f.backend); err != nil {
 			return cfg, err
 		}
 	}
-	if path == "" {
-		// The dev stand-in is served by socketd itself, on whatever port it got.
+	if f.dev {
+		// The dev stand-in is served by socketd itself, on whatever address
+		// it got; NODE_BACKEND_* variables cannot send it elsewhere.
+		cfg.Backend = devConfig().Backend
 		cfg.Backend.Host, cfg.Backend.Port = cfg.Host, cfg.Port
 	}
 	cfg = cfg.WithDefaults()
@@ -82,7 +123,7 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	return cfg, nil
 }
 
-func applyBackendURL(b *drupal.BackendConfig, raw string) error {
+func applyBackendURL(b *nodejsconfig.BackendConfig, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return fmt.Errorf("-backend %q: want a URL like http://drupal.local/", raw)
@@ -109,7 +150,7 @@ func applyBackendURL(b *drupal.BackendConfig, raw string) error {
 
 // engineConfig maps the configuration onto the Engine.IO options, honouring the
 // socket.io 2.x socketOptions socketd has an equivalent for.
-func engineConfig(cfg drupal.Config) (engine.Config, error) {
+func engineConfig(cfg nodejsconfig.Config) (engine.Config, error) {
 	ec := engine.Config{
 		CORS: engine.CORSConfig{AllowedOrigins: cfg.CORSOrigins},
 		// socket.io 2.x (drupal-node.js) set the sticky-session cookie by default.

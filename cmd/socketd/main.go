@@ -18,13 +18,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/socketd/socketd/server/memreduce"
 )
 
+// version is socketd's own version, stamped by make build (-ldflags
+// "-X main.version=..." from git describe); "dev" in a plain go build.
+var version = "dev"
+
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "socketd:", err)
 		os.Exit(1)
 	}
@@ -42,14 +48,26 @@ type flags struct {
 	logLevel     string
 	debugAddr    string
 	noReducer    bool
+	redis        string
+	redisPrefix  string
+	version      bool
+	keepAlive    time.Duration
+	headers      time.Duration
+	body         time.Duration
+	maxHalfOpen  int
 }
 
-func parseFlags(args []string, stderr io.Writer) (flags, error) {
+// synopsis is the first line of -h, and what a wrong flag gets.
+const synopsis = "usage: socketd [flags] [nodejs.config.js]    (or socketd -dev to try it locally)"
+
+// parseFlags reads the command line. -h prints the synopsis and the flags on
+// stdout and returns flag.ErrHelp; a bad flag's error carries the synopsis.
+func parseFlags(args []string, stdout io.Writer) (flags, error) {
 	var f flags
 	fs := flag.NewFlagSet("socketd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // usage is printed below, where -h is told from a mistake
 	fs.StringVar(&f.config, "config", "", "configuration file (nodejs.config.js, .json or .yaml); also accepted as the first argument")
-	fs.BoolVar(&f.dev, "dev", false, "development mode: with no config file, listen on 127.0.0.1:8080 with a built-in stand-in for Drupal's auth callback (accepts every token) and a demo page at /demo")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: listen on 127.0.0.1:8080 with a built-in stand-in for Drupal's auth callback (accepts every token) and a demo page at /demo; reads no config file, not even ./nodejs.config.js")
 	fs.StringVar(&f.host, "host", "", "listen host (overrides the config's host)")
 	fs.IntVar(&f.port, "port", 0, "listen port (overrides the config's port)")
 	fs.StringVar(&f.serviceKey, "service-key", "", "shared secret with Drupal (overrides serviceKey)")
@@ -57,9 +75,22 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.clientBundle, "client-bundle", "", "socket.io browser client served at <path>/socket.io.js: 2 or 4 (overrides clientBundle)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info, or debug when the config has debug: true)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; off by default, keep it on loopback")
+	fs.StringVar(&f.redis, "redis", "", "Redis URL joining this node to a cluster, e.g. redis://:password@host:6379/0 or rediss://... (overrides redis and SOCKETD_REDIS_URL); without it socketd is a single node")
+	fs.StringVar(&f.redisPrefix, "redis-prefix", "", "prefix of the cluster's Redis channels (overrides redisPrefix; default socket.io, the Node adapter's)")
 	fs.BoolVar(&f.noReducer, "no-memory-reducer", false, "do not give memory back to the OS when the server goes quiet (see server/memreduce)")
+	fs.BoolVar(&f.version, "version", false, "print socketd's version and exit")
+	fs.DurationVar(&f.keepAlive, "keep-alive-timeout", 0, "close kept-alive HTTP connections idle this long (overrides keepAliveTimeout; default 5s)")
+	fs.DurationVar(&f.headers, "headers-timeout", 0, "bound on reading a request's head (overrides headersTimeout; default 10s)")
+	fs.DurationVar(&f.body, "body-timeout", 0, "bound on reading a request's body (overrides bodyTimeout; default 30s)")
+	fs.IntVar(&f.maxHalfOpen, "max-half-open", 0, "most connections without a complete request at once; more are closed (overrides maxHalfOpenConnections; default 4096)")
 	if err := fs.Parse(args); err != nil {
-		return f, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, synopsis)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return f, err
+		}
+		return f, fmt.Errorf("%w\n%s; socketd -h lists the flags", err, synopsis)
 	}
 	switch rest := fs.Args(); {
 	case len(rest) > 1:
@@ -72,10 +103,17 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	return f, nil
 }
 
-func run(args []string, stderr io.Writer) error {
-	f, err := parseFlags(args, stderr)
+func run(args []string, stdout, stderr io.Writer) error {
+	f, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
+	}
+	if f.version {
+		fmt.Fprintf(stdout, "socketd %s (%s)\n", version, runtime.Version())
+		return nil
 	}
 	cfg, err := loadConfig(f, os.Getenv, fileExists)
 	if err != nil {
@@ -93,6 +131,9 @@ func run(args []string, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	for _, k := range cfg.Ignored {
 		logger.Warn("configuration key ignored", slog.String("key", k))
+	}
+	if devIgnoresFile(f, fileExists) {
+		logger.Info("dev mode: ./nodejs.config.js is not read (run without -dev to use it)")
 	}
 	app, err := newApp(cfg, f.dev, logger)
 	if err != nil {

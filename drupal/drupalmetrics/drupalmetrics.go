@@ -6,6 +6,9 @@
 package drupalmetrics
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/socketd/socketd/drupal"
@@ -33,10 +36,10 @@ func NewCollector(b *drupal.Bridge) prometheus.Collector {
 		probeFailures: desc("backend_probe_failures_total", "Readiness probes Drupal did not answer (timeout, unreachable, 5xx)."),
 		cacheHits:     desc("auth_cache_hits_total", "Authentications served from the auth cache, without asking Drupal."),
 		cacheMisses:   desc("auth_cache_misses_total", "Authentications that asked Drupal."),
-		sockets:       desc("authenticated_sockets", "Sockets authenticated with Drupal now."),
-		cacheEntries:  desc("auth_cache_entries", "Authentications in the auth cache (health/check's authenticatedClients)."),
-		onlineUsers:   desc("online_users", "Drupal users (uid > 0) with at least one authenticated socket."),
-		tokenChannels: desc("token_channels", "Content token channels."),
+		sockets:       desc("authenticated_sockets", "Sockets of this node authenticated with Drupal now."),
+		cacheEntries:  desc("auth_cache_entries", "Authentications in the auth cache (health/check's authenticatedClients; the cluster's with a shared store)."),
+		onlineUsers:   desc("online_users", "Drupal users (uid > 0) with at least one authenticated socket (health/check's onlineUsers; the cluster's with a shared store)."),
+		tokenChannels: desc("token_channels", "Content token channels (health/check's tokenChannels; the cluster's with a shared store)."),
 	}
 }
 
@@ -69,12 +72,25 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	as := c.b.AuthStats()
 	counter(ch, c.cacheHits, as.CacheHits)
 	counter(ch, c.cacheMisses, as.CacheMisses)
-	st := c.b.Stats()
-	gauge(ch, c.sockets, st.Sockets)
+	gauge(ch, c.sockets, int(as.Sockets))
+	// The store's counts cross the network when it is shared: bounded, and
+	// left out of this scrape (with the error) when it does not answer.
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	st, err := c.b.Stats(ctx)
+	if err != nil {
+		for _, d := range []*prometheus.Desc{c.cacheEntries, c.onlineUsers, c.tokenChannels} {
+			ch <- prometheus.NewInvalidMetric(d, err)
+		}
+		return
+	}
 	gauge(ch, c.cacheEntries, st.AuthenticatedClients)
 	gauge(ch, c.onlineUsers, st.OnlineUsers)
 	gauge(ch, c.tokenChannels, st.TokenChannels)
 }
+
+// storeTimeout bounds the store's answer during a scrape.
+const storeTimeout = time.Second
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
 	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)

@@ -96,6 +96,9 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 // Pending reports whether a binary packet is waiting for attachments.
 func (d *Decoder) Pending() bool { return d.want > 0 }
 
+// Buffered is the number of attachment bytes held for the pending packet.
+func (d *Decoder) Buffered() int { return d.buffered }
+
 // Reset drops a partially received binary packet.
 func (d *Decoder) Reset() {
 	d.pending = Packet{}

@@ -15,8 +15,9 @@ import (
 // own room (named after its id, joined by every socket) is not stored as a room
 // at all but answered from sids, and a socket's rooms are a short slice. A
 // one-member room map plus a one-entry room set cost about 600 bytes per socket;
-// this costs a slice header and the rooms' names. Rooms of a few members (a
-// Drupal user's room, an auth token's) keep them in a slice too, not a map.
+// this costs a slice header and the rooms' names. A room of one member (a Drupal
+// user's room, an auth token's) costs its map slot only, and rooms of a few
+// members keep them in a slice, not a map.
 type Memory struct {
 	local Local
 
@@ -31,55 +32,89 @@ type Memory struct {
 // linear search on leave costs more than the map saves.
 const smallRoom = 32
 
-// roomMembers is a room's sockets: in list while the room is small, in set once
-// it has grown past smallRoom (list is nil then). It is stored by value in
-// Memory.rooms, so a small room costs its map slot and its list.
+// roomMembers is a room's sockets, stored by value in Memory.rooms. Most rooms
+// of a Drupal site have one member (each user's room, each auth token's, each
+// user's own channel): it is kept in one, and the room costs its map slot (40
+// bytes) and nothing else. A room that has had more than one member keeps them
+// in more: a slice while small, a set once past smallRoom. Exactly one of one
+// and more is set in a stored room.
 type roomMembers struct {
-	list []SocketID
-	set  map[SocketID]struct{}
+	one  SocketID
+	more *moreMembers
 }
 
-func (r roomMembers) len() int { return len(r.list) + len(r.set) }
+type moreMembers struct {
+	list []SocketID
+	set  map[SocketID]struct{} // list is nil when set is not
+}
+
+func (r roomMembers) len() int {
+	if r.more == nil {
+		if r.one == "" {
+			return 0
+		}
+		return 1
+	}
+	return len(r.more.list) + len(r.more.set)
+}
 
 // add returns r with id added; id must not be a member.
 func (r roomMembers) add(id SocketID) roomMembers {
-	if r.set != nil {
-		r.set[id] = struct{}{}
-		return r
+	switch {
+	case r.more == nil && r.one == "":
+		r.one = id
+	case r.more == nil:
+		r.more = &moreMembers{list: []SocketID{r.one, id}}
+		r.one = ""
+	case r.more.set != nil:
+		r.more.set[id] = struct{}{}
+	case len(r.more.list) < smallRoom:
+		r.more.list = append(r.more.list, id)
+	default:
+		set := make(map[SocketID]struct{}, 2*smallRoom)
+		for _, m := range r.more.list {
+			set[m] = struct{}{}
+		}
+		set[id] = struct{}{}
+		r.more.set, r.more.list = set, nil
 	}
-	if len(r.list) < smallRoom {
-		r.list = append(r.list, id)
-		return r
-	}
-	r.set = make(map[SocketID]struct{}, 2*smallRoom)
-	for _, m := range r.list {
-		r.set[m] = struct{}{}
-	}
-	r.set[id] = struct{}{}
-	r.list = nil
 	return r
 }
 
-// del returns r without id.
+// del returns r without id. A room left with one member keeps it in one again.
 func (r roomMembers) del(id SocketID) roomMembers {
-	if r.set != nil {
-		delete(r.set, id)
+	if r.more == nil {
+		if r.one == id {
+			r.one = ""
+		}
 		return r
 	}
-	if i := slices.Index(r.list, id); i >= 0 {
-		last := len(r.list) - 1
-		r.list[i] = r.list[last]
-		r.list[last] = ""
-		r.list = r.list[:last]
+	if r.more.set != nil {
+		delete(r.more.set, id)
+	} else if i := slices.Index(r.more.list, id); i >= 0 {
+		last := len(r.more.list) - 1
+		r.more.list[i] = r.more.list[last]
+		r.more.list[last] = ""
+		r.more.list = r.more.list[:last]
+	}
+	if r.len() == 1 {
+		r.each(func(m SocketID) { r.one = m })
+		r.more = nil
 	}
 	return r
 }
 
 func (r roomMembers) each(fn func(SocketID)) {
-	for _, id := range r.list {
+	if r.more == nil {
+		if r.one != "" {
+			fn(r.one)
+		}
+		return
+	}
+	for _, id := range r.more.list {
 		fn(id)
 	}
-	for id := range r.set {
+	for id := range r.more.set {
 		fn(id)
 	}
 }
@@ -111,6 +146,16 @@ func (m *Memory) AddAll(id SocketID, rooms []Room) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mine := m.sids[id]
+	// Room for the new rooms at once: a socket joins its rooms in a call or
+	// two (a Drupal socket five at authentication), and append's doubling
+	// would leave a third of the slice unused.
+	n := 0
+	for _, r := range rooms {
+		if r != Room(id) && !mine.has(r) {
+			n++
+		}
+	}
+	mine.rooms = slices.Grow(mine.rooms, n)
 	for _, r := range rooms {
 		if r == Room(id) {
 			mine.self = true

@@ -3,6 +3,7 @@ package adapter_test
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/socketd/socketd/protocol/socketio"
@@ -84,6 +85,47 @@ func TestMemoryRoomGrowsAndShrinks(t *testing.T) {
 		if r == "big" {
 			t.Fatal("empty room still listed")
 		}
+	}
+}
+
+// TestMemoryRoomOfOne takes a room between one member (kept inline) and a
+// few, in every order of leaving.
+func TestMemoryRoomOfOne(t *testing.T) {
+	m := adapter.NewMemory(&countingLocal{})
+	members := func() string {
+		ids := m.Sockets([]adapter.Room{"r"})
+		slices.Sort(ids)
+		return fmt.Sprint(ids)
+	}
+	for _, id := range []adapter.SocketID{"a", "b", "c"} {
+		m.AddAll(id, []adapter.Room{adapter.Room(id)})
+	}
+	for _, step := range []struct {
+		join  adapter.SocketID
+		leave adapter.SocketID
+		want  string
+	}{
+		{join: "a", want: "[a]"},
+		{join: "b", want: "[a b]"},
+		{leave: "a", want: "[b]"},
+		{join: "c", want: "[b c]"},
+		{leave: "c", want: "[b]"},
+		{leave: "b", want: "[]"},
+		{join: "c", want: "[c]"},
+		{leave: "a", want: "[c]"}, // not a member
+	} {
+		if step.join != "" {
+			m.AddAll(step.join, []adapter.Room{"r"})
+		} else {
+			m.Del(step.leave, "r")
+		}
+		if got := members(); got != step.want {
+			t.Fatalf("after join %q leave %q: %s, want %s", step.join, step.leave, got, step.want)
+		}
+	}
+	m.DelAll("c")
+	if got := members(); got != "[]" || slices.Contains(m.Rooms(), "r") {
+		t.Fatalf("after the last left: %s, rooms %v", got, m.Rooms())
 	}
 }
 

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -242,7 +243,8 @@ func TestPollingMaxHTTPBufferSize(t *testing.T) {
 }
 
 func TestPollingSlowConsumer(t *testing.T) {
-	ts := newServer(t, engine.Config{MaxQueueBytes: 1 << 10})
+	logs := &logBuffer{}
+	ts := newServer(t, engine.Config{MaxQueueBytes: 1 << 10, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	sid := ts.handshakeV4()
 	s, _ := ts.eio.Session(sid)
 	msg := engine.TextMessage([]byte(strings.Repeat("x", 300)))
@@ -259,6 +261,30 @@ func TestPollingSlowConsumer(t *testing.T) {
 	if st := ts.eio.Stats(); st.Closed[engine.ReasonSlowConsumer] != 1 || st.Sessions != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+	// The operator is told, with what was queued (four messages of 301 bytes)
+	// against what is allowed.
+	if l := logs.String(); !strings.Contains(l, `level=WARN msg="engine.io: slow consumer cut off`) ||
+		!strings.Contains(l, "sid="+sid+" transport=polling limit_bytes=1024 queued_bytes=1204") {
+		t.Fatalf("log:\n%s", l)
+	}
+}
+
+// logBuffer is a log destination written from many goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestPollingConcurrentSendsKeepOrderPerSender(t *testing.T) {

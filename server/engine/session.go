@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -404,6 +405,9 @@ func (s *Session) closeWith(reason CloseReason, notify bool) {
 		}
 	} else {
 		s.reason = reason
+		if reason == ReasonSlowConsumer {
+			s.logSlowConsumerLocked()
+		}
 	}
 	if notify && s.ws == nil && s.state == stateOpen {
 		s.queue = append(s.queue, closeFrame)
@@ -428,6 +432,22 @@ func (s *Session) closeWith(reason CloseReason, notify bool) {
 	}
 	s.mu.Unlock()
 	s.finish()
+}
+
+// logSlowConsumerLocked tells the operator a client was cut off for not
+// reading: a few of these point at clients on bad networks, many at
+// MaxQueueBytes too low for what is published. Only a log call is made
+// under s.mu.
+func (s *Session) logSlowConsumerLocked() {
+	attrs := []slog.Attr{slog.String("sid", s.id), slog.String("transport", s.transport.String()),
+		slog.Int("limit_bytes", s.srv.cfg.MaxQueueBytes)}
+	if s.ws == nil {
+		// Polling: what the client had not fetched. On WebSocket the bytes
+		// the kernel would not take sit in nbio's buffer, which does not
+		// say how full it is; it refused a write that would pass the limit.
+		attrs = append(attrs, slog.Int("queued_bytes", s.queued))
+	}
+	s.srv.log.LogAttrs(context.Background(), slog.LevelWarn, "engine.io: slow consumer cut off: the client does not read what is sent to it", attrs...)
 }
 
 // finish moves the session to stateClosed, releases its transports and timers,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -327,7 +328,8 @@ func TestUpgradeTimeoutKeepsPolling(t *testing.T) {
 // buffers, then nbio's bounded one; the session is closed as a slow consumer
 // rather than buffering without end.
 func TestWebSocketSlowConsumer(t *testing.T) {
-	ts := newServer(t, engine.Config{MaxQueueBytes: 64 << 10})
+	logs := &logBuffer{}
+	ts := newServer(t, engine.Config{MaxQueueBytes: 64 << 10, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	_, op := openWS(t, ts, "EIO=4&transport=websocket") // and never read again
 	s, ok := ts.eio.Session(op.SID)
 	if !ok {
@@ -343,5 +345,8 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 	}
 	if got := ts.waitClosed(); got != engine.ReasonSlowConsumer {
 		t.Fatalf("reason %v", got)
+	}
+	if l := logs.String(); !strings.Contains(l, "slow consumer cut off") || !strings.Contains(l, "sid="+op.SID+" transport=websocket limit_bytes=65536") {
+		t.Fatalf("log:\n%s", l)
 	}
 }

@@ -4,15 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/socketd/socketd/protocol/socketio"
+	psio "github.com/socketd/socketd/protocol/socketio"
 )
 
 // ToArgs converts emit arguments: a []byte becomes a binary attachment (a Buffer
 // for the client), a json.RawMessage is sent as is (it must be valid JSON), nil
 // is null, and anything else goes through encoding/json. For binary nested
-// inside a value, build a socketio.Args with Attach and use EmitArgs.
-func ToArgs(args ...any) (socketio.Args, error) {
-	out := socketio.Args{Values: make([]json.RawMessage, 0, len(args))}
+// inside a value, build the Args (protocol/socketio) with Attach and use EmitArgs.
+func ToArgs(args ...any) (psio.Args, error) {
+	out := psio.Args{Values: make([]json.RawMessage, 0, len(args))}
 	for i, a := range args {
 		switch v := a.(type) {
 		case nil:
@@ -21,13 +21,13 @@ func ToArgs(args ...any) (socketio.Args, error) {
 			out.AddBinary(v)
 		case json.RawMessage:
 			if !json.Valid(v) {
-				return socketio.Args{}, fmt.Errorf("socketio: argument %d is not valid JSON", i)
+				return psio.Args{}, fmt.Errorf("socketio: argument %d is not valid JSON", i)
 			}
 			out.AddJSON(v)
 		default:
 			b, err := json.Marshal(v)
 			if err != nil {
-				return socketio.Args{}, fmt.Errorf("socketio: argument %d: %w", i, err)
+				return psio.Args{}, fmt.Errorf("socketio: argument %d: %w", i, err)
 			}
 			out.AddJSON(b)
 		}
@@ -35,9 +35,9 @@ func ToArgs(args ...any) (socketio.Args, error) {
 	return out, nil
 }
 
-func eventPacket(nsp, event string, args socketio.Args) (socketio.Packet, error) {
-	if socketio.IsReservedEvent(event) {
-		return socketio.Packet{}, fmt.Errorf("%w: %q", ErrReservedEvent, event)
+func eventPacket(nsp, event string, args psio.Args) (psio.Packet, error) {
+	if psio.IsReservedEvent(event) {
+		return psio.Packet{}, fmt.Errorf("%w: %q", ErrReservedEvent, event)
 	}
-	return socketio.NewEvent(nsp, event, args), nil
+	return psio.NewEvent(nsp, event, args), nil
 }

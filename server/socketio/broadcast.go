@@ -1,12 +1,14 @@
 package socketio
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/socketd/socketd/protocol/socketio"
+	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/adapter"
 )
 
@@ -52,7 +54,11 @@ func (b BroadcastOperator) opts() adapter.BroadcastOptions {
 	return adapter.BroadcastOptions{Rooms: b.rooms, Except: b.except, Flags: b.flags}
 }
 
-// Emit sends an event to the targeted sockets (arguments as in ToArgs).
+// Emit sends an event to the targeted sockets (arguments as in ToArgs). This
+// node's sockets get it at once, encoded once; with a cluster adapter the call
+// also hands the event to the bus for the other nodes, which the Redis adapter
+// does before returning (about a Redis round trip, longer at the moment Redis
+// goes away; see the adapter for its bounds).
 func (b BroadcastOperator) Emit(event string, args ...any) error {
 	a, err := ToArgs(args...)
 	if err != nil {
@@ -62,7 +68,7 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 }
 
 // EmitArgs is Emit with prepared arguments.
-func (b BroadcastOperator) EmitArgs(event string, args socketio.Args) error {
+func (b BroadcastOperator) EmitArgs(event string, args psio.Args) error {
 	p, err := eventPacket(b.nsp.name, event, args)
 	if err != nil {
 		return err
@@ -73,7 +79,7 @@ func (b BroadcastOperator) EmitArgs(event string, args socketio.Args) error {
 // EmitCount is EmitArgs that reports how many sockets the event was written to,
 // on every node that reports it before ctx ends (see adapter.Adapter's
 // BroadcastCount).
-func (b BroadcastOperator) EmitCount(ctx context.Context, event string, args socketio.Args) (int, error) {
+func (b BroadcastOperator) EmitCount(ctx context.Context, event string, args psio.Args) (int, error) {
 	p, err := eventPacket(b.nsp.name, event, args)
 	if err != nil {
 		return 0, err
@@ -84,110 +90,130 @@ func (b BroadcastOperator) EmitCount(ctx context.Context, event string, args soc
 // AckResponse is one client's answer to a broadcast with acks.
 type AckResponse struct {
 	SocketID string
-	Args     socketio.Args
+	Args     psio.Args
 }
 
-// EmitWithAck sends an event and collects every targeted client's answer. fn is
-// called once: with all answers, or with those received and ErrAckTimeout when
-// the Timeout passes first.
-func (b BroadcastOperator) EmitWithAck(event string, fn func([]AckResponse, error), args ...any) error {
+// EmitWithAck sends an event to the targeted sockets, on every node, and waits
+// for each client's answer (socket.io's timeout(d).emitWithAck; arguments as in
+// ToArgs). It returns when every client reached has answered, or with the
+// answers received so far and ErrAckTimeout when the Timeout or ctx's deadline
+// passes first (ctx's error if ctx is cancelled). Each node reports how many of
+// its clients it reached, so the wait ends as soon as they all answered; a
+// client that disconnects without answering holds the wait to its bound, so
+// one is required: without a Timeout and a ctx deadline it returns
+// ErrAckUnbounded. When the adapter cannot reach the other nodes, the answers
+// of this node's clients are returned with the adapter's error.
+//
+// It blocks: called from an event handler, it holds up that client's later
+// packets, its own answer included if it is a target. Call it from another
+// goroutine there.
+func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]AckResponse, error) {
 	a, err := ToArgs(args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p, err := eventPacket(b.nsp.name, event, a)
-	if err != nil {
-		return err
-	}
-	p.ID, p.HasID = b.nsp.nextAckID(), true
-	nodes, err := b.nsp.adapter.ServerCount(context.Background())
-	if err != nil {
-		return err
-	}
-	if b.flags.Local {
-		nodes = 1
-	}
-	col := &ackCollector{fn: fn, nodes: nodes}
-	col.mu.Lock()
-	if b.flags.Timeout > 0 {
-		col.timer = time.AfterFunc(b.flags.Timeout, func() { col.finish(ErrAckTimeout) })
-	}
-	col.mu.Unlock()
-	err = b.nsp.adapter.BroadcastWithAck(context.Background(), &p, b.opts(), col.expect, col.ack)
-	if err != nil {
-		col.finish(err)
-	}
-	return err
+	return b.EmitArgsWithAck(ctx, event, a)
 }
 
+// EmitArgsWithAck is EmitWithAck with prepared arguments.
+func (b BroadcastOperator) EmitArgsWithAck(ctx context.Context, event string, args psio.Args) ([]AckResponse, error) {
+	if b.flags.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.flags.Timeout)
+		defer cancel()
+	} else if deadline, ok := ctx.Deadline(); ok {
+		// The other nodes learn the bound from the flags.
+		b.flags.Timeout = max(time.Until(deadline), time.Millisecond)
+	} else {
+		return nil, ErrAckUnbounded
+	}
+	p, err := eventPacket(b.nsp.name, event, args)
+	if err != nil {
+		return nil, err
+	}
+	p.ID, p.HasID = b.nsp.nextAckID(), true
+	// A cluster whose bus is down still reaches this node's clients: their
+	// answers come back with the bus's error.
+	nodes, busErr := 1, error(nil)
+	if !b.flags.Local {
+		if n, err := b.nsp.adapter.ServerCount(ctx); err != nil {
+			busErr = err
+		} else {
+			nodes = n
+		}
+	}
+	col := &ackCollector{nodes: nodes, done: make(chan struct{})}
+	if err := b.nsp.adapter.BroadcastWithAck(ctx, &p, b.opts(), col.expect, col.ack); err != nil {
+		// What the adapter could do it did, reporting its reach through
+		// expect; no other node will report now.
+		busErr = cmp.Or(busErr, err)
+		col.noMoreNodes()
+	}
+	select {
+	case <-col.done:
+		return col.result(), busErr
+	case <-ctx.Done():
+		err := ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = ErrAckTimeout
+		}
+		return col.result(), errors.Join(busErr, err)
+	}
+}
+
+// ackCollector gathers the answers to one broadcast with acks. Nodes report
+// their client counts (expect) and clients their answers (ack) in any order,
+// from any goroutine; done closes once every node has reported and as many
+// answers as clients have arrived.
 type ackCollector struct {
 	mu        sync.Mutex
-	fn        func([]AckResponse, error)
 	nodes     int // nodes still to report their client count
 	expected  int
 	responses []AckResponse
-	timer     *time.Timer
-	done      bool
+	done      chan struct{}
+	finished  bool // done is closed or the caller stopped waiting
 }
 
 func (c *ackCollector) expect(n int) {
 	c.mu.Lock()
 	c.nodes--
 	c.expected += n
+	c.checkLocked()
 	c.mu.Unlock()
-	c.check()
 }
 
-func (c *ackCollector) ack(id adapter.SocketID, args socketio.Args) {
+func (c *ackCollector) ack(id adapter.SocketID, args psio.Args) {
 	c.mu.Lock()
-	if !c.done {
+	if !c.finished {
 		c.responses = append(c.responses, AckResponse{SocketID: string(id), Args: args})
+		c.checkLocked()
 	}
 	c.mu.Unlock()
-	c.check()
 }
 
-func (c *ackCollector) check() {
+// noMoreNodes stops waiting for node reports: the answers expected are those
+// of the nodes that have reported.
+func (c *ackCollector) noMoreNodes() {
 	c.mu.Lock()
-	complete := !c.done && c.nodes <= 0 && len(c.responses) >= c.expected
+	c.nodes = 0
+	c.checkLocked()
 	c.mu.Unlock()
-	if complete {
-		c.finish(nil)
+}
+
+func (c *ackCollector) checkLocked() {
+	if !c.finished && c.nodes <= 0 && len(c.responses) >= c.expected {
+		c.finished = true
+		close(c.done)
 	}
 }
 
-func (c *ackCollector) finish(err error) {
+// result stops the collection and returns the answers; later ones are dropped.
+func (c *ackCollector) result() []AckResponse {
 	c.mu.Lock()
-	if c.done {
-		c.mu.Unlock()
-		return
+	defer c.mu.Unlock()
+	if !c.finished {
+		c.finished = true
+		close(c.done)
 	}
-	c.done = true
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	res := c.responses
-	c.mu.Unlock()
-	c.fn(res, err)
-}
-
-// FetchSockets describes the targeted sockets.
-func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]adapter.SocketInfo, error) {
-	return b.nsp.adapter.FetchSockets(ctx, b.opts())
-}
-
-// SocketsJoin makes the targeted sockets join rooms.
-func (b BroadcastOperator) SocketsJoin(rooms ...string) error {
-	return b.nsp.adapter.AddSockets(context.Background(), b.opts(), toRooms(rooms))
-}
-
-// SocketsLeave makes the targeted sockets leave rooms.
-func (b BroadcastOperator) SocketsLeave(rooms ...string) error {
-	return b.nsp.adapter.DelSockets(context.Background(), b.opts(), toRooms(rooms))
-}
-
-// DisconnectSockets disconnects the targeted sockets; close closes their
-// connections too.
-func (b BroadcastOperator) DisconnectSockets(close bool) error {
-	return b.nsp.adapter.DisconnectSockets(context.Background(), b.opts(), close)
+	return c.responses
 }

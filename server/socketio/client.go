@@ -2,15 +2,17 @@ package socketio
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socketd/socketd/protocol/engineio"
-	"github.com/socketd/socketd/protocol/socketio"
+	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -19,11 +21,14 @@ import (
 type client struct {
 	srv  *Server
 	sess *engine.Session
-	rev  socketio.Revision
+	rev  psio.Revision
 	// dec is held only while a binary packet waits for its attachments; other
 	// packets are decoded with a pooled decoder, so idle clients hold none.
-	// Only OnMessage touches it, and the engine serialises those calls.
-	dec *socketio.Decoder
+	// OnMessage (serialised by the engine) takes it while it decodes and puts
+	// it back while a packet is pending; OnClose takes it away for good, so
+	// the attachments are released at the close even if something (nbio
+	// keeps recently closed connections) still refers to the client.
+	dec atomic.Pointer[psio.Decoder]
 
 	mu           sync.Mutex
 	sockets      []*Socket // one per namespace; clients rarely join more than one or two
@@ -34,12 +39,12 @@ type client struct {
 func newClient(srv *Server, sess *engine.Session) *client {
 	c := &client{srv: srv, sess: sess}
 	if sess.Revision() == engineio.V3 {
-		c.rev = socketio.V4
+		c.rev = psio.V4
 		// Socket.IO v4 clients are in "/" from the start, without asking.
 		c.connect("/", emptyAuth)
 		return c
 	}
-	c.rev = socketio.V5
+	c.rev = psio.V5
 	c.connectTimer = time.AfterFunc(srv.cfg.ConnectTimeout, c.onConnectTimeout)
 	return c
 }
@@ -78,33 +83,42 @@ func (c *client) onConnectTimeout() {
 // OnMessage implements engine.Handler.
 func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 	var (
-		p   socketio.Packet
+		p   psio.Packet
 		ok  bool
 		err error
 	)
-	pool := &c.srv.decPool[c.rev-socketio.V4]
-	d := c.dec
+	pool := &c.srv.decPool[c.rev-psio.V4]
+	d := c.dec.Swap(nil)
 	if d == nil {
-		d = pool.Get().(*socketio.Decoder)
+		d = pool.Get().(*psio.Decoder)
 	}
+	held := d.Buffered()
 	c.srv.stats.bytesIn.Add(uint64(len(data)))
 	if binary {
 		p, ok, err = d.AddBinary(data)
 	} else {
 		p, ok, err = d.Add(data)
 	}
+	if err == nil && c.srv.cfg.DisallowBinary && (d.Pending() || (ok && p.Type.IsBinary())) {
+		err = errBinaryRefused
+	}
 	if err != nil {
 		d.Reset()
 	}
+	c.srv.pending.Add(int64(d.Buffered() - held))
 	if d.Pending() {
-		c.dec = d
+		c.dec.Store(d)
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed { // OnClose ran meanwhile and found no decoder to drop
+			c.dropDecoder()
+		}
 	} else {
-		c.dec = nil
 		pool.Put(d)
 	}
 	if err != nil {
-		c.srv.log.Debug("socket.io parse error", slog.String("sid", c.sess.ID()), slog.String("error", err.Error()))
-		c.sess.CloseWithReason(engine.ReasonParseError)
+		c.refuse(err)
 		return
 	}
 	if ok {
@@ -113,10 +127,41 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 	}
 }
 
-func (c *client) dispatch(p *socketio.Packet) {
-	if p.Type == socketio.Connect {
+// errBinaryRefused: a binary packet from a client while Config.DisallowBinary.
+var errBinaryRefused = errors.New("socket.io: binary packet refused (clients may not send binary)")
+
+// refuse closes the connection of a client that sent what cannot be
+// accepted, with the reason logged.
+func (c *client) refuse(err error) {
+	switch {
+	case errors.Is(err, psio.ErrBufferLimit):
+		c.srv.log.Warn("socket.io: attachments of an incomplete packet over the limit; closing the connection",
+			slog.String("sid", c.sess.ID()), slog.Int("limit", c.srv.cfg.MaxBufferedBytes))
+		c.sess.CloseWithReason(engine.ReasonPayloadTooLarge)
+	case errors.Is(err, errBinaryRefused):
+		c.srv.log.Info("socket.io: binary packet refused; closing the connection", slog.String("sid", c.sess.ID()))
+		c.sess.CloseWithReason(engine.ReasonProtocolError)
+	default:
+		c.srv.log.Debug("socket.io parse error", slog.String("sid", c.sess.ID()), slog.String("error", err.Error()))
+		c.sess.CloseWithReason(engine.ReasonParseError)
+	}
+}
+
+// dropDecoder releases a pending packet's attachments.
+func (c *client) dropDecoder() {
+	d := c.dec.Swap(nil)
+	if d == nil {
+		return
+	}
+	c.srv.pending.Add(-int64(d.Buffered()))
+	d.Reset()
+	c.srv.decPool[c.rev-psio.V4].Put(d)
+}
+
+func (c *client) dispatch(p *psio.Packet) {
+	if p.Type == psio.Connect {
 		auth := json.RawMessage(p.Data)
-		if c.rev == socketio.V4 {
+		if c.rev == psio.V4 {
 			auth = queryAuth(p.Query)
 		} else if len(auth) == 0 {
 			auth = emptyAuth
@@ -132,11 +177,11 @@ func (c *client) dispatch(p *socketio.Packet) {
 		return
 	}
 	switch p.Type {
-	case socketio.Disconnect:
+	case psio.Disconnect:
 		s.onClose(ReasonClientNamespaceDisconnect)
-	case socketio.Event, socketio.BinaryEvent:
+	case psio.Event, psio.BinaryEvent:
 		s.onEvent(p)
-	case socketio.Ack, socketio.BinaryAck:
+	case psio.Ack, psio.BinaryAck:
 		s.onAck(p)
 	}
 }
@@ -160,9 +205,9 @@ func queryAuth(query string) json.RawMessage {
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
-		out = socketio.AppendJSONString(out, ku)
+		out = psio.AppendJSONString(out, ku)
 		out = append(out, ':')
-		out = socketio.AppendJSONString(out, vu)
+		out = psio.AppendJSONString(out, vu)
 	}
 	return append(out, '}')
 }
@@ -173,7 +218,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	n, ok := c.srv.lookup(name)
 	if !ok {
 		c.srv.stats.connectErrors.Add(1)
-		c.writePacket(socketio.NewConnectError(c.rev, name, "Invalid namespace", nil))
+		c.writePacket(psio.NewConnectError(c.rev, name, "Invalid namespace", nil))
 		return
 	}
 	c.mu.Lock()
@@ -189,7 +234,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 			data = ce.Data
 		}
 		c.srv.stats.connectErrors.Add(1)
-		c.writePacket(socketio.NewConnectError(c.rev, name, msg, data))
+		c.writePacket(psio.NewConnectError(c.rev, name, msg, data))
 		return
 	}
 	c.mu.Lock()
@@ -202,7 +247,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	c.mu.Unlock()
 	n.add(s)
 	c.srv.stats.connects.Add(1)
-	c.writePacket(socketio.NewConnectReply(c.rev, name, s.id, ""))
+	c.writePacket(psio.NewConnectReply(c.rev, name, s.id, ""))
 	n.connected(s)
 }
 
@@ -214,6 +259,18 @@ func (c *client) remove(s *Socket) {
 	c.mu.Unlock()
 }
 
+// disconnect disconnects every socket of the client, each told with a
+// DISCONNECT packet, then closes the connection (the packets go out first).
+func (c *client) disconnect() {
+	c.mu.Lock()
+	sockets := slices.Clone(c.sockets)
+	c.mu.Unlock()
+	for _, s := range sockets {
+		s.disconnect()
+	}
+	c.sess.Close()
+}
+
 // OnClose implements engine.Handler.
 func (c *client) OnClose(_ *engine.Session, reason engine.CloseReason) {
 	c.mu.Lock()
@@ -221,6 +278,7 @@ func (c *client) OnClose(_ *engine.Session, reason engine.CloseReason) {
 	c.stopConnectTimerLocked()
 	sockets := slices.Clone(c.sockets)
 	c.mu.Unlock()
+	c.dropDecoder()
 	r := disconnectReason(reason)
 	for _, s := range sockets {
 		s.onClose(r)
@@ -244,7 +302,7 @@ func disconnectReason(r engine.CloseReason) DisconnectReason {
 }
 
 // writePacket encodes p for this client and queues it.
-func (c *client) writePacket(p socketio.Packet) error {
+func (c *client) writePacket(p psio.Packet) error {
 	frames := encodeFrames(&p)
 	err := c.sess.Send(frames...)
 	if err == nil {
@@ -255,9 +313,9 @@ func (c *client) writePacket(p socketio.Packet) error {
 
 // encodeFrames turns a packet into its Engine.IO frames: the text header, then
 // one binary frame per attachment. The frames serve every client revision.
-func encodeFrames(p *socketio.Packet) []*engine.Frame {
+func encodeFrames(p *psio.Packet) []*engine.Frame {
 	frames := make([]*engine.Frame, 1, 1+len(p.Attachments))
-	frames[0] = engine.TextMessage(socketio.AppendEncode(nil, p))
+	frames[0] = engine.TextMessage(psio.AppendEncode(nil, p))
 	for _, a := range p.Attachments {
 		frames = append(frames, engine.BinaryMessage(a))
 	}

@@ -21,6 +21,19 @@ type Config struct {
 	MaxAttachments int
 	// MaxDepth bounds JSON nesting in a packet. Zero means 64.
 	MaxDepth int
+	// MaxBufferedBytes bounds the attachment bytes a client may have sent
+	// for a binary packet that is not complete yet; passing it closes the
+	// connection (engine.ReasonPayloadTooLarge), logged. Zero means
+	// Engine.MaxHTTPBufferSize (1e6 by default): a packet with its
+	// attachments weighs no more over WebSocket, one message per attachment,
+	// than it may in one polling POST. Without it a client could announce
+	// MaxAttachments and hold nearly that many times maxHttpBufferSize.
+	MaxBufferedBytes int
+	// DisallowBinary refuses binary packets (BINARY_EVENT, BINARY_ACK) from
+	// clients: the connection is closed (engine.ReasonProtocolError), logged,
+	// before any attachment is buffered. For applications whose clients
+	// never send binary, such as Drupal's.
+	DisallowBinary bool
 	// Adapter makes each namespace's adapter. Nil means adapter.MemoryFactory.
 	Adapter adapter.Factory
 	// Logger receives connection-level events. Nil means nothing is logged.
@@ -31,8 +44,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = 45 * time.Second
 	}
-	if c.ConnectTimeout < 0 || c.MaxAttachments < 0 || c.MaxDepth < 0 {
-		return c, fmt.Errorf("socketio: negative ConnectTimeout, MaxAttachments or MaxDepth")
+	if c.ConnectTimeout < 0 || c.MaxAttachments < 0 || c.MaxDepth < 0 || c.MaxBufferedBytes < 0 {
+		return c, fmt.Errorf("socketio: negative ConnectTimeout, MaxAttachments, MaxDepth or MaxBufferedBytes")
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = int(c.Engine.MaxHTTPBufferSize)
+		if c.MaxBufferedBytes == 0 {
+			c.MaxBufferedBytes = 1e6 // engine.Config's default
+		}
 	}
 	if c.Adapter == nil {
 		c.Adapter = adapter.MemoryFactory

@@ -19,8 +19,8 @@
 //
 // Handlers run on the reading side of the client's connection, one at a time per
 // connection and in arrival order; a handler that blocks holds up that client's
-// later packets (and nothing else). Emits never block: they queue on the
-// connection, bounded in bytes (engine.Config.MaxQueueBytes).
+// later packets (and nothing else). Emits never wait on a client: they queue
+// on the connection, bounded in bytes (engine.Config.MaxQueueBytes).
 //
 // Disconnect hooks can run on the goroutine of whatever ended the socket: an
 // emit that finds the client over its outbound limit, or a Disconnect call. Do
@@ -29,4 +29,11 @@
 // Room membership and broadcasts go through an adapter.Adapter per namespace
 // (in memory by default), the seam where a multi-node adapter plugs in. A
 // broadcast is encoded once; every target connection gets the same frames.
+//
+// With a cluster adapter (Config.Adapter) the namespace spans every node:
+// broadcasts reach the sockets of all of them, and the operations that ask
+// the other nodes (FetchSockets, SocketsJoin, SocketsLeave, DisconnectSockets,
+// EmitWithAck, ServerSideEmit, ServerSideEmitWithAck) take a context and return
+// within it or the adapter's request timeout, whichever ends first. Other nodes
+// send this namespace server-side events (OnServerSideEmit), not only clients.
 package socketio

@@ -14,6 +14,9 @@ var (
 	ErrDisconnected = errors.New("socketio: socket disconnected")
 	// ErrReservedEvent: the application tried to emit a reserved event name.
 	ErrReservedEvent = errors.New("socketio: reserved event name")
+	// ErrAckUnbounded: a broadcast with acks was given neither a Timeout nor a
+	// context deadline, so it could wait forever for a client that left.
+	ErrAckUnbounded = errors.New("socketio: broadcast with acks needs a Timeout or a context deadline")
 )
 
 // ConnectError refuses a connection from a middleware. Message and Data reach

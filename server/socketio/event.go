@@ -3,7 +3,7 @@ package socketio
 import (
 	"sync/atomic"
 
-	"github.com/socketd/socketd/protocol/socketio"
+	psio "github.com/socketd/socketd/protocol/socketio"
 )
 
 // Event is an event received from a client.
@@ -11,7 +11,7 @@ type Event struct {
 	// Name is the event name.
 	Name string
 	// Args are the arguments as raw JSON with their binary attachments.
-	Args socketio.Args
+	Args psio.Args
 
 	socket *Socket
 	ackID  uint64
@@ -39,9 +39,9 @@ func (e *Event) Ack(args ...any) error {
 }
 
 // AckArgs is Ack with prepared arguments.
-func (e *Event) AckArgs(args socketio.Args) error {
+func (e *Event) AckArgs(args psio.Args) error {
 	if !e.hasAck || !e.acked.CompareAndSwap(false, true) {
 		return nil
 	}
-	return e.socket.writePacket(socketio.NewAck(e.socket.nsp.name, e.ackID, args))
+	return e.socket.writePacket(psio.NewAck(e.socket.nsp.name, e.ackID, args))
 }

@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
-	"github.com/socketd/socketd/protocol/socketio"
+	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -18,8 +19,11 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	eng     *engine.Server
-	decCfg  [2]socketio.DecoderConfig // by revision: [0] v4, [1] v5
-	decPool [2]sync.Pool              // of *socketio.Decoder, by revision as decCfg
+	decCfg  [2]psio.DecoderConfig // by revision: [0] v4, [1] v5
+	decPool [2]sync.Pool          // of *psio.Decoder, by revision as decCfg
+	// pending is the attachment bytes held by clients' incomplete binary
+	// packets, all clients together.
+	pending atomic.Int64
 	stats   counters
 
 	mu   sync.RWMutex
@@ -33,13 +37,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace)}
-	for i, rev := range []socketio.Revision{socketio.V4, socketio.V5} {
-		srv.decCfg[i] = socketio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth}
+	for i, rev := range []psio.Revision{psio.V4, psio.V5} {
+		srv.decCfg[i] = psio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth, MaxBufferedBytes: cfg.MaxBufferedBytes}
 		if err := srv.decCfg[i].Validate(); err != nil {
 			return nil, err
 		}
 		dc := srv.decCfg[i]
-		srv.decPool[i].New = func() any { return socketio.NewDecoder(dc) }
+		srv.decPool[i].New = func() any { return psio.NewDecoder(dc) }
 	}
 	if _, err := srv.Namespace("/"); err != nil {
 		return nil, err
@@ -72,7 +76,7 @@ func (srv *Server) Namespace(name string) (*Namespace, error) {
 		return n, nil
 	}
 	n := newNamespace(srv, name)
-	a, err := srv.cfg.Adapter(name, n)
+	a, err := srv.cfg.Adapter(name, n.local())
 	if err != nil {
 		return nil, fmt.Errorf("socketio: adapter for %s: %w", name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,7 +12,7 @@ import (
 	"time"
 
 	"github.com/socketd/socketd/protocol/engineio"
-	"github.com/socketd/socketd/protocol/socketio"
+	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/adapter"
 	"github.com/socketd/socketd/server/engine"
 )
@@ -31,7 +32,7 @@ type Handshake struct {
 }
 
 // AckFunc receives a client's acknowledgement, or ErrAckTimeout/ErrDisconnected.
-type AckFunc func(args socketio.Args, err error)
+type AckFunc func(args psio.Args, err error)
 
 type pendingAck struct {
 	fn    AckFunc
@@ -49,14 +50,24 @@ type Socket struct {
 	connected bool
 	handlers  map[string]EventHandler
 	acks      map[uint64]*pendingAck
-	hooks     *socketHooks // nil until a hook is registered: most sockets have none
+	extra     *socketExtra // nil until needed: most sockets have none of it
 }
 
-// socketHooks are a socket's own disconnect hooks (Namespace.OnDisconnecting and
-// OnDisconnect serve every socket at no cost per socket).
-type socketHooks struct {
+// socketExtra is what few sockets have: their own disconnect hooks
+// (Namespace.OnDisconnecting and OnDisconnect serve every socket at no cost per
+// socket) and data set by the application.
+type socketExtra struct {
 	disconnecting []func(*Socket, DisconnectReason)
 	disconnect    []func(*Socket, DisconnectReason)
+	data          json.RawMessage
+}
+
+// extraLocked returns s.extra, allocating it; s.mu is held.
+func (s *Socket) extraLocked() *socketExtra {
+	if s.extra == nil {
+		s.extra = &socketExtra{}
+	}
+	return s.extra
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -122,37 +133,61 @@ func (s *Socket) On(event string, h EventHandler) {
 // still in its rooms.
 func (s *Socket) OnDisconnecting(fn func(*Socket, DisconnectReason)) {
 	s.mu.Lock()
-	if s.hooks == nil {
-		s.hooks = &socketHooks{}
-	}
-	s.hooks.disconnecting = append(s.hooks.disconnecting, fn)
+	x := s.extraLocked()
+	x.disconnecting = append(x.disconnecting, fn)
 	s.mu.Unlock()
 }
 
 // OnDisconnect registers a hook run after the socket left.
 func (s *Socket) OnDisconnect(fn func(*Socket, DisconnectReason)) {
 	s.mu.Lock()
-	if s.hooks == nil {
-		s.hooks = &socketHooks{}
-	}
-	s.hooks.disconnect = append(s.hooks.disconnect, fn)
+	x := s.extraLocked()
+	x.disconnect = append(x.disconnect, fn)
 	s.mu.Unlock()
 }
 
 // Join adds the socket to rooms. It does nothing once the socket has
 // disconnected, so a late Join cannot leave a stale room entry behind.
-func (s *Socket) Join(rooms ...string) {
+func (s *Socket) Join(rooms ...string) { s.join(toRooms(rooms)) }
+
+func (s *Socket) join(rooms []adapter.Room) {
 	// Holding mu orders this against onClose: either the join lands before
 	// the socket is marked gone (and DelAll removes it), or it is skipped.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.connected {
-		s.nsp.adapter.AddAll(adapter.SocketID(s.id), toRooms(rooms))
+		s.nsp.adapter.AddAll(adapter.SocketID(s.id), rooms)
 	}
 }
 
 // Leave removes the socket from a room.
 func (s *Socket) Leave(room string) { s.nsp.adapter.Del(adapter.SocketID(s.id), adapter.Room(room)) }
+
+// SetData sets the socket's data (socket.io's socket.data): JSON, because
+// FetchSockets carries it to other nodes (RemoteSocket.Data). nil clears it.
+func (s *Socket) SetData(data json.RawMessage) error {
+	if data != nil && !json.Valid(data) {
+		return errors.New("socketio: socket data is not valid JSON")
+	}
+	data = slices.Clone(data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if data == nil && s.extra == nil {
+		return nil
+	}
+	s.extraLocked().data = data
+	return nil
+}
+
+// Data is the socket's data as set by SetData, or nil.
+func (s *Socket) Data() json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.extra == nil {
+		return nil
+	}
+	return s.extra.data
+}
 
 // Rooms returns the socket's rooms, its own id room included.
 func (s *Socket) Rooms() []string {
@@ -174,7 +209,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 }
 
 // EmitArgs sends an event with prepared arguments.
-func (s *Socket) EmitArgs(event string, args socketio.Args) error {
+func (s *Socket) EmitArgs(event string, args psio.Args) error {
 	p, err := eventPacket(s.nsp.name, event, args)
 	if err != nil {
 		return err
@@ -195,7 +230,7 @@ func (s *Socket) EmitWithAck(event string, timeout time.Duration, fn AckFunc, ar
 }
 
 // EmitArgsWithAck is EmitWithAck with prepared arguments.
-func (s *Socket) EmitArgsWithAck(event string, timeout time.Duration, fn AckFunc, args socketio.Args) error {
+func (s *Socket) EmitArgsWithAck(event string, timeout time.Duration, fn AckFunc, args psio.Args) error {
 	p, err := eventPacket(s.nsp.name, event, args)
 	if err != nil {
 		return err
@@ -209,7 +244,7 @@ func (s *Socket) EmitArgsWithAck(event string, timeout time.Duration, fn AckFunc
 		id := p.ID
 		pa.timer = time.AfterFunc(timeout, func() {
 			if s.takeAck(id) != nil {
-				fn(socketio.Args{}, ErrAckTimeout)
+				fn(psio.Args{}, ErrAckTimeout)
 			}
 		})
 	}
@@ -256,24 +291,25 @@ func (s *Socket) To(rooms ...string) BroadcastOperator {
 
 // Disconnect removes the socket from its namespace; the client is told (reason
 // "io server disconnect") and does not reconnect by itself. With close the
-// whole connection is closed too.
+// whole connection is closed too, after every socket it has in other
+// namespaces was disconnected the same way (socket.io's disconnect(true)).
 func (s *Socket) Disconnect(close bool) {
 	if close {
-		// The DISCONNECT packet goes first, as Node sends it, so the client
-		// reports "io server disconnect" rather than "transport close" (the
-		// session queues its close after it).
-		_ = s.writePacket(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp.name})
-		s.client.sess.Close()
+		s.client.disconnect()
 		return
 	}
+	s.disconnect()
+}
+
+func (s *Socket) disconnect() {
 	if !s.Connected() {
 		return
 	}
-	_ = s.writePacket(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp.name})
+	_ = s.writePacket(psio.Packet{Type: psio.Disconnect, Namespace: s.nsp.name})
 	s.onClose(ReasonServerNamespaceDisconnect)
 }
 
-func (s *Socket) writePacket(p socketio.Packet) error {
+func (s *Socket) writePacket(p psio.Packet) error {
 	if !s.Connected() {
 		return ErrDisconnected
 	}
@@ -290,7 +326,7 @@ func (s *Socket) handler(event string) EventHandler {
 	return s.nsp.handler(event)
 }
 
-func (s *Socket) onEvent(p *socketio.Packet) {
+func (s *Socket) onEvent(p *psio.Packet) {
 	name, args, err := p.Event()
 	if err != nil {
 		// The decoder validated the packet; this cannot happen.
@@ -303,7 +339,7 @@ func (s *Socket) onEvent(p *socketio.Packet) {
 	h(s, &Event{Name: name, Args: args, socket: s, ackID: p.ID, hasAck: p.HasID})
 }
 
-func (s *Socket) onAck(p *socketio.Packet) {
+func (s *Socket) onAck(p *psio.Packet) {
 	if !p.HasID {
 		return
 	}
@@ -332,9 +368,9 @@ func (s *Socket) onClose(reason DisconnectReason) {
 	s.nsp.srv.stats.disconnected(reason)
 	acks := s.acks
 	s.acks = nil
-	var own socketHooks
-	if s.hooks != nil {
-		own = *s.hooks
+	var own socketExtra
+	if s.extra != nil {
+		own = *s.extra
 	}
 	s.mu.Unlock()
 	s.nsp.mu.RLock()
@@ -351,7 +387,7 @@ func (s *Socket) onClose(reason DisconnectReason) {
 		if pa.timer != nil {
 			pa.timer.Stop()
 		}
-		pa.fn(socketio.Args{}, ErrDisconnected)
+		pa.fn(psio.Args{}, ErrDisconnected)
 	}
 	for _, fn := range disconnect {
 		fn(s, reason)

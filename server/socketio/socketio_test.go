@@ -1,6 +1,7 @@
 package socketio_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -49,6 +50,20 @@ func newEnv(t *testing.T, cfg socketio.Config, setup func(io *socketio.Server)) 
 func (e *env) dial(eio string) *testutil.WSClient {
 	e.t.Helper()
 	c, err := testutil.DialWS(e.url + "?EIO=" + eio + "&transport=websocket")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(c.Close)
+	if d, _ := c.ReadData(e.t); !strings.HasPrefix(d, "0{") {
+		e.t.Fatalf("open packet %q", d)
+	}
+	return c
+}
+
+// dialQuery is dial with more handshake query parameters.
+func (e *env) dialQuery(eio, query string) *testutil.WSClient {
+	e.t.Helper()
+	c, err := testutil.DialWS(e.url + "?EIO=" + eio + "&transport=websocket&" + query)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -393,12 +408,14 @@ func TestBroadcastWithAck(t *testing.T) {
 		n := io.Of("/")
 		n.OnConnection(func(s *socketio.Socket) { s.Join("room"); joined <- struct{}{} })
 		n.On("go", func(s *socketio.Socket, _ *socketio.Event) {
-			_ = n.To("room").Timeout(5*time.Second).EmitWithAck("ask", func(r []socketio.AckResponse, err error) {
+			// Not on the handler's goroutine: it reads this client's answer.
+			go func() {
+				r, err := n.To("room").Timeout(5*time.Second).EmitWithAck(context.Background(), "ask")
 				if err != nil {
 					t.Error(err)
 				}
 				done <- r
-			})
+			}()
 		})
 	})
 	a, b := e.dial("4"), e.dial("4")

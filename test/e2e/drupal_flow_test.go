@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -52,6 +53,10 @@ type fakeDrupal struct {
 	mu       sync.Mutex
 	messages []map[string]any // every messageJson received, in order
 	changed  chan struct{}    // closed and replaced on every new message
+
+	// down makes it answer every message (recorded all the same) with
+	// 503, as a Drupal in maintenance or behind a proxy whose PHP is gone.
+	down atomic.Bool
 }
 
 func newFakeDrupal(t testing.TB, tokens map[string]drupalUser) *fakeDrupal {
@@ -94,6 +99,12 @@ func (d *fakeDrupal) serve(w http.ResponseWriter, r *http.Request) {
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
+	if d.down.Load() {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "<html><body>Site under maintenance</body></html>")
+		return
+	}
 
 	var reply any
 	switch msg["messageType"] {
@@ -335,6 +346,8 @@ type clientEvent struct {
 	Cmd       string          `json:"cmd"`
 	Data      json.RawMessage `json:"data"`
 	Raw       string          `json:"raw"`
+	Sel       string          `json:"sel"`  // browser/run.mjs --watch: the selector
+	Text      string          `json:"text"` // and its element's text
 	line      string
 }
 

@@ -4,10 +4,12 @@
 // to stdout, one JSON object per line, for ../browser_test.go.
 //
 //   node browser/run.mjs --url PAGE_URL --user-data-dir DIR [--executable /usr/bin/chromium]
-//        [--timeout 60000]
+//        [--timeout 60000] [--watch "CSS selector,CSS selector"]
 //
 // The page (index.html + drupal-nodejs.js) calls window.e2eReport(obj); each obj is
-// printed with "name":"page". Console messages and page errors are printed as
+// printed with "name":"page". With --watch, the text of each selector's element is
+// printed as {"name":"page","ev":"text","sel":S,"text":T} when the page loads and
+// whenever it changes (for pages that do not report themselves, such as /demo). Console messages and page errors are printed as
 // {"name":"page","ev":"console"|"pageerror",...}. A line "done" on stdin (or stdin
 // closing) closes the browser; the last line is {"ok":true} (exit 0) or
 // {"ok":false,"error":...} (exit 1). The whole run is bounded by --timeout ms.
@@ -45,6 +47,7 @@ async function main() {
       "user-data-dir": { type: "string" },
       executable: { type: "string", default: "/usr/bin/chromium" },
       timeout: { type: "string", default: "60000" },
+      watch: { type: "string", default: "" },
     },
     strict: true,
   }).values;
@@ -76,6 +79,28 @@ async function main() {
   page.on("console", (m) => out({ ev: "console", type: m.type(), text: m.text() }));
   page.on("pageerror", (err) => out({ ev: "pageerror", error: String(err && err.message) }));
   page.on("requestfailed", (r) => out({ ev: "requestfailed", url: r.url(), error: r.failure() ? r.failure().errorText : "" }));
+  const selectors = opts.watch.split(",").map((x) => x.trim()).filter(Boolean);
+  if (selectors.length > 0) {
+    // Runs in the page before its own scripts: report each watched element's
+    // text once the DOM is there and on every change after.
+    await page.addInitScript((sels) => {
+      const last = {};
+      const report = () => {
+        for (const sel of sels) {
+          const el = document.querySelector(sel);
+          const text = el ? el.textContent : null;
+          if (text !== last[sel]) {
+            last[sel] = text;
+            window.e2eReport({ ev: "text", sel, text });
+          }
+        }
+      };
+      document.addEventListener("DOMContentLoaded", () => {
+        report();
+        new MutationObserver(report).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+      });
+    }, selectors);
+  }
   const resp = await page.goto(opts.url, { waitUntil: "load", timeout: 30000 });
   out({ ev: "navigated", status: resp ? resp.status() : 0 });
 

@@ -8,8 +8,10 @@
 // with the handlers and settings of the socket.io-protocol suite plus those the
 // end-to-end tests use (socketio.go). Both take pingInterval 300 ms, pingTimeout
 // 200 ms, maxHttpBufferSize 1e6 and CORS for every origin, and accept EIO=3 as
-// well, so older clients run against the same handlers. It prints one line,
-// "listening on http://HOST:PORT", once it accepts connections.
+// well, so older clients run against the same handlers. With -redis URL it joins
+// the cluster on that Redis and serves the cluster test events too (cluster.go).
+// It prints one line, "listening on http://HOST:PORT", once it accepts
+// connections.
 package main
 
 import (
@@ -25,14 +27,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/socketd/socketd/server/adapter"
 	"github.com/socketd/socketd/server/engine"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:3000", "listen address (loopback; port 0 picks a free port)")
 	verbose := flag.Bool("v", false, "log session events to stderr")
+	redisURL := flag.String("redis", "", "join the cluster on this Redis (redis://HOST:PORT) and serve the cluster test events")
+	name := flag.String("name", "", "this node's name in the cluster test events' answers")
 	flag.Parse()
-	if err := run(*addr, *verbose); err != nil {
+	if err := run(*addr, *verbose, *redisURL, *name); err != nil {
 		fmt.Fprintln(os.Stderr, "suiteserver:", err)
 		os.Exit(1)
 	}
@@ -51,7 +56,7 @@ func (echo) OnMessage(s *engine.Session, data []byte, binary bool) {
 
 func (echo) OnClose(*engine.Session, engine.CloseReason) {}
 
-func run(addr string, verbose bool) error {
+func run(addr string, verbose bool, redisURL, name string) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -67,9 +72,21 @@ func run(addr string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	sio, err := newSocketIO(logger)
+	var factory adapter.Factory // nil: in memory, a single node
+	if redisURL != "" {
+		f, closeCluster, err := newCluster(redisURL, logger)
+		if err != nil {
+			return err
+		}
+		defer closeCluster()
+		factory = f
+	}
+	sio, err := newSocketIO(logger, factory)
 	if err != nil {
 		return err
+	}
+	if redisURL != "" {
+		clusterHandlers(sio.Of("/"), name)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", eio)

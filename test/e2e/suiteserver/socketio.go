@@ -7,6 +7,7 @@ import (
 
 	"github.com/socketd/socketd/protocol/engineio"
 	psio "github.com/socketd/socketd/protocol/socketio"
+	"github.com/socketd/socketd/server/adapter"
 	"github.com/socketd/socketd/server/engine"
 	"github.com/socketd/socketd/server/socketio"
 )
@@ -14,15 +15,23 @@ import (
 // newSocketIO builds the Socket.IO endpoint: the socket.io-protocol suite's
 // reference handlers, plus the handlers test/e2e/socketio_clients_test.go
 // describes in its contract comment.
-func newSocketIO(logger *slog.Logger) (*socketio.Server, error) {
+func newSocketIO(logger *slog.Logger, factory adapter.Factory) (*socketio.Server, error) {
+	pingInterval, pingTimeout := 300*time.Millisecond, 200*time.Millisecond
+	if factory != nil {
+		// A cluster node's handlers may wait on Redis (a publish while Redis
+		// goes away takes go-redis' dial retries, about 2 s): the cluster test
+		// is not about heartbeats, so they must not end sessions then.
+		pingInterval, pingTimeout = 2*time.Second, 5*time.Second
+	}
 	io, err := socketio.New(socketio.Config{
 		Engine: engine.Config{
-			PingInterval:      300 * time.Millisecond,
-			PingTimeout:       200 * time.Millisecond,
+			PingInterval:      pingInterval,
+			PingTimeout:       pingTimeout,
 			MaxHTTPBufferSize: 1e6,
 			CORS:              engine.CORSConfig{AllowedOrigins: []string{"*"}},
 		},
 		ConnectTimeout: time.Second,
+		Adapter:        factory,
 		Logger:         logger,
 	})
 	if err != nil {

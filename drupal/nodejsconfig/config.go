@@ -1,4 +1,4 @@
-package drupal
+package nodejsconfig
 
 import (
 	"errors"
@@ -74,6 +74,30 @@ type Config struct {
 	// (socket.io 2.x) did; the page is on Drupal's origin and the socket on
 	// another port, so cross-origin is the normal deployment.
 	CORSOrigins []string `json:"corsOrigins"`
+	// Redis is the URL of the Redis server that joins socketd nodes (and Node
+	// socket.io nodes on @socket.io/redis-adapter) into one cluster:
+	// redis:// or rediss://, with password and DB. Empty: a single node.
+	// RedisPrefix prefixes its channels; empty means "socket.io", the Node
+	// adapter's default. cmd/socketd reads both.
+	Redis       string `json:"redis"`
+	RedisPrefix string `json:"redisPrefix"`
+
+	// HTTP server bounds, for what a client holds before it has sent a whole
+	// request (held long-polling GETs and WebSockets are not affected).
+
+	// KeepAliveTimeout closes a kept-alive connection idle for this long.
+	// Default 5s, Node's keepAliveTimeout.
+	KeepAliveTimeout Duration `json:"keepAliveTimeout"`
+	// HeadersTimeout bounds reading a request's head (and a TLS handshake).
+	// Default 10s.
+	HeadersTimeout Duration `json:"headersTimeout"`
+	// BodyTimeout bounds reading a request's body once its head is in.
+	// Default 30s (Node's requestTimeout is 300s).
+	BodyTimeout Duration `json:"bodyTimeout"`
+	// MaxHalfOpenConnections caps the connections that have not delivered a
+	// complete request (new, kept-alive idle, head or body still coming);
+	// past it new connections are closed at once. Default 4096.
+	MaxHalfOpenConnections int `json:"maxHalfOpenConnections"`
 
 	// Ignored lists keys read from the file that socketd accepts but does not
 	// use; the loader fills it so the caller can warn once.
@@ -110,6 +134,11 @@ const (
 	DefaultAuthTimeout  = 5 * time.Second
 	DefaultAuthCacheTTL = time.Hour
 	DefaultSocketPath   = "/socket.io"
+
+	DefaultKeepAliveTimeout       = 5 * time.Second
+	DefaultHeadersTimeout         = 10 * time.Second
+	DefaultBodyTimeout            = 30 * time.Second
+	DefaultMaxHalfOpenConnections = 4096
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -155,6 +184,18 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.CORSOrigins == nil {
 		c.CORSOrigins = []string{"*"}
+	}
+	if c.KeepAliveTimeout == 0 {
+		c.KeepAliveTimeout = Duration(DefaultKeepAliveTimeout)
+	}
+	if c.HeadersTimeout == 0 {
+		c.HeadersTimeout = Duration(DefaultHeadersTimeout)
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = Duration(DefaultBodyTimeout)
+	}
+	if c.MaxHalfOpenConnections == 0 {
+		c.MaxHalfOpenConnections = DefaultMaxHalfOpenConnections
 	}
 	return c
 }
@@ -227,6 +268,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Extensions) > 0 {
 		errs = append(errs, fmt.Errorf("extensions %v: JavaScript extensions cannot run in socketd; port them to a Go drupal.Extension", c.Extensions))
+	}
+	if c.KeepAliveTimeout < 0 || c.HeadersTimeout < 0 || c.BodyTimeout < 0 || c.MaxHalfOpenConnections < 0 {
+		errs = append(errs, errors.New("keepAliveTimeout, headersTimeout, bodyTimeout and maxHalfOpenConnections must not be negative"))
 	}
 	if c.ClientBundle != "2" && c.ClientBundle != "4" {
 		errs = append(errs, fmt.Errorf("clientBundle %q: want 2 or 4", c.ClientBundle))

@@ -1,4 +1,4 @@
-package drupal
+package nodejsconfig
 
 import (
 	"encoding/json"

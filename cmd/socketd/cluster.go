@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
+	"github.com/socketd/socketd/drupal/store"
+	"github.com/socketd/socketd/drupal/store/redisstore"
+	"github.com/socketd/socketd/server/adapter"
+	"github.com/socketd/socketd/server/adapter/redisadapter"
+)
+
+// cluster is this node's membership of the Redis cluster of cfg.Redis.
+type cluster struct {
+	client *redis.Client
+	bus    *redisadapter.Cluster
+	// storeClient serves the Drupal store. It has short timeouts of its own:
+	// a store call made while Redis is lost holds up a Drupal API answer or
+	// an authentication until it fails, and the store then serves locally.
+	storeClient *redis.Client
+	store       *redisstore.Store
+}
+
+// storeTimeout bounds each call of the Drupal store to Redis.
+const storeTimeout = time.Second
+
+// redisOptions checks and parses the redis key: redis:// or rediss:// with
+// password and DB (go-redis' ParseURL).
+func redisOptions(raw string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w (want redis://[:password@]host:port[/db] or rediss://...)", redactedURL(raw), err)
+	}
+	return opts, nil
+}
+
+// newCluster joins the cluster. It does not wait for Redis: a node whose Redis
+// is unreachable serves its own clients and joins when Redis answers.
+func newCluster(cfg nodejsconfig.Config, logger *slog.Logger) (*cluster, error) {
+	opts, err := redisOptions(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	client := redis.NewClient(opts)
+	bus, err := redisadapter.New(redisadapter.Config{Client: client, Prefix: cfg.RedisPrefix, Logger: logger})
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	prefix := cfg.RedisPrefix
+	if prefix == "" {
+		prefix = "socket.io"
+	}
+	so := *opts
+	so.DialTimeout, so.ReadTimeout, so.WriteTimeout = storeTimeout, storeTimeout, storeTimeout
+	storeClient := redis.NewClient(&so)
+	// The store's keys follow the adapter's prefix, so two sites sharing a
+	// Redis with their own prefixes keep their Drupal data apart too.
+	st, err := redisstore.New(redisstore.Config{
+		Client: storeClient,
+		Prefix: prefix + ":drupal",
+		NodeID: bus.NodeID(),
+		Logger: logger,
+	})
+	if err != nil {
+		_ = bus.Close()
+		_ = client.Close()
+		_ = storeClient.Close()
+		return nil, err
+	}
+	logger.Info("cluster node", slog.String("redis", redactedURL(cfg.Redis)), slog.String("prefix", prefix), slog.String("node", bus.NodeID()))
+	return &cluster{client: client, bus: bus, storeClient: storeClient, store: st}, nil
+}
+
+// drupalStore is the Drupal bridge's store: nil (the bridge's in-memory
+// store) without a cluster. The bridge starts and closes it.
+func (c *cluster) drupalStore() store.Store {
+	if c == nil {
+		return nil
+	}
+	return c.store
+}
+
+// factory is the adapter factory of the Socket.IO server; nil (the in-memory
+// adapter) without a cluster.
+func (c *cluster) factory() adapter.Factory {
+	if c == nil {
+		return nil
+	}
+	return c.bus.Factory()
+}
+
+// close leaves the cluster; call it after the Socket.IO server is closed.
+func (c *cluster) close() {
+	if c == nil {
+		return
+	}
+	_ = c.bus.Close()
+	_ = c.client.Close()
+	_ = c.storeClient.Close()
+}
+
+// redactedURL is raw with its password hidden, for logs and errors.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
