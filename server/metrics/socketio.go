@@ -17,7 +17,7 @@ type serverCollector struct {
 
 	sessions, handshakes, upgrades, upgradesAbandoned, refused, closed *prometheus.Desc
 
-	sockets, connects, connectErrors, disconnects                 *prometheus.Desc
+	sockets, connects, connectErrors, disconnects                *prometheus.Desc
 	packetsIn, bytesIn, packetsOut, bytesOut, broadcasts, fanout *prometheus.Desc
 }
 
