@@ -3,6 +3,7 @@ package drupal
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -242,6 +243,17 @@ func (b *Backend) Stats() BackendStats {
 		h.Sum = time.Duration(c.sumNanos[call].Load())
 	}
 	return st
+}
+
+// logAttrs name a failed call in its log line: the URL called and, when
+// Drupal answered, the HTTP status.
+func (b *Backend) logAttrs(err error) []any {
+	attrs := []any{slog.String("url", b.url)}
+	var se *StatusError
+	if errors.As(err, &se) {
+		attrs = append(attrs, slog.Int("status", se.Code))
+	}
+	return attrs
 }
 
 // AuthStats counts how authenticate events were served, on this node.

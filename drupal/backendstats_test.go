@@ -3,6 +3,7 @@ package drupal
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -103,5 +104,30 @@ func TestBackendReadyProbes(t *testing.T) {
 	}
 	if st := down.Stats(); st.Probes != 1 || st.ProbeFailures != 1 || st.Results != [NumBackendCalls][NumBackendResults]uint64{} {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestBackendFailureLogNamesCall: a call Drupal refuses is logged at warn
+// with the URL called and the status, and counted.
+func TestBackendFailureLogNamesCall(t *testing.T) {
+	e := newEnv(t, nil)
+	h := &logRecords{}
+	e.b.log = slog.New(h) // before any socket: read by the bridge's goroutines only after
+	e.drupal.setOverride(func(w http.ResponseWriter, _ *http.Request, _ map[string]json.RawMessage) bool {
+		w.WriteHeader(http.StatusForbidden)
+		return true
+	})
+	c := e.dial()
+	c.emit("authenticate", `{"authToken":"tok"}`, false)
+	c.expectDisconnect()
+	got := h.lines("drupal: disconnecting client: authentication failed")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "WARN ") || !strings.Contains(got[0], " url="+e.b.Backend().URL()) || !strings.Contains(got[0], " status=403") {
+		t.Fatalf("log lines %q", got)
+	}
+	if n := e.b.Backend().Stats().Results[CallAuthenticate][ResultHTTP4xx]; n != 1 {
+		t.Fatalf("%d calls counted http_4xx", n)
+	}
+	if as := e.b.AuthStats(); as.CacheMisses != 1 || as.CacheHits != 0 || as.Sockets != 0 {
+		t.Fatalf("auth stats %+v", as)
 	}
 }
