@@ -299,11 +299,17 @@ func TestReadyz(t *testing.T) {
 	if checks["drupal"] != "ok" || checks["redis"] != "ok" || checks["listening"] != "ok" {
 		t.Fatalf("ready with checks %v", rep)
 	}
+	if up := value(a.scrape(t), "socketd_redis_up"); up != 1 {
+		t.Fatalf("socketd_redis_up %v while ready", up)
+	}
 	rs.Kill()
 	rep = waitFor(http.StatusServiceUnavailable, "Redis killed")
 	checks, _ = rep["checks"].(map[string]any)
 	if s, _ := checks["redis"].(string); !strings.Contains(s, "not subscribed") || rep["draining"] != false || checks["drupal"] != "ok" {
 		t.Fatalf("not ready with %v", rep)
+	}
+	if up := value(a.scrape(t), "socketd_redis_up"); up != 0 {
+		t.Fatalf("socketd_redis_up %v with Redis killed", up)
 	}
 }
 
