@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,8 +16,9 @@ const ProbeAfter = 10 * time.Second
 // probeTimeout bounds a probe when the auth timeout does not.
 const probeTimeout = 5 * time.Second
 
-// probeState lets one probe run at a time; the zero value is ready.
-type probeState struct{ mu sync.Mutex }
+// probeState lets one probe run at a time (a flag, not a lock: nobody waits
+// for it); the zero value is ready.
+type probeState struct{ running atomic.Bool }
 
 // Ready reports whether Drupal answers: nil when the latest call to it, or
 // probe, got an answer (a 4xx or an invalid token is an answer), an error
@@ -32,10 +33,10 @@ type probeState struct{ mu sync.Mutex }
 func (b *Backend) Ready(ctx context.Context) error {
 	c := &b.stats
 	latest := max(c.lastAnswer.Load(), c.lastFailure.Load())
-	if time.Since(time.Unix(0, latest)) > ProbeAfter && b.probe.mu.TryLock() {
+	if time.Since(time.Unix(0, latest)) > ProbeAfter && b.probe.running.CompareAndSwap(false, true) {
 		done := make(chan struct{})
 		go func() {
-			defer b.probe.mu.Unlock()
+			defer b.probe.running.Store(false)
 			defer close(done)
 			b.sendProbe(context.WithoutCancel(ctx))
 		}()
