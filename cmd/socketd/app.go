@@ -22,6 +22,7 @@ import (
 	"github.com/socketd/socketd/drupal"
 	"github.com/socketd/socketd/drupal/devdrupal"
 	"github.com/socketd/socketd/drupal/nodejsconfig"
+	"github.com/socketd/socketd/server/adminui"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -36,6 +37,8 @@ type app struct {
 	tls    *tls.Config
 	// cluster is nil on a single node (no redis key).
 	cluster *cluster
+	// admin is nil without the adminUI key.
+	admin *adminui.Admin
 }
 
 func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error) {
@@ -50,10 +53,19 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 			return nil, err
 		}
 	}
+	admin, err := newAdminUI(cfg, logger)
+	if err != nil {
+		cl.close()
+		return nil, err
+	}
+	factory := cl.factory()
+	if admin != nil {
+		factory = admin.Adapter(factory)
+	}
 	sio, err := socketio.New(socketio.Config{
 		Engine:  ec,
 		Logger:  logger,
-		Adapter: cl.factory(),
+		Adapter: factory,
 		// Drupal's client never sends binary; with client messages off
 		// nothing would read it, so a binary packet only costs memory.
 		DisallowBinary: !cfg.ClientsCanWriteToChannels && !cfg.ClientsCanWriteToClients,
@@ -62,13 +74,21 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		cl.close()
 		return nil, err
 	}
+	if admin != nil {
+		if err := admin.Attach(sio); err != nil {
+			_ = sio.Close(context.Background())
+			cl.close()
+			return nil, err
+		}
+	}
 	bridge, err := drupal.New(cfg, sio, drupal.Options{Logger: logger, Store: cl.drupalStore()})
 	if err != nil {
+		admin.Close()
 		_ = sio.Close(context.Background())
 		cl.close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, dev: dev, log: logger, io: sio, bridge: bridge, cluster: cl}
+	a := &app{cfg: cfg, dev: dev, log: logger, io: sio, bridge: bridge, cluster: cl, admin: admin}
 	if cfg.ServiceKey == "" {
 		logger.Warn("serviceKey is empty: the Drupal API accepts calls from anyone who can reach it; set serviceKey to Drupal's service key",
 			slog.String("drupal_api", cfg.BaseAuthPath))
@@ -96,6 +116,9 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 	if pub := bridge.PublicRoutes(); pub != nil {
 		r.Mount("/", pub)
 	}
+	if admin != nil {
+		mountAdminUI(r, cfg, logger)
+	}
 	if dev {
 		r.Handle(devBackendPath, devdrupal.New(devdrupal.Config{ServiceKey: cfg.ServiceKey, Logger: logger}))
 		demo := clientjs.DemoHandler(clientjs.DemoConfig{SocketPath: path, APIPath: cfg.BaseAuthPath, ServiceKey: cfg.ServiceKey})
@@ -106,6 +129,7 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 
 	if cfg.Scheme == "https" {
 		if a.tls, err = tlsConfig(cfg); err != nil {
+			admin.Close()
 			bridge.Close()
 			_ = sio.Close(context.Background())
 			cl.close()
@@ -142,6 +166,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	if a.dev {
 		attrs = append(attrs, slog.String("demo", base+"/demo/"))
 	}
+	if a.admin != nil {
+		attrs = append(attrs, slog.String("admin_ui", base+adminUIPath))
+	}
 	a.log.Info("socketd listening", attrs...)
 	select {
 	case err = <-errc:
@@ -151,7 +178,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.bridge.Close()
-	_ = a.io.Close(sctx)
+	a.admin.Close()
+	// A polling client fetches its close packet with the GET it always has
+	// held; one that has not within a second is gone or reconnecting, and
+	// waiting longer for it only delays the exit.
+	cctx, ccancel := context.WithTimeout(sctx, pollCloseWait)
+	_ = a.io.Close(cctx)
+	ccancel()
 	a.cluster.close()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
@@ -161,6 +194,10 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	return err
 }
+
+// pollCloseWait bounds how long shutting down waits for polling clients to
+// fetch their close packet.
+const pollCloseWait = time.Second
 
 // httpLimits are the HTTP server's bounds from the configuration (defaults
 // applied).

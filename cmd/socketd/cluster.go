@@ -29,6 +29,44 @@ type cluster struct {
 // storeTimeout bounds each call of the Drupal store to Redis.
 const storeTimeout = time.Second
 
+// busTimeout bounds each dial, read and write of the adapter's client.
+// PUBLISH and PUBSUB NUMSUB answer in well under a millisecond; a second of
+// silence means Redis is frozen or the network is gone.
+const busTimeout = time.Second
+
+// busOptions are the adapter client's options: a refused, frozen or
+// unreachable Redis fails a publish within busTimeout (the adapter then
+// pings its subscription connection and, without an answer within half a
+// second, goes off the bus), where go-redis's defaults took 1.7 s for a
+// refused connection and 5 s for a frozen Redis. Values the URL sets are
+// kept.
+func busOptions(opts redis.Options) *redis.Options {
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = busTimeout // default 5 s: a host that drops SYNs
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = busTimeout // default 5 s: a frozen Redis
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = busTimeout
+	}
+	if opts.PoolTimeout == 0 {
+		opts.PoolTimeout = busTimeout // default ReadTimeout + 1 s
+	}
+	// One dial per attempt (default 5, 100 ms apart): the adapter retries
+	// with its own backoff.
+	opts.DialerRetries = 1
+	if opts.MaxRetries == 0 {
+		// No command retries (default 3, with backoff): a pipeline retried
+		// after a read timeout reaches Redis twice once it answers again,
+		// and a refused connection retried was most of the 1.7 s. go-redis
+		// checks a pooled connection before use, so one Redis closed while
+		// idle costs no message.
+		opts.MaxRetries = -1
+	}
+	return &opts
+}
+
 // redisOptions checks and parses the redis key: redis:// or rediss:// with
 // password and DB (go-redis' ParseURL).
 func redisOptions(raw string) (*redis.Options, error) {
@@ -46,7 +84,7 @@ func newCluster(cfg nodejsconfig.Config, logger *slog.Logger) (*cluster, error) 
 	if err != nil {
 		return nil, err
 	}
-	client := redis.NewClient(opts)
+	client := redis.NewClient(busOptions(*opts))
 	bus, err := redisadapter.New(redisadapter.Config{Client: client, Prefix: cfg.RedisPrefix, Logger: logger})
 	if err != nil {
 		_ = client.Close()

@@ -153,3 +153,24 @@ func TestAppRedisUnreachable(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// The adapter's client notices a dead Redis within busTimeout unless the URL
+// says otherwise.
+func TestBusOptions(t *testing.T) {
+	opts, err := redisOptions("redis://h:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := busOptions(*opts)
+	if o.DialTimeout != busTimeout || o.ReadTimeout != busTimeout || o.WriteTimeout != busTimeout ||
+		o.PoolTimeout != busTimeout || o.DialerRetries != 1 || o.MaxRetries != -1 {
+		t.Fatalf("defaults: %+v", o)
+	}
+	opts, err = redisOptions("redis://h:1?read_timeout=3s&max_retries=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := busOptions(*opts); o.ReadTimeout != 3*time.Second || o.MaxRetries != 2 || o.DialTimeout != busTimeout {
+		t.Fatalf("the URL's values were not kept: %+v", o)
+	}
+}

@@ -121,6 +121,10 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 		// it got; NODE_BACKEND_* variables cannot send it elsewhere.
 		cfg.Backend = devConfig().Backend
 		cfg.Backend.Host, cfg.Backend.Port = cfg.Host, cfg.Port
+		// The admin UI, without a login, where that is allowed.
+		if isLoopbackHost(cfg.Host) {
+			cfg.AdminUI = &nodejsconfig.AdminUI{Auth: nodejsconfig.AdminUIAuth{Set: true, Disabled: true}}
+		}
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {

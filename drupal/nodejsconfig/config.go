@@ -1,6 +1,7 @@
 package nodejsconfig
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -99,6 +100,10 @@ type Config struct {
 	// past it new connections are closed at once. Default 4096.
 	MaxHalfOpenConnections int `json:"maxHalfOpenConnections"`
 
+	// AdminUI turns on the socket.io admin UI (cmd/socketd serves it at
+	// /admin/); nil, the key absent, means off.
+	AdminUI *AdminUI `json:"adminUI"`
+
 	// Operations (docs/OPERATIONS.md); cmd/socketd reads both.
 
 	// MetricsAddr is the address of the operator's listener, serving
@@ -131,6 +136,65 @@ type BackendConfig struct {
 	StrictSSL bool `json:"strictSSL"`
 	// HTTPAuth "user:pass" adds basic auth to calls to Drupal.
 	HTTPAuth string `json:"httpAuth"`
+}
+
+// AdminUI has the shape of @socket.io/admin-ui's instrument() options.
+type AdminUI struct {
+	// Auth is required: basic credentials or false (no login).
+	Auth AdminUIAuth `json:"auth"`
+	// Readonly refuses the UI's commands (disconnect, join, leave, emit).
+	Readonly bool `json:"readonly"`
+	// NamespaceName is the admin namespace. Default "/admin".
+	NamespaceName string `json:"namespaceName"`
+	// ServerID names this node in the UI. Default: the host name.
+	ServerID string `json:"serverId"`
+	// Mode is "development" (default: sockets, rooms and events are shown)
+	// or "production" (only the server stats).
+	Mode string `json:"mode"`
+}
+
+// AdminUIAuth is instrument()'s auth option: false, or {"type": "basic",
+// "username": ..., "password": <bcrypt hash>}.
+type AdminUIAuth struct {
+	Set      bool // the key was given (instrument() requires it)
+	Disabled bool // auth: false
+	Type     string
+	Username string
+	Password string // a bcrypt hash
+}
+
+type adminUIBasic struct {
+	Type     string `json:"type"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// UnmarshalJSON reads false or the basic credentials object.
+func (a *AdminUIAuth) UnmarshalJSON(b []byte) error {
+	switch strings.TrimSpace(string(b)) {
+	case "null":
+		return nil
+	case "false":
+		*a = AdminUIAuth{Set: true, Disabled: true}
+		return nil
+	}
+	var v adminUIBasic
+	if err := json.Unmarshal(b, &v); err != nil {
+		return errors.New(`adminUI.auth: want false or {"type": "basic", "username": ..., "password": <bcrypt hash>}`)
+	}
+	*a = AdminUIAuth{Set: true, Type: v.Type, Username: v.Username, Password: v.Password}
+	return nil
+}
+
+// MarshalJSON writes what UnmarshalJSON reads.
+func (a AdminUIAuth) MarshalJSON() ([]byte, error) {
+	switch {
+	case !a.Set:
+		return []byte("null"), nil
+	case a.Disabled:
+		return []byte("false"), nil
+	}
+	return json.Marshal(adminUIBasic{Type: a.Type, Username: a.Username, Password: a.Password})
 }
 
 // Duration is a time.Duration read from JSON as milliseconds (a number, as the
@@ -288,6 +352,17 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("logFormat %q: want text or json", c.LogFormat))
+	}
+	if a := c.AdminUI; a != nil {
+		switch {
+		case !a.Auth.Set:
+			errs = append(errs, errors.New(`adminUI.auth is required: {"type": "basic", "username": ..., "password": <bcrypt hash>}, or false for no login`))
+		case !a.Auth.Disabled && (a.Auth.Type != "basic" || a.Auth.Username == "" || a.Auth.Password == ""):
+			errs = append(errs, errors.New(`adminUI.auth: want type "basic" with a username and a password (a bcrypt hash)`))
+		}
+		if a.Mode != "" && a.Mode != "development" && a.Mode != "production" {
+			errs = append(errs, fmt.Errorf("adminUI.mode %q: want development or production", a.Mode))
+		}
 	}
 	return errors.Join(errs...)
 }

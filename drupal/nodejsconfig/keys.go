@@ -127,6 +127,19 @@ func settingKind(t reflect.Type) valueKind {
 	return kindAny
 }
 
+// settingStruct is the struct type whose keys a setting of type t has (a
+// struct or a pointer to one, such as adminUI), or nil for a value that reads
+// itself (Duration, AdminUIAuth) or is not an object.
+func settingStruct(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil
+	}
+	return t
+}
+
 // normalizeObject checks and coerces obj in place against struct type t,
 // deleting and recording keys t has no field for.
 func normalizeObject(obj map[string]any, t reflect.Type, prefix string, ignored, problems *[]string) {
@@ -143,14 +156,14 @@ func normalizeObject(obj map[string]any, t reflect.Type, prefix string, ignored,
 		if v == nil {
 			continue
 		}
-		switch {
-		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]():
+		switch st := settingStruct(f.Type); {
+		case st != nil:
 			sub, ok := v.(map[string]any)
 			if !ok {
 				*problems = append(*problems, fmt.Sprintf("%s: want an object, got %s", name, describeSetting(v)))
 				continue
 			}
-			normalizeObject(sub, f.Type, name+".", ignored, problems)
+			normalizeObject(sub, st, name+".", ignored, problems)
 		case f.Type.Kind() == reflect.Map:
 			sub, ok := v.(map[string]any)
 			if !ok {

@@ -188,6 +188,16 @@ func TestLoadJavaScript(t *testing.T) {
 			want: Config{SocketOptions: map[string]any{"pingInterval": 25000.0, "serveClient": false, "allowEIO3": true, "cookie": false}},
 		},
 		{
+			name: "adminUI with basic auth",
+			src:  "settings = {adminUI: {auth: {type: 'basic', username: 'admin', password: '$2a$10$x'}, readonly: true, extra: 1}};",
+			want: Config{AdminUI: &AdminUI{Auth: AdminUIAuth{Set: true, Type: "basic", Username: "admin", Password: "$2a$10$x"}, Readonly: true}, Ignored: []string{"adminUI.extra"}},
+		},
+		{
+			name: "adminUI without login",
+			src:  "settings = {adminUI: {auth: false, mode: 'production'}};",
+			want: Config{AdminUI: &AdminUI{Auth: AdminUIAuth{Set: true, Disabled: true}, Mode: "production"}},
+		},
+		{
 			name: "repository test settings",
 			src:  "settings = {resource: '/socket.io', test: {uid: 666}, logLevel: 1, socketOptions: {path: '/some-other-path'}};",
 			want: Config{Resource: "/socket.io", SocketOptions: map[string]any{"path": "/some-other-path"}, Ignored: []string{"logLevel", "test"}},
@@ -415,4 +425,32 @@ func writeConfigTemp(t *testing.T, name, src string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestValidateAdminUI(t *testing.T) {
+	for _, tt := range []struct {
+		json string
+		err  string // "" when valid
+	}{
+		{`{"adminUI": {"auth": {"type": "basic", "username": "admin", "password": "$2a$10$h"}}}`, ""},
+		{`{"adminUI": {"auth": false, "mode": "development"}}`, ""},
+		{`{"adminUI": null}`, ""},
+		{`{"adminUI": {}}`, "adminUI.auth is required"},
+		{`{"adminUI": {"auth": {"type": "digest", "username": "a", "password": "p"}}}`, `want type "basic"`},
+		{`{"adminUI": {"auth": {"type": "basic", "password": "p"}}}`, `want type "basic" with a username`},
+		{`{"adminUI": {"auth": false, "mode": "prod"}}`, `adminUI.mode "prod"`},
+		{`{"adminUI": {"auth": true}}`, `adminUI.auth: want false or`},
+		{`{"adminUI": true}`, `adminUI: want an object`},
+	} {
+		c, err := LoadEnviron(writeConfigTemp(t, "c.json", tt.json), nil)
+		if err == nil {
+			err = c.WithDefaults().Validate()
+		}
+		if tt.err == "" && err != nil {
+			t.Errorf("%s: %v", tt.json, err)
+		}
+		if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%s: error %v, want one with %q", tt.json, err, tt.err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Package redistest starts a throwaway redis-server for tests: on a free
 // loopback port, nothing saved to disk, stopped by its PID when the test ends.
-// Fault tests kill it and start it again on the same port.
+// Fault tests kill it and start it again on the same port, or freeze it
+// (SIGSTOP) and thaw it.
 //
 // Without redis-server on PATH the test is skipped, or fails when CI=true (in CI
 // a missing dependency is a failure; `make test` installs it).
@@ -75,6 +76,27 @@ func (s *Server) Kill() {
 	<-done
 }
 
+// Freeze stops the server with SIGSTOP: it keeps its port and connections
+// but answers nothing, as a hung Redis or a network that drops packets
+// would (the kernel still accepts new connections into the backlog). Thaw
+// resumes it; Kill and Stop end a frozen server too.
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a server stopped by Freeze.
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		s.t.Fatalf("redistest: %v: the server is not running", sig)
+	}
+	if err := s.proc.Signal(sig); err != nil {
+		s.t.Fatalf("redistest: %v: %v", sig, err)
+	}
+}
+
 // take hands over the running process, if any.
 func (s *Server) take() (*os.Process, chan struct{}) {
 	s.mu.Lock()
@@ -101,6 +123,7 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = proc.Signal(syscall.SIGTERM)
+	_ = proc.Signal(syscall.SIGCONT) // a frozen server acts on SIGTERM once resumed
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

@@ -26,3 +26,24 @@ func TestKillRestart(t *testing.T) {
 		t.Fatal("ping answered after Stop")
 	}
 }
+
+// TestFreezeThaw checks a frozen server does not answer (ping's read
+// deadline passes), answers again after Thaw, and that Stop ends a frozen
+// server.
+func TestFreezeThaw(t *testing.T) {
+	s := Start(t)
+	ctx := context.Background()
+	s.Freeze()
+	if err := ping(ctx, s.Addr); err == nil {
+		t.Fatal("ping answered while frozen")
+	}
+	s.Thaw()
+	if err := ping(ctx, s.Addr); err != nil {
+		t.Fatalf("ping after Thaw: %v", err)
+	}
+	s.Freeze()
+	s.Stop()
+	if err := ping(ctx, s.Addr); err == nil {
+		t.Fatal("ping answered after Stop")
+	}
+}

@@ -31,10 +31,24 @@ type WSClient struct {
 
 var ErrHandshake = errors.New("websocket handshake refused")
 
-func DialWS(rawURL string) (*WSClient, error) {
+func DialWS(rawURL string) (*WSClient, error) { return DialWSHeader(rawURL, nil) }
+
+// DialWSHeader is DialWS with more request headers; a "Host" entry replaces
+// the Host header (the connection still goes to the URL's address).
+func DialWSHeader(rawURL string, header http.Header) (*WSClient, error) {
 	u := strings.Replace(rawURL, "http://", "", 1)
 	hostEnd := strings.IndexByte(u, '/')
 	host, path := u[:hostEnd], u[hostEnd:]
+	hostHeader, extra := host, ""
+	for k, vs := range header {
+		if k == "Host" {
+			hostHeader = vs[0]
+			continue
+		}
+		for _, v := range vs {
+			extra += k + ": " + v + "\r\n"
+		}
+	}
 	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
 	if err != nil {
 		return nil, err
@@ -43,7 +57,7 @@ func DialWS(rawURL string) (*WSClient, error) {
 	var key [16]byte
 	_, _ = rand.Read(key[:])
 	k := base64.StdEncoding.EncodeToString(key[:])
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, k)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, hostHeader, k, extra)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {

@@ -56,9 +56,9 @@ func (b BroadcastOperator) opts() adapter.BroadcastOptions {
 
 // Emit sends an event to the targeted sockets (arguments as in ToArgs). This
 // node's sockets get it at once, encoded once; with a cluster adapter the call
-// also hands the event to the bus for the other nodes, which the Redis adapter
-// does before returning (about a Redis round trip, longer at the moment Redis
-// goes away; see the adapter for its bounds).
+// also hands the event to the bus for the other nodes: the Redis adapter queues
+// it and returns without waiting for Redis (with Ordered it waits until the
+// event is on the bus, within its RequestTimeout; see the adapter).
 func (b BroadcastOperator) Emit(event string, args ...any) error {
 	a, err := ToArgs(args...)
 	if err != nil {

@@ -53,6 +53,9 @@ func (l *nsLocal) Deliver(pkt *psio.Packet, ids []adapter.SocketID, flags adapte
 	l.mu.RUnlock()
 	var count int
 	if len(targets) > 0 {
+		if box := l.srv.observer.Load(); box != nil && (pkt.Type == psio.Event || pkt.Type == psio.BinaryEvent) {
+			box.o.EventSent(l.nsp(), targets, pkt.Data)
+		}
 		frames := encodeFrames(pkt)
 		count = deliverParallel(targets, func(part []*Socket) int {
 			return deliverTo(part, pkt.ID, frames, flags, ack)

@@ -24,10 +24,15 @@ type Server struct {
 	// pending is the attachment bytes held by clients' incomplete binary
 	// packets, all clients together.
 	pending atomic.Int64
-	stats   counters
+	// observer is the EventObserver, or nil (SetEventObserver).
+	observer atomic.Pointer[observerBox]
+	stats    counters
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
+	// onNew run for every namespace created after they were registered
+	// (OnNewNamespace); nil for servers nobody observes.
+	onNew []func(*Namespace)
 }
 
 // New builds a Server with the main namespace "/". Call Close when done.
@@ -81,8 +86,35 @@ func (srv *Server) Namespace(name string) (*Namespace, error) {
 		return nil, fmt.Errorf("socketio: adapter for %s: %w", name, err)
 	}
 	n.adapter = a
+	// Before the namespace is in the map no client can reach it, so an
+	// observer's hooks are in place before its first socket.
+	for _, fn := range srv.onNew {
+		fn(n)
+	}
 	srv.nsps[name] = n
 	return n, nil
+}
+
+// Namespaces returns the namespaces that exist now, in no particular order.
+func (srv *Server) Namespaces() []*Namespace {
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	out := make([]*Namespace, 0, len(srv.nsps))
+	for _, n := range srv.nsps {
+		out = append(out, n)
+	}
+	return out
+}
+
+// OnNewNamespace registers fn to run for every namespace created from now on
+// (socket.io's "new_namespace" event), before any client can connect to it;
+// Namespaces lists those that exist already. fn runs while the server's
+// namespace table is locked: it may set the namespace's hooks (Use,
+// OnConnection, ...) but must not create or list namespaces.
+func (srv *Server) OnNewNamespace(fn func(*Namespace)) {
+	srv.mu.Lock()
+	srv.onNew = append(srv.onNew, fn)
+	srv.mu.Unlock()
 }
 
 // Of is Namespace for static set-up code: it panics if the adapter cannot be made.

@@ -214,6 +214,7 @@ func (s *Socket) EmitArgs(event string, args psio.Args) error {
 	if err != nil {
 		return err
 	}
+	s.observeSent(&p)
 	return s.writePacket(p)
 }
 
@@ -240,6 +241,7 @@ func (s *Socket) EmitArgsWithAck(event string, timeout time.Duration, fn AckFunc
 	if !s.addAck(p.ID, pa) {
 		return ErrDisconnected
 	}
+	s.observeSent(&p)
 	if timeout > 0 {
 		id := p.ID
 		pa.timer = time.AfterFunc(timeout, func() {
@@ -331,6 +333,9 @@ func (s *Socket) onEvent(p *psio.Packet) {
 	if err != nil {
 		// The decoder validated the packet; this cannot happen.
 		return
+	}
+	if box := s.nsp.srv.observer.Load(); box != nil {
+		box.o.EventReceived(s, p.Data)
 	}
 	h := s.handler(name)
 	if h == nil {

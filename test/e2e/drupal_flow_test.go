@@ -189,6 +189,12 @@ type socketdServer struct {
 // it is stopped (SIGTERM) when the test ends.
 func startSocketd(t testing.TB, backendURL, bundle string) *socketdServer {
 	t.Helper()
+	return startSocketdWith(t, backendURL, bundle, nil)
+}
+
+// startSocketdWith is startSocketd with more configuration keys.
+func startSocketdWith(t testing.TB, backendURL, bundle string, extra map[string]any) *socketdServer {
+	t.Helper()
 	bin := buildBinary(t, "github.com/socketd/socketd/cmd/socketd")
 	bu, err := url.Parse(backendURL)
 	if err != nil {
@@ -206,6 +212,9 @@ func startSocketd(t testing.TB, backendURL, bundle string) *socketdServer {
 			"messagePath": "nodejs/message",
 		},
 		"clientBundle": bundle,
+	}
+	for k, v := range extra {
+		cfg[k] = v
 	}
 	cfgJSON, _ := json.MarshalIndent(cfg, "", "  ")
 	cfgPath := filepath.Join(t.TempDir(), "nodejs.config.json")

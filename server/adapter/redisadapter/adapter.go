@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/socketd/socketd/protocol/socketio"
@@ -179,25 +178,21 @@ func (a *Adapter) DelAll(id adapter.SocketID) {
 	}
 }
 
-// bufPool recycles the buffers messages are encoded into: go-redis has
-// copied a message into its connection's buffer when Publish returns.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
 func (a *Adapter) wireOpts(opts adapter.BroadcastOptions, ext wire.Ext) wire.Opts {
 	return wire.Opts{Rooms: opts.Rooms, Except: opts.Except, Volatile: opts.Flags.Volatile, Timeout: opts.Flags.Timeout, Ext: ext}
 }
 
-// publishBroadcast encodes a broadcast once and publishes it: to
-// <prefix>#<nsp>#<room># when it targets exactly one room (nodes without
-// that room drop it unread), to <prefix>#<nsp># otherwise.
-func (a *Adapter) publishBroadcast(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, ext wire.Ext) error {
+// publishBroadcast encodes a broadcast once and hands it to the publisher
+// (waiting for the outcome with wait): to <prefix>#<nsp>#<room># when it
+// targets exactly one room (nodes without that room drop it unread), to
+// <prefix>#<nsp># otherwise.
+func (a *Adapter) publishBroadcast(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, ext wire.Ext, wait bool) error {
 	if a.c.cfg.Sharded {
-		return a.publishSharded(ctx, pkt, opts, ext)
+		return a.publishSharded(ctx, pkt, opts, ext, wait)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	msg, err := wire.AppendBroadcast((*bp)[:0], a.c.uid, pkt, a.wireOpts(opts, ext))
-	*bp = msg[:0]
+	bp, err := encoded(func(b []byte) ([]byte, error) {
+		return wire.AppendBroadcast(b, a.c.uid, pkt, a.wireOpts(opts, ext))
+	})
 	if err != nil {
 		return err
 	}
@@ -205,13 +200,17 @@ func (a *Adapter) publishBroadcast(ctx context.Context, pkt *socketio.Packet, op
 	if len(opts.Rooms) == 1 {
 		channel += string(opts.Rooms[0]) + "#"
 	}
-	return a.c.publish(ctx, channel, msg)
+	return a.c.send(ctx, pubMsg{channel: channel, buf: bp, seq: ext.Seq}, wait)
 }
 
 // ordered runs op in the cluster's order when opts asks for it and the bus
 // is up: it is published with a sequence number and applied here when it
-// comes back. It reports false when op must run at once instead (not
-// ordered, bus down, publish failed: then op has already run).
+// comes back. publish waits until the message is on the bus (so an
+// operation issued next, through any node, comes after it), or dropped, in
+// which case op has been applied here at once; when ctx or RequestTimeout
+// end the wait first, the message stays queued and op is applied on its
+// echo or its failure, later. ordered reports false when op must run at
+// once instead (not ordered, bus down).
 func (a *Adapter) ordered(opts adapter.BroadcastOptions, op *orderedOp, publish func(seq uint64) error) bool {
 	if !opts.Flags.Ordered || !a.c.up.Load() {
 		return false
@@ -220,31 +219,33 @@ func (a *Adapter) ordered(opts adapter.BroadcastOptions, op *orderedOp, publish 
 	if seq == 0 {
 		return false
 	}
-	if err := publish(seq); err != nil {
-		a.c.ord.run(seq)
+	if err := publish(seq); err != nil && !errors.Is(err, ErrTimeout) {
+		a.c.ord.run(seq) // not queued (say, it did not encode); a no-op if applied already
 	}
 	return true
 }
 
 // Broadcast implements adapter.Adapter. Without Flags.Ordered the local
-// sockets get the packet at once, then it is published (socket.io's
-// order); with it, see adapter.Flags.Ordered. A failed publish is counted
+// sockets get the packet at once, then it is queued for the other nodes
+// (socket.io's order) and Broadcast returns without waiting for Redis; with
+// it, see adapter.Flags.Ordered and ordered. A broadcast not published
+// (bus down, publish queue full, publish failed) is counted
 // (Stats.Dropped), not returned: this node's sockets got the packet.
 func (a *Adapter) Broadcast(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions) error {
 	if opts.Flags.Local {
 		return a.Memory.Broadcast(ctx, pkt, opts)
 	}
 	op := &orderedOp{apply: func() int { n, _ := a.Memory.BroadcastCount(context.Background(), pkt, opts); return n }}
-	if a.ordered(opts, op, func(seq uint64) error { return a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq}) }) {
+	if a.ordered(opts, op, func(seq uint64) error { return a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq}, true) }) {
 		return nil
 	}
 	if err := a.Memory.Broadcast(ctx, pkt, opts); err != nil {
 		return err
 	}
 	if a.c.up.Load() {
-		_ = a.publishBroadcast(ctx, pkt, opts, wire.Ext{})
+		_ = a.publishBroadcast(ctx, pkt, opts, wire.Ext{}, false)
 	} else {
-		a.c.dropped.Add(1)
+		a.c.dropped.Add(1) // not worth encoding
 	}
 	return nil
 }
@@ -256,6 +257,8 @@ func (a *Adapter) BroadcastCount(ctx context.Context, pkt *socketio.Packet, opts
 	if opts.Flags.Local || !a.c.up.Load() {
 		return a.Memory.BroadcastCount(ctx, pkt, opts)
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.RequestTimeout)
+	defer cancel()
 	peers, err := a.c.numSub(ctx, a.ch.socketd)
 	if err != nil {
 		peers = 1
@@ -269,11 +272,11 @@ func (a *Adapter) BroadcastCount(ctx context.Context, pkt *socketio.Packet, opts
 	a.c.addPending(id, p)
 	var pubErr error
 	isOrdered := a.ordered(opts, op, func(seq uint64) error {
-		pubErr = a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq, CountID: id})
+		pubErr = a.publishBroadcast(ctx, pkt, opts, wire.Ext{Seq: seq, CountID: id}, true)
 		return pubErr
 	})
 	if isOrdered && pubErr != nil {
-		// Applied here at once; nobody else got it to count.
+		// Applied here at once, nobody else got it to count; or ctx ended.
 		a.c.dropPending(id)
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -295,7 +298,7 @@ func (a *Adapter) BroadcastCount(ctx context.Context, pkt *socketio.Packet, opts
 		p.mu.Lock()
 		p.count += n
 		p.mu.Unlock()
-		if err := a.publishBroadcast(ctx, pkt, opts, wire.Ext{CountID: id}); err != nil {
+		if err := a.publishBroadcast(ctx, pkt, opts, wire.Ext{CountID: id}, true); err != nil {
 			a.c.dropPending(id)
 			return n, nil
 		}
@@ -309,47 +312,57 @@ func (a *Adapter) BroadcastCount(ctx context.Context, pkt *socketio.Packet, opts
 // BroadcastWithAck implements adapter.Adapter with the classic adapter's
 // BROADCAST request: every node answers with its client count, then one
 // message per client answer, until the flags' Timeout (RequestTimeout when
-// zero) has passed.
+// zero) has passed. This node's sockets get the packet first; then it
+// waits for the publish (within ctx and RequestTimeout) and returns its
+// error, if any, so the caller stops waiting for other nodes' counts.
 func (a *Adapter) BroadcastWithAck(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, expect func(int), ack adapter.AckFunc) error {
-	if !opts.Flags.Local && a.c.up.Load() {
-		id := a.c.newRequestID()
-		a.c.addPending(id, &pending{kind: wire.BroadcastWithAck, need: 1, expect: expect, ack: ack})
-		keep := opts.Flags.Timeout
-		if keep <= 0 {
-			keep = a.c.cfg.RequestTimeout
-		}
-		time.AfterFunc(keep, func() { a.c.dropPending(id) })
-		bp := bufPool.Get().(*[]byte)
-		msg, err := wire.AppendBroadcastRequest((*bp)[:0], a.c.uid, id, pkt, a.wireOpts(opts, wire.Ext{}))
+	if opts.Flags.Local || !a.c.up.Load() {
+		return a.Memory.BroadcastWithAck(ctx, pkt, opts, expect, ack)
+	}
+	id := a.c.newRequestID()
+	a.c.addPending(id, &pending{kind: wire.BroadcastWithAck, need: 1, expect: expect, ack: ack})
+	keep := opts.Flags.Timeout
+	if keep <= 0 {
+		keep = a.c.cfg.RequestTimeout
+	}
+	time.AfterFunc(keep, func() { a.c.dropPending(id) })
+	if err := a.Memory.BroadcastWithAck(ctx, pkt, opts, expect, ack); err != nil {
+		a.c.dropPending(id)
+		return err
+	}
+	var err error
+	if a.c.cfg.Sharded {
+		err = a.publishShardedAck(ctx, id, pkt, opts)
+	} else {
+		var bp *[]byte
+		bp, err = encoded(func(b []byte) ([]byte, error) {
+			return wire.AppendBroadcastRequest(b, a.c.uid, id, pkt, a.wireOpts(opts, wire.Ext{}))
+		})
 		if err == nil {
-			if a.c.cfg.Sharded {
-				err = a.publishShardedAck(ctx, id, pkt, opts)
-			} else {
-				err = a.c.publish(ctx, a.ch.request, msg)
-			}
-		}
-		*bp = msg[:0]
-		bufPool.Put(bp)
-		if err != nil {
-			a.c.dropPending(id)
+			err = a.c.send(ctx, pubMsg{channel: a.ch.request, buf: bp}, true)
 		}
 	}
-	return a.Memory.BroadcastWithAck(ctx, pkt, opts, expect, ack)
+	if err != nil {
+		a.c.dropPending(id)
+	}
+	return err
 }
 
 func target(opts adapter.BroadcastOptions) *wire.Target {
 	return &wire.Target{Rooms: opts.Rooms, Except: opts.Except}
 }
 
-func (a *Adapter) publishRequest(ctx context.Context, q *wire.Request) error {
+// publishRequest encodes q and hands it to the publisher (waiting for the
+// outcome with wait).
+func (a *Adapter) publishRequest(ctx context.Context, q *wire.Request, wait bool) error {
 	if a.c.cfg.Sharded {
-		return a.publishShardedRequest(ctx, q)
+		return a.publishShardedRequest(ctx, q, wait)
 	}
-	msg, err := wire.AppendRequest(nil, q)
+	bp, err := encoded(func(b []byte) ([]byte, error) { return wire.AppendRequest(b, q) })
 	if err != nil {
 		return err
 	}
-	return a.c.publish(ctx, a.ch.request, msg)
+	return a.c.send(ctx, pubMsg{channel: a.ch.request, buf: bp, seq: q.Seq}, wait)
 }
 
 // FetchSockets implements adapter.Adapter. When some node does not answer
@@ -363,6 +376,8 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts adapter.BroadcastOption
 	if !a.c.up.Load() {
 		return local, ErrBusDown
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.RequestTimeout)
+	defer cancel()
 	nodes, err := a.c.numSub(ctx, a.serverChannel())
 	if err != nil {
 		return local, err
@@ -373,7 +388,7 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts adapter.BroadcastOption
 	id := a.c.newRequestID()
 	p := &pending{kind: wire.RemoteFetch, need: nodes - 1}
 	a.c.addPending(id, p)
-	if err := a.publishRequest(ctx, &wire.Request{UID: a.c.uid, RequestID: id, Type: wire.RemoteFetch, Opts: target(opts)}); err != nil {
+	if err := a.publishRequest(ctx, &wire.Request{UID: a.c.uid, RequestID: id, Type: wire.RemoteFetch, Opts: target(opts)}, true); err != nil {
 		a.c.dropPending(id)
 		return local, err
 	}
@@ -392,6 +407,8 @@ func (a *Adapter) AllRooms(ctx context.Context) ([]adapter.Room, error) {
 	if !a.c.up.Load() {
 		return rooms, ErrBusDown
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.RequestTimeout)
+	defer cancel()
 	nodes, err := a.c.numSub(ctx, a.serverChannel())
 	if err != nil || nodes <= 1 || a.c.cfg.Sharded {
 		return rooms, err
@@ -399,7 +416,7 @@ func (a *Adapter) AllRooms(ctx context.Context) ([]adapter.Room, error) {
 	id := a.c.newRequestID()
 	p := &pending{kind: wire.AllRooms, need: nodes - 1}
 	a.c.addPending(id, p)
-	if err := a.publishRequest(ctx, &wire.Request{UID: a.c.uid, RequestID: id, Type: wire.AllRooms}); err != nil {
+	if err := a.publishRequest(ctx, &wire.Request{UID: a.c.uid, RequestID: id, Type: wire.AllRooms}, true); err != nil {
 		a.c.dropPending(id)
 		return rooms, err
 	}
@@ -420,8 +437,9 @@ func (a *Adapter) AllRooms(ctx context.Context) ([]adapter.Room, error) {
 }
 
 // operation runs a socketsJoin/Leave/disconnectSockets: locally at once and
-// published (the other nodes apply it; this node drops its echo), or, with
-// Flags.Ordered, applied here when its echo comes back.
+// queued for the other nodes without waiting (they apply it; this node
+// drops its echo), or, with Flags.Ordered, published (waiting, see ordered)
+// and applied here when its echo comes back.
 func (a *Adapter) operation(ctx context.Context, opts adapter.BroadcastOptions, q wire.Request, local func()) error {
 	if opts.Flags.Local {
 		local()
@@ -431,7 +449,7 @@ func (a *Adapter) operation(ctx context.Context, opts adapter.BroadcastOptions, 
 	op := &orderedOp{apply: func() int { local(); return 0 }}
 	if a.ordered(opts, op, func(seq uint64) error {
 		q.Seq = seq
-		return a.publishRequest(ctx, &q)
+		return a.publishRequest(ctx, &q, true)
 	}) {
 		return nil
 	}
@@ -440,7 +458,7 @@ func (a *Adapter) operation(ctx context.Context, opts adapter.BroadcastOptions, 
 		a.c.dropped.Add(1)
 		return nil
 	}
-	_ = a.publishRequest(ctx, &q)
+	_ = a.publishRequest(ctx, &q, false)
 	return nil
 }
 
@@ -468,7 +486,9 @@ func (a *Adapter) DisconnectSockets(ctx context.Context, opts adapter.BroadcastO
 // ServerSideEmit implements adapter.Adapter. The classic adapter's
 // requests are JSON: binary arguments travel as Node's JSON form of a
 // Buffer. Each node answers with one value (the first of its answer's
-// arguments), as a Node node does.
+// arguments), as a Node node does. Without wantAnswers the event is queued
+// and ServerSideEmit returns at once (an error only when it was dropped at
+// once: bus down, publish queue full).
 func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args socketio.Args, wantAnswers bool) ([]socketio.Args, error) {
 	if !a.c.up.Load() {
 		return nil, ErrBusDown
@@ -480,8 +500,10 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args socketi
 	data := socketio.AppendEventData(nil, event, values...)
 	q := wire.Request{UID: a.c.uid, Type: wire.ServerSideEmit, Data: data}
 	if !wantAnswers {
-		return nil, a.publishRequest(ctx, &q)
+		return nil, a.publishRequest(ctx, &q, false)
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.c.cfg.RequestTimeout)
+	defer cancel()
 	nodes, err := a.c.numSub(ctx, a.serverChannel())
 	if err != nil || nodes <= 1 {
 		return nil, err
@@ -489,7 +511,7 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, event string, args socketi
 	q.RequestID = a.c.newRequestID()
 	p := &pending{kind: wire.ServerSideEmit, need: nodes - 1}
 	a.c.addPending(q.RequestID, p)
-	if err := a.publishRequest(ctx, &q); err != nil {
+	if err := a.publishRequest(ctx, &q, true); err != nil {
 		a.c.dropPending(q.RequestID)
 		return nil, err
 	}

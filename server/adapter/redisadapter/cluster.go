@@ -25,15 +25,31 @@ type Config struct {
 	// Client is the Redis connection (a *redis.Client, *redis.ClusterClient
 	// or *redis.Ring). It publishes and asks PUBSUB NUMSUB; the Cluster
 	// takes one more connection from it for its subscriptions. The Cluster
-	// does not close it.
+	// does not close it. Its timeouts decide how soon a frozen or
+	// unreachable Redis is noticed (see "Faults" in the package doc for the
+	// options socketd uses).
 	Client redis.UniversalClient
 	// Prefix is the key prefix of every channel. Zero means "socket.io",
 	// the Node adapter's default, so a mixed cluster needs no setting.
 	Prefix string
 	// RequestTimeout bounds how long a request (fetchSockets,
 	// serverSideEmit with answers, a counted broadcast) waits for the
-	// other nodes. Zero means 5 s (the Node adapter's requestsTimeout).
+	// other nodes, and how long an operation that waits for its publish
+	// (Ordered ones, requests) waits for it. Zero means 5 s (the Node
+	// adapter's requestsTimeout).
 	RequestTimeout time.Duration
+	// PublishQueueBytes bounds the messages waiting to be published: their
+	// encoded bytes (buffer capacity), channel names and 256 bytes each.
+	// When it is full, a broadcast is delivered to this node's sockets
+	// only and counted (Stats.Dropped, Stats.QueueFull), an Ordered
+	// operation is applied here at once, a request returns ErrBusDown.
+	// Zero means 8 MiB.
+	PublishQueueBytes int
+	// PublishFullWait is how long a publish waits for room in a full
+	// queue before it is dropped as above: a burst faster than Redis takes
+	// it is slowed to Redis's pace rather than losing its tail. A bus known
+	// to be down drops at once. Zero means 100 ms; negative never waits.
+	PublishFullWait time.Duration
 	// Sharded speaks the sharded adapter's wire (createShardedAdapter:
 	// SPUBLISH/SSUBSCRIBE, Redis 7 or later) instead of the classic one.
 	Sharded bool
@@ -55,7 +71,9 @@ type Config struct {
 	// HealthCheckInterval is how long the subscription connection may stay
 	// quiet before it is pinged; without an answer within another interval
 	// it is replaced (Redis frozen, or a network that drops packets without
-	// resetting the connection). Zero means 15 s.
+	// resetting the connection). A publish that fails on the network pings
+	// it at once, and it is replaced when the answer takes longer than half
+	// a second (or this interval, if shorter). Zero means 15 s.
 	HealthCheckInterval time.Duration
 	// Logger receives the bus's state changes (Info, Warn) and dropped
 	// messages (Debug). Nil means no logging.
@@ -90,9 +108,13 @@ type Stats struct {
 	Published  uint64 // messages published
 	Received   uint64 // messages received from the bus
 	Malformed  uint64 // received messages that did not decode (ignored)
-	Dropped    uint64 // messages not published (bus down, publish failed, response queue full)
+	Dropped    uint64 // messages not published (bus down, publish failed, publish queue full)
 	Reconnects uint64 // times the subscription connection came back after a loss
 	Up         bool   // whether the subscription connection is up
+
+	QueueFull  uint64 // of Dropped, messages refused because the publish queue was full
+	QueueBytes uint64 // bytes the publish queue holds now (at most Config.PublishQueueBytes)
+	Batches    uint64 // round trips the publisher made (Published/Batches: messages per round trip)
 }
 
 // Cluster is one node's presence on the bus: ONE subscription connection
@@ -110,7 +132,13 @@ type Cluster struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	out    chan outMsg // answers to publish, FIFO, bounded
+	out    outbox // every message this node publishes, FIFO, bounded
+
+	// A probe (publisher.go) waits for the next PONG on the subscription
+	// connection: probing tells the reader to close probeCh.
+	probing atomic.Bool
+	probeMu sync.Mutex // a leaf
+	probeCh chan struct{}
 
 	up atomic.Bool
 
@@ -143,6 +171,7 @@ type Cluster struct {
 	ackSeq atomic.Uint64 // ack ids of broadcasts other nodes ask for
 
 	published, received, malformed, dropped, reconnects atomic.Uint64
+	queueFull, batches                                  atomic.Uint64
 }
 
 type routeKind uint8
@@ -158,15 +187,6 @@ type route struct {
 	ns   *Adapter
 	kind routeKind
 }
-
-type outMsg struct {
-	channel string
-	msg     []byte
-}
-
-// outQueue is how many answers may wait to be published; past it they are
-// dropped and counted, so a stalled Redis never grows memory.
-const outQueue = 1024
 
 // remoteAckBase is where the ack ids of broadcasts asked by other nodes
 // start: far above the namespace's own ids (which count from 0), below 2^53
@@ -192,6 +212,12 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.HealthCheckInterval <= 0 {
 		cfg.HealthCheckInterval = 15 * time.Second
 	}
+	if cfg.PublishQueueBytes <= 0 {
+		cfg.PublishQueueBytes = 8 << 20
+	}
+	if cfg.PublishFullWait == 0 {
+		cfg.PublishFullWait = 100 * time.Millisecond
+	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = randomID(6)
 	}
@@ -211,7 +237,7 @@ func New(cfg Config) (*Cluster, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		done:    make(chan struct{}),
-		out:     make(chan outMsg, outQueue),
+		out:     outbox{limit: cfg.PublishQueueBytes, kick: make(chan struct{}, 1)},
 		nsps:    make(map[string]*Adapter),
 		waiters: make(map[string][]chan struct{}),
 		upCh:    make(chan struct{}),
@@ -229,7 +255,7 @@ func New(cfg Config) (*Cluster, error) {
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); c.read() }()
-	go func() { defer wg.Done(); c.respond() }()
+	go func() { defer wg.Done(); c.publisher() }()
 	go func() { defer wg.Done(); c.subscriber() }()
 	go func() { wg.Wait(); close(c.done) }()
 	return c, nil
@@ -272,6 +298,9 @@ func (c *Cluster) Stats() Stats {
 		Dropped:    c.dropped.Load(),
 		Reconnects: c.reconnects.Load(),
 		Up:         c.up.Load(),
+		QueueFull:  c.queueFull.Load(),
+		QueueBytes: uint64(c.out.queued()),
+		Batches:    c.batches.Load(),
 	}
 }
 
@@ -620,6 +649,9 @@ func (c *Cluster) receive(ps *redis.PubSub) {
 		msg, err := ps.ReceiveTimeout(c.ctx, c.cfg.HealthCheckInterval)
 		if err == nil {
 			pinged = false
+			if _, ok := msg.(*redis.Pong); ok {
+				c.pong()
+			}
 			c.handle(msg)
 			continue
 		}
@@ -630,8 +662,7 @@ func (c *Cluster) receive(ps *redis.PubSub) {
 				continue
 			}
 			err = fmt.Errorf("no answer to PING within %v", c.cfg.HealthCheckInterval)
-			c.ps.Store(c.newPubSub())
-			_ = ps.Close()
+			c.replacePubSub(ps, err)
 		}
 		c.busDown(err)
 		return
@@ -770,51 +801,6 @@ func (c *Cluster) handle(msg any) {
 func (c *Cluster) bad(what string, err error) {
 	c.malformed.Add(1)
 	c.log.Debug("redis adapter: ignoring malformed message", "what", what, "err", err)
-}
-
-// publish sends msg unless the bus is down. It is bounded by
-// RequestTimeout as well as ctx.
-func (c *Cluster) publish(ctx context.Context, channel string, msg []byte) error {
-	if !c.up.Load() {
-		c.dropped.Add(1)
-		return ErrBusDown
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	defer cancel()
-	var err error
-	if c.cfg.Sharded {
-		err = c.client.SPublish(ctx, channel, msg).Err()
-	} else {
-		err = c.client.Publish(ctx, channel, msg).Err()
-	}
-	if err != nil {
-		c.dropped.Add(1)
-		c.log.Debug("redis adapter: publish failed", "channel", channel, "err", err)
-		return fmt.Errorf("%w: %w", ErrBusDown, err)
-	}
-	c.published.Add(1)
-	return nil
-}
-
-// enqueue hands an answer to the responder goroutine, so the ordered path
-// never waits on the network. A full queue drops the answer.
-func (c *Cluster) enqueue(channel string, msg []byte) {
-	select {
-	case c.out <- outMsg{channel, msg}:
-	default:
-		c.dropped.Add(1)
-	}
-}
-
-func (c *Cluster) respond() {
-	for {
-		select {
-		case m := <-c.out:
-			_ = c.publish(c.ctx, m.channel, m.msg)
-		case <-c.ctx.Done():
-			return
-		}
-	}
 }
 
 // numSub counts the subscribers of a channel across the deployment

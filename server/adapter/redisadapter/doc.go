@@ -36,6 +36,30 @@
 // them all, which this package does not handle yet (the classic wire works
 // there: PUBLISH reaches every shard, and NUMSUB is summed over the masters).
 //
+// # Publishing
+//
+// Every message this node publishes (broadcasts, requests, operations,
+// answers to other nodes) goes through one queue, in the order it was
+// handed over, and one goroutine publishes what is queued in one pipelined
+// round trip: a socketsJoin followed by a broadcast to that room, issued
+// here one after the other, reach Redis, and so every node, in that order.
+// A broadcast is encoded once for the bus, into a pooled buffer the queue
+// owns until it is written. The queue is bounded in bytes
+// (Config.PublishQueueBytes, 8 MiB). A publish that finds it full waits for
+// room up to Config.PublishFullWait (100 ms), so a burst faster than Redis
+// takes it is slowed to Redis's pace; what still does not fit, or is handed
+// over while the bus is down, is dropped for the other nodes and counted
+// (Stats.Dropped, Stats.QueueFull), never queued without bound.
+//
+// Who waits: Broadcast without Ordered (socket.io's emit), AddSockets,
+// DelSockets and DisconnectSockets without Ordered, and ServerSideEmit
+// without answers act on this node's sockets, queue their message and
+// return without waiting for Redis, as a Node peer's fire-and-forget
+// publish does. Ordered operations, BroadcastCount, BroadcastWithAck and
+// the requests (FetchSockets, AllRooms, ServerSideEmit with answers) wait
+// for their message's outcome, within their ctx and RequestTimeout
+// (requests: one RequestTimeout for the whole request, answers included).
+//
 // # Order
 //
 // Every message is applied by one goroutine, in the order Redis delivers
@@ -46,10 +70,13 @@
 // DelSockets, DisconnectSockets) it is published with a sequence number
 // under the key "socketd" of its opts (Node nodes ignore unknown keys) and
 // applied here when its own message comes back from the bus, in bus order
-// with everything else; so operations issued one after another through
-// different nodes reach every socket in the order they were issued. When the
-// publish fails, or the subscription is lost before the echo arrives, it is
-// applied here at once.
+// with everything else; the call returns once the message is on the bus,
+// so operations issued one after another through different nodes reach
+// every socket in the order they were issued. When the publish fails (bus
+// down, queue full, Redis not answering), or the subscription is lost
+// before the echo arrives, it is applied here at once; when the caller's
+// ctx or RequestTimeout ends first, the call returns and the operation is
+// applied on its echo or its failure, later.
 //
 // # Counted broadcasts
 //
@@ -74,13 +101,27 @@
 // requests return what this node has with ErrBusDown; nothing is queued, so
 // nothing grows. The subscription connection is retried with jittered
 // backoff (up to Config.MaxBackoff) and every namespace resubscribed when it
-// comes back. A subscription connection that stays silent (a frozen Redis, a
-// network dropping packets without a reset) is pinged after
-// Config.HealthCheckInterval and replaced when the ping goes unanswered. A node that stops answering makes requests return after
-// Config.RequestTimeout with ErrTimeout and the answers received. Malformed
-// messages are ignored and counted (Stats.Malformed). Answers to requests
-// are published by one goroutine from a bounded queue, so the ordered path
-// never waits on the network.
+// comes back. A killed Redis closes the subscription connection and is
+// noticed at once. A frozen one (or a network dropping packets without a
+// reset) is noticed by the publisher: a publish that fails on the network
+// (the client's read timeout) pings the subscription connection at once,
+// which is replaced when no PONG comes within half a second, taking the
+// node off the bus. A subscription connection that stays silent with
+// nothing published is pinged after Config.HealthCheckInterval and replaced
+// when the ping goes unanswered. A node that stops answering makes requests
+// return after Config.RequestTimeout with ErrTimeout and the answers
+// received. Malformed messages are ignored and counted (Stats.Malformed).
+// Answers to requests go through the publish queue without waiting, so the
+// ordered path never waits on the network.
+//
+// How soon a dead Redis is noticed depends on Config.Client's options;
+// go-redis's defaults retry a refused connection for about 1.7 s and wait
+// 5 s for a frozen Redis. socketd's (cmd/socketd, busOptions) notice either
+// within about a second: DialTimeout, ReadTimeout, WriteTimeout and
+// PoolTimeout 1 s, DialerRetries 1 (this package retries with its own
+// backoff), MaxRetries -1 (a pipeline retried after a read timeout would
+// publish its messages twice once Redis answers again). No caller waits on
+// them beyond its ctx and RequestTimeout whatever they are.
 //
 // # Code run by the bus
 //
@@ -92,7 +133,10 @@
 // (FetchSockets, ServerSideEmit with answers, BroadcastCount, AllRooms):
 // their answers are read by the goroutine it is blocking, so it would wait
 // until RequestTimeout and hold up the bus meanwhile. Hand such work to
-// another goroutine.
+// another goroutine. The publisher goroutine applies Ordered operations
+// whose publish failed, so the same code can run on it; there it must not
+// wait for a publish either (Ordered operations, requests), or it holds up
+// this node's publishing until RequestTimeout.
 //
 // # Ack ids
 //

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -313,24 +310,8 @@ func TestRedisFrozen(t *testing.T) {
 	srv := redistest.Start(t)
 	c0 := newCluster(t, srv.Addr, redisadapter.Config{HealthCheckInterval: 100 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, RequestTimeout: 200 * time.Millisecond})
 	waitUp(t, c0)
-	info, err := newClient(t, srv.Addr).Info(context.Background(), "server").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pid int
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			pid, _ = strconv.Atoi(v)
-		}
-	}
-	if pid <= 0 {
-		t.Fatalf("no process_id in INFO server")
-	}
-	// The redis-server this test started, by its PID.
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+	srv.Freeze()
+	defer srv.Thaw()
 	// No event tells a frozen peer from a quiet one; poll the state, bounded.
 	deadline := time.Now().Add(10 * time.Second)
 	for c0.Stats().Up {
@@ -349,9 +330,7 @@ func TestRedisFrozen(t *testing.T) {
 	if err := a.Broadcast(context.Background(), event("/frozen", "local"), adapter.BroadcastOptions{}); err != nil || !n.Received("s", "local") {
 		t.Fatalf("local delivery while Redis is frozen: %v", err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	srv.Thaw()
 	waitUp(t, c0)
 	if c0.Stats().Reconnects == 0 {
 		t.Fatal("no reconnect counted")

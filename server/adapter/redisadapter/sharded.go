@@ -13,31 +13,33 @@ import (
 // @socket.io/redis-adapter's createShardedAdapter speaks it, in its three
 // subscription modes (Config.SubscriptionMode).
 
-func (a *Adapter) publishCluster(ctx context.Context, m *wire.ClusterMessage, channel string) error {
+// publishCluster encodes m and hands it to the publisher (waiting for the
+// outcome with wait).
+func (a *Adapter) publishCluster(ctx context.Context, m *wire.ClusterMessage, channel string, wait bool) error {
 	m.UID, m.Nsp = a.c.uid, a.nsp
-	msg, err := wire.AppendClusterMessage(nil, m)
+	bp, err := encoded(func(b []byte) ([]byte, error) { return wire.AppendClusterMessage(b, m) })
 	if err != nil {
 		return err
 	}
-	return a.c.publish(ctx, channel, msg)
+	return a.c.send(ctx, pubMsg{channel: channel, buf: bp, seq: m.Opts.Ext.Seq}, wait)
 }
 
 // publishSharded publishes a broadcast: to its room's channel when it
 // targets exactly one room that has one (the Node adapter's computeChannel),
 // unless it is ordered or counted: every node must see those.
-func (a *Adapter) publishSharded(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, ext wire.Ext) error {
+func (a *Adapter) publishSharded(ctx context.Context, pkt *socketio.Packet, opts adapter.BroadcastOptions, ext wire.Ext, wait bool) error {
 	channel := a.ch.broadcast
 	if len(opts.Rooms) == 1 && ext == (wire.Ext{}) && a.dynamicRoom(opts.Rooms[0]) {
 		channel += string(opts.Rooms[0]) + "#"
 	}
-	return a.publishCluster(ctx, &wire.ClusterMessage{Type: wire.ClusterBroadcast, Packet: *pkt, Opts: a.wireOpts(opts, ext)}, channel)
+	return a.publishCluster(ctx, &wire.ClusterMessage{Type: wire.ClusterBroadcast, Packet: *pkt, Opts: a.wireOpts(opts, ext)}, channel, wait)
 }
 
 func (a *Adapter) publishShardedAck(ctx context.Context, requestID string, pkt *socketio.Packet, opts adapter.BroadcastOptions) error {
-	return a.publishCluster(ctx, &wire.ClusterMessage{Type: wire.ClusterBroadcast, RequestID: requestID, Packet: *pkt, Opts: a.wireOpts(opts, wire.Ext{})}, a.ch.broadcast)
+	return a.publishCluster(ctx, &wire.ClusterMessage{Type: wire.ClusterBroadcast, RequestID: requestID, Packet: *pkt, Opts: a.wireOpts(opts, wire.Ext{})}, a.ch.broadcast, true)
 }
 
-func (a *Adapter) publishShardedRequest(ctx context.Context, q *wire.Request) error {
+func (a *Adapter) publishShardedRequest(ctx context.Context, q *wire.Request, wait bool) error {
 	m := wire.ClusterMessage{RequestID: q.RequestID, Rooms: q.Rooms, Close: q.Close}
 	if q.Opts != nil {
 		m.Opts = wire.Opts{Rooms: q.Opts.Rooms, Except: q.Opts.Except, Ext: wire.Ext{Seq: q.Seq}}
@@ -57,17 +59,17 @@ func (a *Adapter) publishShardedRequest(ctx context.Context, q *wire.Request) er
 	default:
 		return nil // allRooms and the legacy forms have no sharded message
 	}
-	return a.publishCluster(ctx, &m, a.ch.broadcast)
+	return a.publishCluster(ctx, &m, a.ch.broadcast, wait)
 }
 
 func (a *Adapter) respondCluster(uid string, m *wire.ClusterMessage) {
 	m.UID, m.Nsp = a.c.uid, a.nsp
-	msg, err := wire.AppendClusterMessage(nil, m)
+	bp, err := encoded(func(b []byte) ([]byte, error) { return wire.AppendClusterMessage(b, m) })
 	if err != nil {
 		a.c.bad("answer", err)
 		return
 	}
-	a.c.enqueue(a.ch.broadcast+uid+"#", msg)
+	_ = a.c.send(context.Background(), pubMsg{channel: a.ch.broadcast + uid + "#", buf: bp}, false)
 }
 
 func (a *Adapter) respondShardedCount(uid, requestID string, n int) {
