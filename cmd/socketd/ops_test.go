@@ -16,13 +16,16 @@ import (
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/socketd/socketd/drupal/drupalmetrics"
 	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/internal/redistest"
 	"github.com/socketd/socketd/internal/testutil"
+	"github.com/socketd/socketd/server/metrics"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -256,6 +259,9 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	if v := value(m, "socketd_socketio_packets_sent_total"); v < 5 || value(m, "socketd_socketio_bytes_sent_total") <= v {
 		t.Errorf("packets sent %v, bytes %v", v, value(m, "socketd_socketio_bytes_sent_total"))
 	}
+	if problems, err := promtest.CollectAndLint(drupalmetrics.NewCollector(a.bridge)); err != nil || len(problems) != 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "process_open_fds"} {
 		if value(m, name) <= 0 {
 			t.Errorf("%s missing or zero", name)
@@ -301,6 +307,9 @@ func TestReadyz(t *testing.T) {
 	}
 	if up := value(a.scrape(t), "socketd_redis_up"); up != 1 {
 		t.Fatalf("socketd_redis_up %v while ready", up)
+	}
+	if problems, err := promtest.CollectAndLint(metrics.NewRedisCollector(a.cluster.bus)); err != nil || len(problems) != 0 {
+		t.Fatalf("lint: %v %v", problems, err)
 	}
 	rs.Kill()
 	rep = waitFor(http.StatusServiceUnavailable, "Redis killed")
