@@ -308,6 +308,7 @@ func (s *Session) probeMessage(wc *wsConn, p engineio.Packet, err error) {
 		s.probe = nil
 		s.upgrading = false
 		s.transport = WebSocket
+		s.srv.stats.upgraded(s.rev)
 		s.ws = wc
 		wc.probe.Store(false)
 		werr := wc.write(s.rev, s.takeQueueLocked())
@@ -327,6 +328,7 @@ func (s *Session) probeMessage(wc *wsConn, p engineio.Packet, err error) {
 func (s *Session) dropProbe(wc *wsConn, why string) {
 	s.mu.Lock()
 	if s.probe == wc {
+		s.srv.stats.upgradesAbandoned.Add(1)
 		s.probe = nil
 		s.upgrading = false
 		if s.upTimer != nil {
