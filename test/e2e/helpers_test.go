@@ -44,11 +44,14 @@ var tmpDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "socketd-e2e-")
+	if err == nil {
+		tmpDir = dir
+		err = setupTLS(dir)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
-	tmpDir = dir
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
@@ -158,6 +161,14 @@ func startSuiteServer(t testing.TB) *testServer {
 	return startServer(t, bin, "-addr", "127.0.0.1:0")
 }
 
+// startSuiteServerTLS is startSuiteServer serving https (the suiteserver's
+// -tls-cert/-tls-key, the e2e certificate: see tls_test.go).
+func startSuiteServerTLS(t testing.TB) *testServer {
+	t.Helper()
+	return startServer(t, buildBinary(t, "./suiteserver"), "-addr", "127.0.0.1:0",
+		"-tls-cert", e2eTLS.certFile, "-tls-key", e2eTLS.keyFile)
+}
+
 // startSuiteServerAt is startSuiteServer on the given address (127.0.0.1:PORT): the
 // suiteserver gets "-addr addr", a SOCKETD_E2E_SERVER command gets it appended.
 func startSuiteServerAt(t testing.TB, addr string) *testServer {
@@ -218,7 +229,7 @@ func startServer(t testing.TB, name string, args ...string) *testServer {
 		t.Fatalf("server %s did not print %q within %v; output:\n%s", name, listeningPrefix, serverStartTimeout, s.output)
 	}
 	addr, found := strings.CutPrefix(line, listeningPrefix)
-	if !found || !strings.HasPrefix(addr, "http://127.0.0.1:") {
+	if !found || !strings.HasPrefix(addr, "http://127.0.0.1:") && !strings.HasPrefix(addr, "https://127.0.0.1:") {
 		t.Fatalf("server %s: first stdout line %q, want %q", name, line, listeningPrefix+"http://127.0.0.1:PORT")
 	}
 	s.URL = addr
