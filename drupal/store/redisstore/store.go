@@ -127,9 +127,12 @@ type Store struct {
 	users   map[int64]*localUser
 	tokens  map[string]int32
 	sockets int32
-	dirty   bool   // counts changed while Redis did not hear of them
-	epoch   string // Redis's epoch when this node last announced itself
-	sweepAt time.Time
+	dirty   bool // counts changed while Redis did not hear of them
+	// judgeAfter: no node is taken for dead before it (settle after Redis
+	// came back).
+	judgeAfter time.Time
+	epoch      string // Redis's epoch when this node last announced itself
+	sweepAt    time.Time
 }
 
 // localUser is this node's count of a user's sockets, with what it needs to
@@ -336,6 +339,12 @@ func (s *Store) runTick(ctx context.Context) {
 	}
 	if s.down.Swap(false) {
 		s.log.Info("redisstore: Redis answers again")
+		// The others' leases in the table may have lapsed while Redis was
+		// away; they renew within a heartbeat of its return, and are not
+		// dead for lacking it meanwhile.
+		s.mu.Lock()
+		s.judgeAfter = s.clock.Now().Add(s.settle)
+		s.mu.Unlock()
 	}
 	s.reap(ctx)
 	s.sweep(ctx)
@@ -393,9 +402,14 @@ func (s *Store) reapNow() {
 // table judges nobody: its copy is not current (it has not announced itself
 // yet, or its registry is away), and it would take live nodes for dead. A
 // node that registered less than settle ago is spared: the copy may predate
-// it.
+// it. And for settle after Redis answers again after an outage, nobody is
+// judged: the table lists a node again only once its heartbeat renews its
+// lease.
 func (s *Store) reap(ctx context.Context) {
-	if !s.nodes.Alive(s.node) {
+	s.mu.Lock()
+	wait := s.clock.Now().Before(s.judgeAfter)
+	s.mu.Unlock()
+	if wait || !s.nodes.Alive(s.node) {
 		return
 	}
 	ids, err := s.rdb.ZRange(ctx, s.key("nodes"), 0, -1).Result()

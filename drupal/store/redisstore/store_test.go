@@ -419,3 +419,34 @@ func TestRedisLostUserLeft(t *testing.T) {
 	c.clk.Advance(2 * testSettle)
 	c.expectEvents()
 }
+
+// Redis away longer than the table's leases and back with its data (frozen,
+// then thawed): the table lists the other nodes again only as their
+// heartbeats renew their leases, so a node back first must not take them for
+// dead meanwhile. A node that did die during the outage goes once the others
+// have had that time.
+func TestRedisBackNoFlap(t *testing.T) {
+	c := newCluster(t, 3)
+	c.clk.Advance(testSettle)
+	c.connected(0, auth("t1", 1), true)
+	c.connected(1, auth("t2", 2), true)
+	c.connected(2, auth("t3", 3), true)
+	c.srv.Freeze()
+	c.clk.Advance(testInterval) // every tick fails (the clients' 1 s read timeout)
+	c.kill(2)
+	c.table.Leave("node1") // leases lapsed; node 1's comes back below
+	c.table.Leave("node2") // node 2's never does
+	c.srv.Thaw()
+	c.clk.Advance(testInterval)
+	c.expectEvents()
+	c.table.Join("node1") // its heartbeat renewed its lease
+	c.clk.Advance(testSettle - testInterval)
+	c.expectEvents()
+	c.clk.Advance(testInterval) // 3 ticks after Redis came back
+	c.expectEvents("node0 offline 3")
+	c.clk.Advance(2 * testSettle)
+	c.expectEvents()
+	if st := c.stats(0); st.OnlineUsers != 2 || st.Sockets != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
