@@ -21,3 +21,10 @@ func (s *Store) pauseTick() {
 }
 
 func (s *Store) resumeTick() { s.tickNow() }
+
+// pendingForgets reports the kicks and logouts waiting for Redis.
+func (s *Store) pendingForgets() (users, tokens int, all bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending.users), len(s.pending.tokens), s.pending.all
+}

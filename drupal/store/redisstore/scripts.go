@@ -277,6 +277,17 @@ redis.call('DEL', uk)
 return 0
 `)
 
+// forgetAll drops every cached authentication (more kicks and logouts were
+// made while Redis was away than a node keeps). The per-user token sets are
+// left to their expiry: they only name tokens, and forgetUser checks each.
+var forgetAllScript = script(`
+for _, tok in ipairs(redis.call('ZRANGE', P .. ':auths', 0, -1)) do
+  redis.call('DEL', P .. ':auth:' .. tok)
+end
+redis.call('DEL', P .. ':auths')
+return 0
+`)
+
 // replaceReply swaps a cached reply if it is still the one read: ARGV token,
 // old reply, new reply. The entry keeps its expiry.
 var replaceReplyScript = script(`

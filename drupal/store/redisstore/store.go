@@ -131,7 +131,8 @@ type Store struct {
 	// judgeAfter: no node is taken for dead before it (settle after Redis
 	// came back).
 	judgeAfter time.Time
-	epoch      string // Redis's epoch when this node last announced itself
+	pending    forgets // kicks and logouts Redis did not hear
+	epoch      string  // Redis's epoch when this node last announced itself
 	sweepAt    time.Time
 }
 
@@ -327,6 +328,12 @@ func (s *Store) runTick(ctx context.Context) {
 	}
 	added, _ := res[0].(int64)
 	epoch, _ := res[1].(string)
+	// Kicks and logouts made while Redis was away drop their cached
+	// authentications before anything is served from the cache again.
+	if err := s.replayForgets(ctx); err != nil {
+		s.log.Warn("redisstore: dropping the cached authentications of kicks and logouts failed; trying again on the next tick", slog.String("error", err.Error()))
+		return
+	}
 	s.mu.Lock()
 	lost := s.epoch != "" && epoch != s.epoch
 	announce := s.dirty || added == 1 || lost

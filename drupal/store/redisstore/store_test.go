@@ -450,3 +450,66 @@ func TestRedisBackNoFlap(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A kick or logout made while Redis is away (here frozen, keeping its data)
+// drops its cached authentications when Redis answers again, at the node's
+// next tick: a kicked user's token does not authenticate from a stale entry
+// for the rest of the cache's time to live.
+func TestForgetsWhileAway(t *testing.T) {
+	c := newCluster(t, 2)
+	for _, a := range []*store.Auth{auth("t1", 1), auth("t1b", 1), auth("t2", 2), auth("t3", 3)} {
+		if err := c.nodes[0].CacheAuth(c.ctx, a, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.srv.Freeze()
+	if err := c.nodes[0].ForgetUser(c.ctx, 1); err == nil {
+		t.Fatal("ForgetUser with Redis frozen did not fail")
+	}
+	if _, err := c.nodes[0].ForgetToken(c.ctx, "t2"); err == nil {
+		t.Fatal("ForgetToken with Redis away did not fail")
+	}
+	if u, k, all := c.nodes[0].pendingForgets(); u != 1 || k != 1 || all {
+		t.Fatalf("pending %d users, %d tokens, all %v", u, k, all)
+	}
+	c.srv.Thaw()
+	if a, err := c.nodes[1].CachedAuth(c.ctx, "t2"); err != nil || a == nil {
+		t.Fatalf("before node 0's tick: %+v, %v (the entry is still there)", a, err)
+	}
+	c.clk.Advance(testInterval)
+	for tok, want := range map[string]bool{"t1": false, "t1b": false, "t2": false, "t3": true} {
+		if a, err := c.nodes[1].CachedAuth(c.ctx, tok); err != nil || (a != nil) != want {
+			t.Fatalf("%s after Redis came back: %+v, %v; want cached %v", tok, a, err, want)
+		}
+	}
+	if u, k, all := c.nodes[0].pendingForgets(); u != 0 || k != 0 || all {
+		t.Fatalf("still pending: %d users, %d tokens, all %v", u, k, all)
+	}
+}
+
+// Past maxPendingForgets of a kind, the whole cache is dropped when Redis
+// answers again.
+func TestForgetsOverflow(t *testing.T) {
+	c := newCluster(t, 1)
+	s := c.nodes[0]
+	for _, a := range []*store.Auth{auth("t1", 1), auth("t2", 2)} {
+		if err := s.CacheAuth(c.ctx, a, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range maxPendingForgets + 1 {
+		s.forgetLater(func(f *forgets) { f.tokens[fmt.Sprint("x", i)] = struct{}{} })
+	}
+	if u, k, all := s.pendingForgets(); u != 0 || k != 0 || !all {
+		t.Fatalf("pending %d users, %d tokens, all %v; want the whole cache", u, k, all)
+	}
+	c.clk.Advance(testInterval)
+	for _, tok := range []string{"t1", "t2"} {
+		if a, err := s.CachedAuth(c.ctx, tok); err != nil || a != nil {
+			t.Fatalf("%s still cached: %+v, %v", tok, a, err)
+		}
+	}
+	if st := c.stats(0); st.AuthenticatedClients != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
