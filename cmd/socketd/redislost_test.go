@@ -160,7 +160,7 @@ func TestAppDrupalAPIRedisLost(t *testing.T) {
 
 	// Redis back, empty: the node announces its sockets; user 6 came
 	// meanwhile and is announced once; user 5, whom Drupal knew online, is
-	// restored without a second userOnline (and goes offline a lease period
+	// restored without a second userOnline (and goes offline 3 store ticks
 	// later, as docs/CLUSTER.md says).
 	rs.Restart()
 	expectPresence(t, presence, "online 6")
