@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/socketd/socketd/drupal/nodejsconfig"
+	nodetable "github.com/socketd/socketd/server/cluster"
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -105,9 +106,26 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if f.maxHalfOpen != 0 {
 		cfg.MaxHalfOpenConnections = f.maxHalfOpen
 	}
+	if f.metricsAddr != "" {
+		cfg.MetricsAddr = f.metricsAddr
+	}
+	if f.logFormat != "" {
+		cfg.LogFormat = f.logFormat
+	}
 	if f.backend != "" {
 		if err := applyBackendURL(&cfg.Backend, f.backend); err != nil {
 			return cfg, err
+		}
+	}
+	if v := getenv("SOCKETD_ADVERTISE"); v != "" {
+		cfg.Advertise = v
+	}
+	if f.advertise != "" {
+		cfg.Advertise = f.advertise
+	}
+	if cfg.Advertise != "" {
+		if err := nodetable.CheckURL(cfg.Advertise); err != nil {
+			return cfg, fmt.Errorf("advertise: %w", err)
 		}
 	}
 	if f.dev {

@@ -82,6 +82,11 @@ type Config struct {
 	// adapter's default. cmd/socketd reads both.
 	Redis       string `json:"redis"`
 	RedisPrefix string `json:"redisPrefix"`
+	// Advertise is where the other nodes of a cluster reach this one
+	// (http://host:port or https://host:port), announced in Redis so that a
+	// request for this node's session landing on another is forwarded here.
+	// Empty: derived from host and port. cmd/socketd reads it.
+	Advertise string `json:"advertise"`
 	// ConnectionStateRecovery is socket.io 4.6+'s option of that name: nil
 	// (absent or false) means off; true or an object turns it on. With a
 	// cluster (redis) sessions and missed packets are kept in Redis, so a
@@ -108,6 +113,17 @@ type Config struct {
 	// AdminUI turns on the socket.io admin UI (cmd/socketd serves it at
 	// /admin/); nil, the key absent, means off.
 	AdminUI *AdminUI `json:"adminUI"`
+
+	// Operations (docs/OPERATIONS.md); cmd/socketd reads both.
+
+	// MetricsAddr is the address of the operator's listener, serving
+	// /metrics (Prometheus), /healthz and /readyz, e.g. "127.0.0.1:9090".
+	// Empty (the default): off. Keep it private: it tells how many clients
+	// the server has and what fails.
+	MetricsAddr string `json:"metricsAddr"`
+	// LogFormat is "text" (the default, log/slog's key=value lines) or
+	// "json" (one JSON object per line, for log collectors).
+	LogFormat string `json:"logFormat"`
 
 	// Ignored lists keys read from the file that socketd accepts but does not
 	// use; the loader fills it so the caller can warn once.
@@ -357,6 +373,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientBundle != "2" && c.ClientBundle != "4" {
 		errs = append(errs, fmt.Errorf("clientBundle %q: want 2 or 4", c.ClientBundle))
+	}
+	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("logFormat %q: want text or json", c.LogFormat))
 	}
 	if a := c.AdminUI; a != nil {
 		switch {

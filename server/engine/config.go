@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -77,14 +78,28 @@ type Config struct {
 	PollWriteTimeout time.Duration
 	// HoldPollsInHandler keeps a held polling GET inside its net/http handler
 	// (a goroutine, net/http's buffers, and the connection kept alive for the
-	// next request) instead of parking it: by default a held GET over plain
-	// HTTP/1.x is hijacked and waits on one small goroutine, about 20 KB less
-	// per polling client, and is answered with Connection: close (park.go).
+	// next request) instead of parking it: by default a held GET over
+	// HTTP/1.x (plain or TLS) is hijacked and waits on one small goroutine,
+	// about 20 KB less per polling client, and is answered with Connection:
+	// close (park.go). HTTP/2 GETs are always held in the handler.
 	HoldPollsInHandler bool
 	// CloseTimeout is how long a polling session closed by the server waits for the
 	// client's next GET to deliver the close packet. Zero means 30s (engine.io's
 	// closeTimeout).
 	CloseTimeout time.Duration
+	// Nodes, when not nil, makes this server one node of a cluster behind a
+	// balancer that need not be sticky: the sids it makes start with
+	// Nodes.Tag(), and a polling request or WebSocket upgrade for another live
+	// node's session is forwarded to that node (forward.go). Nil: a single
+	// server, sids fully random, nothing forwarded.
+	Nodes Nodes
+	// ForwardTimeout bounds finding the owner of a forwarded request and
+	// connecting to it; an owner that takes longer is answered for with
+	// "Session ID unknown". Zero means 2s.
+	ForwardTimeout time.Duration
+	// ForwardTLS configures connections to nodes whose URL is https. Nil means
+	// the system's roots, and the node's host name as the server name.
+	ForwardTLS *tls.Config
 	// Logger receives session-level events (open, upgrade, close with reason).
 	// Nil means nothing is logged.
 	Logger *slog.Logger
@@ -140,16 +155,22 @@ func (c Config) withDefaults() (Config, error) {
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 30 * time.Second
 	}
+	if c.ForwardTimeout == 0 {
+		c.ForwardTimeout = 2 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	switch {
-	case c.PingInterval < 0, c.PingTimeout < 0, c.UpgradeTimeout < 0, c.PollWriteTimeout < 0, c.CloseTimeout < 0:
+	case c.PingInterval < 0, c.PingTimeout < 0, c.UpgradeTimeout < 0, c.PollWriteTimeout < 0, c.CloseTimeout < 0, c.ForwardTimeout < 0:
 		return c, fmt.Errorf("engine: durations must not be negative")
 	case c.MaxHTTPBufferSize < 0, c.MaxQueueBytes < 0:
 		return c, fmt.Errorf("engine: sizes must not be negative")
 	case len(c.Transports) == 0:
 		return c, fmt.Errorf("engine: Transports is empty")
+	}
+	if c.Nodes != nil && !validTag(c.Nodes.Tag()) {
+		return c, fmt.Errorf("engine: node tag %q is not %d characters of [A-Za-z0-9_-]", c.Nodes.Tag(), NodeTagLen)
 	}
 	for _, t := range c.Transports {
 		if t != Polling && t != WebSocket {

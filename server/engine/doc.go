@@ -18,4 +18,9 @@
 // no goroutine and no read buffer. Writes are non-blocking: bytes the kernel does
 // not take at once are kept by the poller, bounded per connection, and flushed when
 // the socket becomes writable.
+//
+// Several servers can share one endpoint behind a balancer that is not sticky
+// (Config.Nodes): each puts its node tag in the sids it makes, and forwards a
+// polling request or WebSocket upgrade for another node's session to that node
+// (forward.go, bridge.go; docs/DESIGN.md, "Cluster without sticky sessions").
 package engine

@@ -13,3 +13,11 @@ func PollParked(s *Session) bool {
 	defer s.mu.Unlock()
 	return s.parked != nil
 }
+
+// CopyBridges makes srv splice forwarded connections on goroutines (the TLS
+// path) instead of the event loop.
+func CopyBridges(srv *Server) { srv.fwd.copyBridges = true }
+
+// ProxyGETs makes srv forward polling GETs through its pooled HTTP client, as
+// it does POSTs, instead of splicing them.
+func ProxyGETs(srv *Server) { srv.fwd.proxyGETs = true }

@@ -1,8 +1,10 @@
 package engine_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketd/socketd/internal/polltls"
+	"github.com/socketd/socketd/internal/testutil"
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -27,21 +31,77 @@ func (h *echoHandler) OnMessage(s *engine.Session, data []byte, binary bool) {
 	_ = s.Send(engine.TextMessage(data))
 }
 
+// OnClose records the reason; past the buffer's 64 (benchmarks open many
+// sessions and wait for none) reasons are dropped rather than block the close.
 func (h *echoHandler) OnClose(_ *engine.Session, r engine.CloseReason) {
-	h.closed <- r
+	select {
+	case h.closed <- r:
+	default:
+	}
 }
 
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	eio    *engine.Server
 	http   *httptest.Server
-	url    string // http://127.0.0.1:port/engine.io/
+	url    string      // http://127.0.0.1:port/engine.io/ (https:// with newTLSServer)
+	tls    *tls.Config // the clients' TLS configuration (newTLSServer)
+	client *http.Client
 	closed chan engine.CloseReason
 	opened chan *engine.Session
 }
 
-// newServer starts an echo server on loopback with cfg (short heartbeats unless set).
-func newServer(t *testing.T, cfg engine.Config) *testServer {
+// newServer starts an echo server on loopback with cfg (short heartbeats unless
+// set). setup, when given, completes cfg once the server's base URL
+// (http://127.0.0.1:port) is known.
+func newServer(t testing.TB, cfg engine.Config, setup ...func(base string, cfg *engine.Config)) *testServer {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	for _, f := range setup {
+		f("http://"+srv.Listener.Addr().String(), &cfg)
+	}
+	ts := newEngine(t, cfg)
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", ts.eio)
+	srv.Config.Handler = mux
+	srv.Start()
+	ts.http = srv
+	ts.url = ts.http.URL + "/engine.io/"
+	t.Cleanup(func() {
+		ts.http.CloseClientConnections()
+		ts.http.Close()
+		_ = ts.eio.Close(t.Context())
+	})
+	return ts
+}
+
+// newTLSServer is newServer over TLS, served as socketd serves it: net/http on
+// an internal/polltls listener (HTTP/1.1 and HTTP/2 offered).
+func newTLSServer(t testing.TB, cfg engine.Config) *testServer {
+	t.Helper()
+	ts := newEngine(t, cfg)
+	pair := testutil.NewTLSPair(t, "engine test")
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", ts.eio)
+	srvCfg := &tls.Config{Certificates: []tls.Certificate{pair.Cert}, NextProtos: []string{"h2", "http/1.1"}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux, TLSConfig: srvCfg, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(polltls.NewListener(ln, srvCfg)) }()
+	ts.tls = pair.ClientConfig()
+	ts.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: ts.tls}}
+	ts.url = "https://" + ln.Addr().String() + "/engine.io/"
+	t.Cleanup(func() {
+		_ = hs.Close()
+		_ = ts.eio.Close(t.Context())
+	})
+	return ts
+}
+
+// newEngine makes the echo engine of a test server (not served yet).
+func newEngine(t testing.TB, cfg engine.Config) *testServer {
 	t.Helper()
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 5 * time.Second
@@ -52,22 +112,16 @@ func newServer(t *testing.T, cfg engine.Config) *testServer {
 	ts := &testServer{t: t, closed: make(chan engine.CloseReason, 64), opened: make(chan *engine.Session, 64)}
 	h := &echoHandler{closed: ts.closed}
 	eio, err := engine.New(cfg, func(s *engine.Session) engine.Handler {
-		ts.opened <- s
+		select {
+		case ts.opened <- s:
+		default: // as in OnClose
+		}
 		return h
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/engine.io/", eio)
 	ts.eio = eio
-	ts.http = httptest.NewServer(mux)
-	ts.url = ts.http.URL + "/engine.io/"
-	t.Cleanup(func() {
-		ts.http.CloseClientConnections()
-		ts.http.Close()
-		_ = eio.Close(t.Context())
-	})
 	return ts
 }
 
@@ -102,7 +156,10 @@ func (ts *testServer) do(method, query string, header http.Header, body string) 
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := ts.client
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		ts.t.Fatalf("%s %s: %v", method, query, err)

@@ -21,11 +21,11 @@ type Server struct {
 	open OpenFunc
 	log  *slog.Logger
 	ws   *wsEngine
+	fwd  *forwarder // nil without Config.Nodes
 
 	sessions *registry
 	count    atomic.Int64
-	opened   atomic.Uint64
-	closed   [numReasons]atomic.Uint64
+	stats    counters
 	shutdown atomic.Bool
 }
 
@@ -40,36 +40,22 @@ func New(cfg Config, open OpenFunc) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{cfg: cfg, open: open, log: cfg.Logger, sessions: newRegistry()}
-	if cfg.allows(WebSocket) {
+	// Forwarded polls and WebSockets are spliced on the WebSocket event loop,
+	// so a cluster node has one even when it serves no WebSocket itself.
+	if cfg.allows(WebSocket) || cfg.Nodes != nil {
 		srv.ws, err = newWSEngine(srv)
 		if err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Nodes != nil {
+		srv.fwd = newForwarder(srv)
 	}
 	return srv, nil
 }
 
 // Config returns the configuration in force, defaults applied.
 func (srv *Server) Config() Config { return srv.cfg }
-
-// Stats is a snapshot of the server's counters.
-type Stats struct {
-	// Sessions open now.
-	Sessions int64
-	// Opened is the number of sessions opened since start.
-	Opened uint64
-	// Closed counts ended sessions by reason (index: CloseReason).
-	Closed [numReasons]uint64
-}
-
-// Stats returns the counters.
-func (srv *Server) Stats() Stats {
-	st := Stats{Sessions: srv.count.Load(), Opened: srv.opened.Load()}
-	for i := range srv.closed {
-		st.Closed[i] = srv.closed[i].Load()
-	}
-	return st
-}
 
 // Session returns the open session with the given sid.
 func (srv *Server) Session(sid string) (*Session, bool) {
@@ -110,13 +96,16 @@ func (srv *Server) Close(ctx context.Context) error {
 	if srv.ws != nil {
 		srv.ws.stop()
 	}
+	if srv.fwd != nil {
+		srv.fwd.client.CloseIdleConnections()
+	}
 	return err
 }
 
 func (srv *Server) register(s *Session) {
 	srv.sessions.store(s)
 	srv.count.Add(1)
-	srv.opened.Add(1)
+	srv.stats.opened(s.rev, s.transport)
 	srv.log.Debug("engine.io session open", slog.String("sid", s.id),
 		slog.String("transport", s.transport.String()), slog.Int("eio", int(s.rev)))
 }
@@ -128,7 +117,7 @@ const closedPollGrace = 2 * time.Second
 
 func (srv *Server) unregister(s *Session, reason CloseReason) {
 	s.mu.Lock()
-	lingering := s.lingering
+	lingering, transport := s.lingering, s.transport
 	s.mu.Unlock()
 	if lingering {
 		if cur, ok := srv.sessions.load(s.id); !ok || cur != s {
@@ -139,16 +128,36 @@ func (srv *Server) unregister(s *Session, reason CloseReason) {
 		return
 	}
 	srv.count.Add(-1)
-	srv.closed[reason].Add(1)
+	srv.stats.closed(s.rev, transport, reason)
 	srv.log.Debug("engine.io session closed", slog.String("sid", s.id), slog.String("reason", reason.String()))
 }
 
-// newSID returns 20 characters of [A-Za-z0-9_-] from 120 random bits, the form
-// Node's base64id gives.
-func newSID() string {
+// newSID returns 20 characters of [A-Za-z0-9_-], the form Node's base64id
+// gives: 120 random bits, or in a cluster the node's tag followed by 102.
+func (srv *Server) newSID() string {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	sid := base64.RawURLEncoding.EncodeToString(b[:])
+	if srv.cfg.Nodes != nil {
+		if tag := srv.cfg.Nodes.Tag(); validTag(tag) {
+			sid = tag + sid[NodeTagLen:]
+		}
+	}
+	return sid
+}
+
+// validTag reports whether tag is NodeTagLen characters of the sid alphabet.
+func validTag(tag string) bool {
+	if len(tag) != NodeTagLen {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ServeHTTP implements http.Handler.
@@ -214,7 +223,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s, ok := srv.lookup(sid)
 	if !ok {
-		srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
+		if srv.fwd == nil || !srv.fwd.forward(w, r, sid, transport) {
+			srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
+		}
 		return
 	}
 	if s.rev != rev {
@@ -238,7 +249,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (srv *Server) newSession(r *http.Request, rev engineio.Revision, t Transport, jsonp, b64 bool) *Session {
 	return &Session{
 		srv:       srv,
-		id:        newSID(),
+		id:        srv.newSID(),
 		rev:       rev,
 		jsonp:     jsonp,
 		base64:    jsonp || b64,
@@ -286,6 +297,7 @@ func (srv *Server) setCookie(h http.Header, s *Session) {
 
 // writeError answers with engine.io's JSON error body.
 func (srv *Server) writeError(w http.ResponseWriter, r *http.Request, e *HandshakeError, status int) {
+	srv.stats.refused(e.Code)
 	srv.corsHeaders(w.Header(), r)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -93,6 +93,7 @@ func (l *nsLocal) Deliver(pkt *psio.Packet, ids []adapter.SocketID, flags adapte
 				count++
 			}
 		}
+		l.srv.stats.delivered(count, frames)
 	}
 	clear(targets)
 	*bp = targets[:0]

@@ -280,6 +280,8 @@ func (c *client) restore(n *Namespace, pid string, off adapter.Offset, auth json
 	if !n.endRestore(r, true) {
 		return true // closed meanwhile
 	}
+	c.srv.stats.connects.Add(1)
+	c.srv.stats.recovered.Add(1)
 	_ = c.writePacket(psio.NewConnectReply(c.rev, n.name, s.id, pid))
 	n.connected(s)
 	return true

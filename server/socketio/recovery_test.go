@@ -168,6 +168,9 @@ func TestRecoveryRestoresSession(t *testing.T) {
 		t.Fatalf("rooms %v", rooms)
 	}
 	checkJSONEqual(t, "data", s2.Data(), `{"user":7}`)
+	if st := e.io.Stats(); st.Recovered != 1 || st.RecoveryMisses != 0 || st.Connects != 2 {
+		t.Fatalf("server stats %+v: want 2 connects, 1 recovered", st)
+	}
 	_ = nsp.To("r").Emit("n", 4)
 	if m := parseEvent(t, next(t, c2)); string(m.args[0]) != "4" || cmpOffsets(m.offset, last) <= 0 {
 		t.Fatalf("live packet after the recovery %+v", m)
@@ -258,6 +261,9 @@ func TestRecoveryFallsBackToNewSession(t *testing.T) {
 	time.Sleep(400 * time.Millisecond) // past MaxDisconnectionDuration
 	fresh("expired", r, r.Pid, off)
 
+	if st := e.io.Stats(); st.RecoveryMisses != 6 || st.Recovered != 0 {
+		t.Fatalf("server stats: %d recovered, %d misses; want 0 and 6", st.Recovered, st.RecoveryMisses)
+	}
 	// The store counts what its bounds dropped.
 	st := nsp.Adapter().(*adapter.Memory).RecoveryStats()
 	if st.DroppedPackets == 0 || st.ExpiredSessions == 0 {

@@ -30,6 +30,7 @@ type Server struct {
 	pidKey []byte
 	// observer is the EventObserver, or nil (SetEventObserver).
 	observer atomic.Pointer[observerBox]
+	stats    counters
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace

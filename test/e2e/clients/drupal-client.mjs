@@ -10,11 +10,12 @@
 //
 // Commands (stdin):
 //   {"cmd":"connect","name":N,"token":T}          open socket N, authenticate with T on connect
+//                                                 ("transports":[...] optional, e.g. ["polling"])
 //   {"cmd":"emit","name":N,"event":E,"data":D}     socket N emits E with D (no ack)
 //   {"cmd":"close","name":N}                      socket N disconnects (client side)
 //   {"cmd":"done"}                                close everything, print the result line
 // Events (stdout), every one with "name" (the socket) and "ev":
-//   {"ev":"connect","id":socket.id}               (every connect, reconnects included)
+//   {"ev":"connect","id":socket.id,"sid":engine id} (every connect, reconnects included)
 //   {"ev":"message","data":D,"raw":JSON.stringify(D)}
 //   {"ev":"disconnect","reason":R}
 //   {"ev":"connect_error","error":...}
@@ -80,14 +81,17 @@ if (!finished) {
     return engine && engine.transport ? engine.transport.name : "";
   }
 
-  function connect(name, token) {
+  function connect(name, token, transports) {
     if (sockets.has(name)) throw new Error(`socket ${name} exists`);
     // As nodejs.js: io.connect(url, {timeout}); forceNew so that every simulated
     // browser has its own Engine.IO connection.
-    const socket = io.connect(opts.url, { timeout: 5000, forceNew: true });
+    const options = { timeout: 5000, forceNew: true };
+    if (transports) options.transports = transports;
+    const socket = io.connect(opts.url, options);
     sockets.set(name, socket);
     socket.on("connect", () => {
-      out({ name, ev: "connect", id: socket.id, transport: transportName(socket) });
+      const sid = socket.io && socket.io.engine ? socket.io.engine.id : "";
+      out({ name, ev: "connect", id: socket.id, sid, transport: transportName(socket) });
       socket.emit("authenticate", { authToken: token });
       const engine = socket.io.engine;
       if (engine && !engine.__watched) {
@@ -114,7 +118,7 @@ if (!finished) {
       c = JSON.parse(line);
       switch (c.cmd) {
         case "connect":
-          connect(c.name, c.token);
+          connect(c.name, c.token, c.transports);
           break;
         case "emit":
           get(c.name).emit(c.event, c.data);

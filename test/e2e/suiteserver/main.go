@@ -10,14 +10,16 @@
 // 200 ms, maxHttpBufferSize 1e6 and CORS for every origin, and accept EIO=3 as
 // well, so older clients run against the same handlers. With -redis URL it joins
 // the cluster on that Redis and serves the cluster test events too (cluster.go).
-// It prints one line, "listening on http://HOST:PORT", once it accepts
-// connections. With -recovery DURATION connection-state recovery is on
-// (socket.io's maxDisconnectionDuration) and the recovery test events are
-// served (recovery.go).
+// With -tls-cert and -tls-key it serves https as socketd does. With -recovery
+// DURATION connection-state recovery is on (socket.io's
+// maxDisconnectionDuration) and the recovery test events are served
+// (recovery.go). It prints one line, "listening on http://HOST:PORT"
+// (https://), once it accepts connections.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/socketd/socketd/internal/polltls"
 	"github.com/socketd/socketd/server/adapter"
 	"github.com/socketd/socketd/server/engine"
 	"github.com/socketd/socketd/server/socketio"
@@ -39,10 +42,14 @@ func main() {
 	verbose := flag.Bool("v", false, "log session events to stderr")
 	redisURL := flag.String("redis", "", "join the cluster on this Redis (redis://HOST:PORT) and serve the cluster test events")
 	name := flag.String("name", "", "this node's name in the cluster test events' answers")
+	tlsCert := flag.String("tls-cert", "", "serve https with this certificate (PEM) and -tls-key, as socketd does (internal/polltls)")
+	tlsKey := flag.String("tls-key", "", "the key of -tls-cert (PEM)")
+	sioPingTimeout := flag.Duration("sio-ping-timeout", 200*time.Millisecond,
+		"pingTimeout of the Socket.IO endpoint; the conformance suite wants 200ms, the end-to-end tests give a loaded machine more")
 	recovery := flag.Duration("recovery", 0, "turn connection-state recovery on with this maxDisconnectionDuration, and serve the recovery test events")
 	maxPackets := flag.Int("recovery-max-packets", 0, "with -recovery: the in-memory store's packet bound (0: its default)")
 	flag.Parse()
-	if err := run(*addr, *verbose, *redisURL, *name, recoveryConfig(*recovery, *maxPackets)); err != nil {
+	if err := run(*addr, *verbose, *redisURL, *name, *tlsCert, *tlsKey, *sioPingTimeout, recoveryConfig(*recovery, *maxPackets)); err != nil {
 		fmt.Fprintln(os.Stderr, "suiteserver:", err)
 		os.Exit(1)
 	}
@@ -61,7 +68,7 @@ func (echo) OnMessage(s *engine.Session, data []byte, binary bool) {
 
 func (echo) OnClose(*engine.Session, engine.CloseReason) {}
 
-func run(addr string, verbose bool, redisURL, name string, recovery *socketio.Recovery) error {
+func run(addr string, verbose bool, redisURL, name, tlsCert, tlsKey string, sioPingTimeout time.Duration, recovery *socketio.Recovery) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -86,7 +93,7 @@ func run(addr string, verbose bool, redisURL, name string, recovery *socketio.Re
 		defer closeCluster()
 		factory = f
 	}
-	sio, err := newSocketIO(logger, factory, recovery)
+	sio, err := newSocketIO(logger, factory, sioPingTimeout, recovery)
 	if err != nil {
 		return err
 	}
@@ -102,11 +109,22 @@ func run(addr string, verbose bool, redisURL, name string, recovery *socketio.Re
 		return err
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	if tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		ln = polltls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Printf("listening on http://%s\n", ln.Addr())
+	fmt.Printf("listening on %s://%s\n", scheme, ln.Addr())
 
 	select {
 	case err = <-errc:
