@@ -156,6 +156,19 @@ func (d *fakeDrupal) count(match func(map[string]any) bool) int {
 	return n
 }
 
+// dump lists the messages received so far, one per line, with the time
+// since the first.
+func (d *fakeDrupal) dump() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var b strings.Builder
+	for _, m := range d.messages {
+		line, _ := json.Marshal(m)
+		b.WriteString("  " + string(line) + "\n")
+	}
+	return b.String()
+}
+
 // checkTransitions fails the test unless Drupal heard exactly online
 // userOnline and offline userOffline messages for each uid.
 func (d *fakeDrupal) checkTransitions(t testing.TB, online, offline int, uids ...int) {
@@ -163,7 +176,8 @@ func (d *fakeDrupal) checkTransitions(t testing.TB, online, offline int, uids ..
 	for _, uid := range uids {
 		on, off := d.count(backendMessage("userOnline", "uid", uid)), d.count(backendMessage("userOffline", "uid", uid))
 		if on != online || off != offline {
-			t.Errorf("uid %d: Drupal heard userOnline %d times and userOffline %d times, want %d and %d", uid, on, off, online, offline)
+			t.Errorf("uid %d: Drupal heard userOnline %d times and userOffline %d times, want %d and %d; all it heard:\n%s",
+				uid, on, off, online, offline, d.dump())
 		}
 	}
 }
