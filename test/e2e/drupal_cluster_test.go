@@ -261,11 +261,12 @@ func TestDrupalClusterOrder(t *testing.T) {
 	cl := startDrupalCluster(t, drupal, nil)
 	c := startDrupalClients(t, node, "sio2", cl.proxy.srv.URL)
 	// P and R on node 0, Q and S on node 1.
+	ids := map[string]string{}
 	for _, s := range []struct {
 		name, token string
 		node        int
 	}{{"P", "tok-p", 0}, {"Q", "tok-q", 1}, {"R", "tok-r", 0}, {"S", "tok-s", 1}} {
-		cl.connectOn(t, c, s.node, s.name, s.token, nil)
+		ids[s.name] = cl.connectOn(t, c, s.node, s.name, s.token, nil).ID
 	}
 
 	n := 0 // calls made: call n goes to node n%2
@@ -294,20 +295,37 @@ func TestDrupalClusterOrder(t *testing.T) {
 	broadcast(6, 3)                    // node 1
 	post("user/logout/tok-s")          // node 0: S, node 1's
 	broadcast(7, 2)                    // node 1: not S, which it owns
-	const last = 27
-	for seq := 8; seq <= last; seq++ { // a burst, through both nodes in turn
-		broadcast(seq, 2)
-	}
-
-	burst := make([]int, 0, last-7)
-	for seq := 8; seq <= last; seq++ {
-		burst = append(burst, seq)
-	}
+	// node 0: not Q, named as the browser that made Drupal's request (D7
+	// stamps clientSocketId), which node 1 owns
+	via().publish(t, fmt.Sprintf(`{"broadcast":true,"callback":"e2eOrder","clientSocketId":%q,"data":{"seq":8}}`, ids["Q"]), 1)
 	want := map[string][]int{
-		"P": append([]int{1, 3, 4, 5, 6, 7}, burst...),
-		"Q": append([]int{1, 2, 3, 5, 6, 7}, burst...),
+		"P": {1, 3, 4, 5, 6, 7, 8},
+		"Q": {1, 2, 3, 5, 6, 7},
 		"R": {1},
 		"S": {1, 5, 6},
+	}
+	// Joins and leaves, each through the node that does not own the socket,
+	// each followed by a publish through the node that does: ten times for
+	// each of P and Q, still alternating.
+	seq := 9
+	for range 10 {
+		for _, u := range []struct {
+			name string
+			uid  int
+		}{{"P", 21}, {"Q", 22}} {
+			post(fmt.Sprintf("user/channel/add/ord2/%d", u.uid))
+			via().publish(t, fmt.Sprintf(`{"channel":"ord2","callback":"e2eOrder","data":{"seq":%d}}`, seq), 1)
+			want[u.name] = append(want[u.name], seq)
+			post(fmt.Sprintf("user/channel/remove/ord2/%d", u.uid))
+			via().publish(t, fmt.Sprintf(`{"channel":"ord2","callback":"e2eOrder","data":{"seq":%d}}`, seq+1), 0)
+			seq += 2
+		}
+	}
+	last := seq + 19
+	for ; seq <= last; seq++ { // a burst, through both nodes in turn
+		broadcast(seq, 2)
+		want["P"] = append(want["P"], seq)
+		want["Q"] = append(want["Q"], seq)
 	}
 	for _, name := range []string{"P", "Q"} {
 		got := orderSeen(t, c, name, fmt.Sprintf("message %d", last), func(e clientEvent) bool {
@@ -333,7 +351,21 @@ func TestDrupalClusterOrder(t *testing.T) {
 		}
 	}
 	c.mu.Unlock()
-	t.Logf("%d calls through alternating nodes, in order at every socket", n)
+	t.Logf("%d calls through alternating nodes", n)
+
+	// The kick and the logout went through the node that did not own the
+	// socket and dropped the cached authentication for every node: R and S
+	// coming back, each on the other node, make Drupal answer again, where a
+	// second page of P's, on the other node, is authenticated from the
+	// shared cache.
+	cl.connectOn(t, c, 1, "R2", "tok-r", nil)
+	cl.connectOn(t, c, 0, "S2", "tok-s", nil)
+	cl.connectOn(t, c, 1, "P2", "tok-p", nil)
+	for token, want := range map[string]int{"tok-r": 2, "tok-s": 2, "tok-p": 1} {
+		if got := drupal.count(backendMessage("authenticate", "authToken", token)); got != want {
+			t.Errorf("Drupal was asked to authenticate %s %d times, want %d", token, got, want)
+		}
+	}
 }
 
 // Presence across nodes: a user with a socket on each node goes offline once,
