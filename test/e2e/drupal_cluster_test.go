@@ -199,6 +199,8 @@ var drupalClusterTokens = func() map[string]drupalUser {
 	add("tok-t2", 26)
 	add("tok-t3", 27)
 	add("tok-t4", 28)
+	add("tok-t5", 28) // a second session of uid 28
+	add("tok-t6", 29)
 	// client messages
 	add("tok-x", 51, "chat")
 	add("tok-y", 52, "chat")
@@ -472,7 +474,7 @@ func TestDrupalClusterContentToken(t *testing.T) {
 	cl.connectOn(t, c, 1, "T3", "tok-t3", map[string]any{"contentTokens": map[string]string{"node_9": "ct-once"}})
 	// The same path with a fresh token, posted through node 1 and brought
 	// to node 0, is accepted: the refusals were the used token's.
-	cl.nodes[1].post(t, "content/token", `{"channel":"node_9","token":"ct-fresh"}`)
+	cl.nodes[1].post(t, "content/token", `{"channel":"node_9","token":"ct-fresh","notifyOnDisconnect":true}`)
 	cl.connectOn(t, c, 0, "T4", "tok-t4", map[string]any{"contentTokens": map[string]string{"node_9": "ct-fresh"}})
 
 	users := cl.nodes[1].call(t, http.MethodPost, "content/token/users", `{"channel":"node_9"}`)
@@ -487,6 +489,58 @@ func TestDrupalClusterContentToken(t *testing.T) {
 		}
 	}
 	c.proveAbsent(t, cl.api, 4, "node 9 changed", "T2", "T3")
+
+	// notifyOnDisconnect: uid 28 has a socket in the channel on each node
+	// (T4, and T5 with an auth token of its own), each through a notifying
+	// token; both close. The channel hears once that uid 28 left, as on one
+	// node, where the user's grace timer restarts on each disconnect. T6
+	// (uid 29) leaves once that has come, so its own notification, a grace
+	// period later, comes after any second one for uid 28.
+	cl.nodes[0].post(t, "content/token", `{"channel":"node_9","token":"ct-t5","notifyOnDisconnect":true}`)
+	cl.nodes[1].post(t, "content/token", `{"channel":"node_9","token":"ct-t6","notifyOnDisconnect":true}`)
+	cl.connectOn(t, c, 1, "T5", "tok-t5", map[string]any{"contentTokens": map[string]string{"node_9": "ct-t5"}})
+	cl.connectOn(t, c, 0, "T6", "tok-t6", map[string]any{"contentTokens": map[string]string{"node_9": "ct-t6"}})
+	waitContentUsers(t, cl.nodes[0].socketdServer, "node_9", []any{25.0, 28.0, 29.0})
+	for _, name := range []string{"T4", "T5"} {
+		c.cmd(t, map[string]any{"cmd": "close", "name": name})
+		c.disconnected(t, name, drupalEventTimeout)
+	}
+	notified := func(uid int) func(clientEvent) bool {
+		return func(e clientEvent) bool {
+			return e.Ev == "message" && strings.Contains(e.Raw, `"contentChannelNotification":true`) &&
+				strings.Contains(e.Raw, fmt.Sprintf(`"uid":%d,`, uid))
+		}
+	}
+	e28, _ := c.next(t, "T1", drupalEventTimeout, "contentChannelNotification for uid 28", notified(28))
+	if want := `{"channel":"node_9","contentChannelNotification":true,"data":{"uid":28,"type":"disconnect"}}`; e28.Raw != want {
+		t.Errorf("T1 got %s, want %s", e28.Raw, want)
+	}
+	c.cmd(t, map[string]any{"cmd": "close", "name": "T6"})
+	e29, skipped := c.next(t, "T1", drupalEventTimeout, "contentChannelNotification for uid 29", notified(29))
+	for _, e := range skipped {
+		if notified(28)(e) {
+			t.Errorf("T1 was told again that uid 28 left node_9: %s (then %s)", e.Raw, e29.Raw)
+		}
+	}
+}
+
+// waitContentUsers polls content/token/users through s (bounded) until the
+// channel's uids are want: the members leave on their own nodes'
+// schedules.
+func waitContentUsers(t *testing.T, s *socketdServer, channel string, want []any) {
+	t.Helper()
+	deadline := time.Now().Add(drupalEventTimeout)
+	for {
+		v := s.call(t, http.MethodPost, "content/token/users", `{"channel":"`+channel+`"}`)
+		users, _ := v["users"].(map[string]any)
+		if reflect.DeepEqual(users["uids"], want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("content/token/users %s: %v, want uids %v", channel, v, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Client-to-channel messages (clientsCanWriteToChannels) reach the channel's
