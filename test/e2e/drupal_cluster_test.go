@@ -207,6 +207,10 @@ var drupalClusterTokens = func() map[string]drupalUser {
 	add("tok-o", 53)
 	// presence
 	add("tok-v", 31)
+	v := m["tok-v"]
+	v.PresenceUIDs = []int{35} // B is told when uid 31 comes and goes
+	m["tok-v"] = v
+	add("tok-b", 35)
 	add("tok-w", 32)
 	add("tok-z", 33)
 	add("tok-k", 34)
@@ -395,6 +399,9 @@ func TestDrupalClusterPresence(t *testing.T) {
 	}
 
 	t.Run("two nodes", func(t *testing.T) {
+		// B (uid 35, on node 1) is on uid 31's presence list.
+		cl.connectOn(t, c, 1, "B", "tok-b", nil)
+		online(35)
 		cl.connectOn(t, c, 0, "V0", "tok-v", nil)
 		online(31)
 		cl.connectOn(t, c, 1, "V1", "tok-v", nil)
@@ -413,6 +420,23 @@ func TestDrupalClusterPresence(t *testing.T) {
 		closeSocket("V1")
 		offline(31, drupalOfflineTimeout)
 		t.Logf("userOffline %v after the last of its two sockets closed", time.Since(closed).Round(time.Millisecond))
+		// B heard once that uid 31 came, through node 0, and once that it
+		// went.
+		presence := func(e clientEvent) bool {
+			return e.Ev == "message" && strings.Contains(e.Raw, `"presenceNotification"`)
+		}
+		off, skipped := c.next(t, "B", drupalEventTimeout, "presenceNotification offline for uid 31", func(e clientEvent) bool {
+			return presence(e) && strings.Contains(e.Raw, `"offline"`)
+		})
+		var got []string
+		for _, e := range append(skipped, off) {
+			if presence(e) {
+				got = append(got, e.Raw)
+			}
+		}
+		if want := []string{`{"presenceNotification":{"uid":31,"event":"online"}}`, `{"presenceNotification":{"uid":31,"event":"offline"}}`}; !slices.Equal(got, want) {
+			t.Errorf("B got %v, want %v", got, want)
+		}
 	})
 
 	t.Run("node killed", func(t *testing.T) {
@@ -440,7 +464,7 @@ func TestDrupalClusterPresence(t *testing.T) {
 		offline(34, drupalOfflineTimeout)
 	})
 	cl.alive(t, 0)
-	drupal.checkTransitions(t, 1, 1, 31, 32, 33, 34)
+	drupal.checkTransitions(t, 1, 1, 31, 32, 33, 34, 35) // B went with node 1
 }
 
 // Content tokens: one posted through a node is redeemed once, through the
