@@ -30,18 +30,19 @@ import (
 
 const (
 	// clusterDeadNodeBound is how soon the users of a node that died go
-	// offline, as docs/CLUSTER.md ("Dead nodes") documents it: within
-	// NodeTTL + NodeTTL/3 of the node's last lease renewal, 20 s with
-	// socketd's NodeTTL of 15 s. The kill comes after that renewal, so the
-	// bound holds from the kill too.
+	// offline, as docs/CLUSTER.md ("Bounds", "Dead nodes") documents it:
+	// within 20 s of the node's last lease renewal in the table of live
+	// nodes (lease 15 s, heartbeat 5 s). The kill comes after that renewal,
+	// so the bound holds from the kill too.
 	clusterDeadNodeBound = 20 * time.Second
 	// clusterBoundSlack is what the test allows beyond a documented bound:
 	// the stand-in Drupal hears of the change over HTTP, on a loaded machine.
 	clusterBoundSlack = 3 * time.Second
-	// clusterLeaseTimeout bounds what waits for the nodes' next lease
-	// renewal (every NodeTTL/3, 5 s) and then a full lease and a grace
-	// period: Redis restarted empty.
-	clusterLeaseTimeout = 5*time.Second + clusterDeadNodeBound + 2*time.Second + clusterBoundSlack
+	// clusterLeaseTimeout bounds what waits for Redis restarted empty to be
+	// reconciled: the nodes' next store tick (5 s), then 15 s before those
+	// who left meanwhile go offline (docs/CLUSTER.md, "When Redis answers
+	// again"), plus the grace period and the slack.
+	clusterLeaseTimeout = 5*time.Second + 15*time.Second + 2*time.Second + clusterBoundSlack
 )
 
 // drupalAPI is where the module's PHP calls go: one node (*socketdServer) or
