@@ -335,7 +335,7 @@ func (b *Bridge) forgetAuthenticated(ctx context.Context, id string, a *store.Au
 			continue
 		}
 		if notify {
-			b.scheduleTokenLeave(tokenKeyOf(name, a))
+			b.scheduleTokenLeave(tokenKeyOf(name, a), id)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package drupal
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,4 +153,50 @@ func TestBridgeStoreAway(t *testing.T) {
 	e.waitStats(func(st store.Stats) bool { return st.Sockets == 2 && st.OnlineUsers == 2 })
 	e.expectPresence("userOnline", "2") // came while Redis was away: once
 	e.expectAPI("POST", "/nodejs/channel/add/y", ``, 200, `{"status":"success"}`)
+}
+
+// A user who leaves a content token channel through a socket on each node,
+// both redeemed with notifying tokens, starts a grace period on each node;
+// only the node of the latest leave tells the channel (with one adapter per
+// node here, each node's message reaches its own sockets only: in a cluster
+// it would reach them all, twice).
+func TestBridgeContentLeaveOnceAcrossNodes(t *testing.T) {
+	a, b := twoNodes(t)
+	for _, e := range []*env{a, b} {
+		e.drupal.setUser("t5", user{uid: 5})
+		e.drupal.setUser("t5b", user{uid: 5})
+		e.drupal.setUser("t6", user{uid: 6})
+		e.drupal.setUser("t7", user{uid: 7})
+	}
+	for _, k := range []string{"k1", "k2", "k3", "k4"} {
+		a.expectAPI("POST", "/nodejs/content/token", `{"channel":"w","token":"`+k+`","notifyOnDisconnect":true}`, 200, `{"status":"success"}`)
+	}
+	s1, oa := a.dial(), a.dial()
+	s1.authenticateWith(a, "t5", `{"w":"k1"}`)
+	oa.authenticateWith(a, "t6", `{"w":"k3"}`)
+	s2, ob := b.dial(), b.dial()
+	s2.authenticateWith(b, "t5b", `{"w":"k2"}`)
+	ob.authenticateWith(b, "t7", `{"w":"k4"}`)
+	// The leaves reach the store on goroutines of their own: wait for each.
+	left := func(e *env, c *client) {
+		t.Helper()
+		e.closeAndWait(c)
+		deadline := time.Now().Add(waitTime)
+		for {
+			_, body := e.api("GET", "/nodejs/health/check", ``)
+			if !strings.Contains(body, c.id) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("socket %s still a member: %s", c.id, body)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	left(a, s1)
+	left(b, s2)
+	a.clk.Advance(tokenLeaveGrace) // both nodes' timers, on the shared clock
+	ob.expectMessage(`{"channel":"w","contentChannelNotification":true,"data":{"uid":5,"type":"disconnect"}}`)
+	oa.expectNothing(a)
+	ob.expectNothing(b)
 }

@@ -29,6 +29,9 @@ type tokenKey struct {
 
 type graceTimer struct {
 	t store.Stopper
+	// sid is the socket whose leave started a content token channel's
+	// grace period (the store tells whether it is still the user's latest).
+	sid string
 }
 
 func tokenKeyOf(name string, a *store.Auth) tokenKey {
@@ -126,8 +129,8 @@ func (b *Bridge) onJoinTokenChannel(s *socketio.Socket, e *socketio.Event) {
 }
 
 // scheduleTokenLeave (re)starts the notifyOnDisconnect timer of a user who
-// left a token channel.
-func (b *Bridge) scheduleTokenLeave(k tokenKey) {
+// left a token channel through socket sid.
+func (b *Bridge) scheduleTokenLeave(k tokenKey, sid string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -136,13 +139,15 @@ func (b *Bridge) scheduleTokenLeave(k tokenKey) {
 	if old := b.tokenTimers[k]; old != nil {
 		old.t.Stop()
 	}
-	gt := &graceTimer{}
+	gt := &graceTimer{sid: sid}
 	b.tokenTimers[k] = gt
 	gt.t = b.clock.AfterFunc(tokenLeaveGrace, func() { b.tokenLeaveCheck(k, gt) })
 }
 
 // tokenLeaveCheck ends a notifyOnDisconnect grace period: if the user has no
-// socket left in the channel, the channel is told it left.
+// socket left in the channel, the channel is told it left. With a shared
+// store the user may have left through sockets on several nodes, each with
+// its timer: the store lets the one of the latest leave tell the channel.
 func (b *Bridge) tokenLeaveCheck(k tokenKey, gt *graceTimer) {
 	b.mu.Lock()
 	if b.closed || b.tokenTimers[k] != gt {
@@ -151,12 +156,12 @@ func (b *Bridge) tokenLeaveCheck(k tokenKey, gt *graceTimer) {
 	}
 	delete(b.tokenTimers, k)
 	b.mu.Unlock()
-	in, err := b.store.InContentChannel(b.ctx, k.channel, k.uid, k.authToken)
+	due, err := b.store.ContentLeaveDue(b.ctx, k.channel, k.uid, k.authToken, gt.sid)
 	if err != nil {
-		b.storeFailed("in content channel", err)
+		b.storeFailed("content leave due", err)
 		return
 	}
-	if in {
+	if !due {
 		return
 	}
 	msg := `{"channel":` + jsonQuote(k.channel) + `,"contentChannelNotification":true,"data":{"uid":` + strconv.FormatInt(k.uid, 10) + `,"type":"disconnect"}}`

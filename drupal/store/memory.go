@@ -67,6 +67,9 @@ type presence struct {
 type contentChannel struct {
 	tokens  map[string]*contentToken // unused one-time tokens
 	members map[string]*contentMember
+	// left: user (contentUser) -> socket id of its latest notifying
+	// leave whose grace period has not ended; made on the first.
+	left map[string]string
 }
 
 type contentToken struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,23 +52,44 @@ func (m *Memory) LeaveContentChannel(_ context.Context, channel, socketID string
 		return false, nil
 	}
 	delete(cc.members, socketID)
+	if cm.tok.Notify {
+		if cc.left == nil {
+			cc.left = make(map[string]string)
+		}
+		cc.left[contentUser(cm.m.UID, cm.m.AuthToken)] = socketID
+	}
 	return cm.tok.Notify, nil
 }
 
-// InContentChannel implements ContentTokens.
-func (m *Memory) InContentChannel(_ context.Context, channel string, uid int64, authToken string) (bool, error) {
+// ContentLeaveDue implements ContentTokens.
+func (m *Memory) ContentLeaveDue(_ context.Context, channel string, uid int64, authToken, socketID string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cc := m.contents[channel]
 	if cc == nil {
 		return false, nil
 	}
+	user := contentUser(uid, authToken)
+	if cc.left[user] != socketID {
+		return false, nil
+	}
+	delete(cc.left, user)
 	for _, cm := range cc.members {
 		if cm.m.UID == uid && (uid != 0 || cm.m.AuthToken == authToken) {
-			return true, nil
+			return false, nil
 		}
 	}
-	return false, nil
+	return true, nil
+}
+
+// contentUser names a member's user: its uid, or its auth token when
+// anonymous (uid 0), as drupal-node.js's notifyOnDisconnect check tells them
+// apart.
+func contentUser(uid int64, authToken string) string {
+	if uid == 0 {
+		return "t:" + authToken
+	}
+	return "u:" + strconv.FormatInt(uid, 10)
 }
 
 // ContentChannelExists implements ContentTokens.

@@ -180,11 +180,18 @@ type ContentTokens interface {
 	// such unused token.
 	RedeemContentToken(ctx context.Context, channel, token string, m Member) (*ContentToken, error)
 	// LeaveContentChannel removes a socket from a channel's members and
-	// returns whether the token it redeemed asked for notifyOnDisconnect.
+	// returns whether the token it redeemed asked for notifyOnDisconnect;
+	// if so, the leave is recorded as its user's latest (a user is its uid,
+	// or its auth token when uid is 0), for ContentLeaveDue.
 	LeaveContentChannel(ctx context.Context, channel, socketID string) (notify bool, err error)
-	// InContentChannel reports whether a user still has a member socket in a
-	// channel: by uid, or by auth token when uid is 0.
-	InContentChannel(ctx context.Context, channel string, uid int64, authToken string) (bool, error)
+	// ContentLeaveDue is asked when the notifyOnDisconnect grace period of a
+	// user's leave through socketID ends. It reports true when that leave is
+	// still the user's latest notifying leave of the channel (a later one, on
+	// any node, started a grace period of its own) and the user has no member
+	// socket left in it: the channel is then told the user left. It consumes
+	// the record, so across the nodes of a cluster the channel is told once,
+	// as one node whose grace timer restarts on each leave tells it once.
+	ContentLeaveDue(ctx context.Context, channel string, uid int64, authToken, socketID string) (bool, error)
 	// ContentChannelExists reports whether a content token channel exists.
 	ContentChannelExists(ctx context.Context, channel string) (bool, error)
 	// ContentChannelUsers lists the members of a channel: the uids of its

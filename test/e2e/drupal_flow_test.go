@@ -533,7 +533,20 @@ func eventLines(evs []clientEvent) string {
 // for its clientAuthenticated push; it returns the socket id and the push's data.
 func (c *drupalClients) connect(t testing.TB, name, token string) (string, map[string]any) {
 	t.Helper()
-	c.cmd(t, map[string]any{"cmd": "connect", "name": name, "token": token})
+	conn, data := c.connectWith(t, name, token, nil)
+	return conn.ID, data
+}
+
+// connectWith is connect with more fields of the connect command (the script's
+// header lists them: url, transports, contentTokens); it returns the connect
+// event (socket and Engine.IO ids) and the clientAuthenticated push's data.
+func (c *drupalClients) connectWith(t testing.TB, name, token string, more map[string]any) (clientEvent, map[string]any) {
+	t.Helper()
+	cmd := map[string]any{"cmd": "connect", "name": name, "token": token}
+	for k, v := range more {
+		cmd[k] = v
+	}
+	c.cmd(t, cmd)
 	conn, _ := c.next(t, name, drupalEventTimeout, "connect", func(e clientEvent) bool { return e.Ev == "connect" })
 	ev, skipped := c.next(t, name, drupalEventTimeout, "clientAuthenticated message", func(e clientEvent) bool {
 		return e.Ev == "message" && e.callback() == "clientAuthenticated"
@@ -549,7 +562,7 @@ func (c *drupalClients) connect(t testing.TB, name, token string) (string, map[s
 	if err := json.Unmarshal(ev.Data, &push); err != nil || push.Data == nil {
 		t.Fatalf("client %s: clientAuthenticated without a data object: %s", name, ev.line)
 	}
-	return conn.ID, push.Data
+	return conn, push.Data
 }
 
 // message waits for the next message of socket name whose raw JSON contains marker.
@@ -570,10 +583,10 @@ func (c *drupalClients) disconnected(t testing.TB, name string, within time.Dura
 // proveAbsent shows that none of the sockets named got a message containing marker:
 // a broadcast published after it reaches every socket behind anything sent before it,
 // so if the broadcast arrives first the marker message was never sent.
-func (c *drupalClients) proveAbsent(t testing.TB, s *socketdServer, wantSent int, marker string, names ...string) {
+func (c *drupalClients) proveAbsent(t testing.TB, api drupalAPI, wantSent int, marker string, names ...string) {
 	t.Helper()
 	fence := fmt.Sprintf("fence-%d", time.Now().UnixNano())
-	s.publish(t, `{"broadcast":true,"callback":"e2eFence","data":{"fence":"`+fence+`"}}`, wantSent)
+	api.publish(t, `{"broadcast":true,"callback":"e2eFence","data":{"fence":"`+fence+`"}}`, wantSent)
 	for _, n := range names {
 		_, skipped := c.message(t, n, fence)
 		for _, e := range skipped {
@@ -597,18 +610,35 @@ var drupalFlowTokens = map[string]drupalUser{
 func TestDrupalFlow(t *testing.T) {
 	node := requireNode(t, "sio2", "sio4")
 	// Over TLS with the client Drupal pages load (2.x); sio4 stays plain to
-	// keep CI short.
-	for _, run := range []struct{ client, scheme string }{{"sio2", "http"}, {"sio4", "http"}, {"sio2", "https"}} {
+	// keep CI short. The cluster runs put two nodes on one Redis behind the
+	// round-robin proxy, pages connecting through it and the module's calls
+	// going to each node in turn (drupal_cluster_test.go).
+	for _, run := range []struct {
+		client, scheme string
+		cluster        bool
+	}{{"sio2", "http", false}, {"sio4", "http", false}, {"sio2", "https", false}, {"sio2", "http", true}, {"sio4", "http", true}} {
 		client := run.client
 		name := client
 		if run.scheme == "https" {
 			name += "-tls"
 		}
+		if run.cluster {
+			name = "cluster-" + name
+		}
 		t.Run(name, func(t *testing.T) {
 			drupal := newFakeDrupal(t, drupalFlowTokens)
-			srv := startSocketdScheme(t, drupal.srv.URL, "2", run.scheme)
-			c := startDrupalClients(t, node, client, srv.URL)
-			runDrupalFlow(t, srv, drupal, c)
+			var api drupalAPI
+			var url string
+			if run.cluster {
+				cl := startDrupalCluster(t, drupal, nil)
+				api, url = cl.api, cl.proxy.srv.URL
+				defer cl.checkProxied(t)
+			} else {
+				srv := startSocketdScheme(t, drupal.srv.URL, "2", run.scheme)
+				api, url = srv, srv.URL
+			}
+			c := startDrupalClients(t, node, client, url)
+			runDrupalFlow(t, api, drupal, c)
 			c.cmd(t, map[string]any{"cmd": "done"})
 			res := c.p.result(t, nil)
 			if !res.OK {
@@ -619,7 +649,10 @@ func TestDrupalFlow(t *testing.T) {
 	}
 }
 
-func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drupalClients) {
+// runDrupalFlow is the Drupal flow against api, where the module's PHP calls go
+// (one node, or the nodes of a cluster in turn), with c's sockets connected where
+// pages connect (the node, or the cluster's balancer).
+func runDrupalFlow(t *testing.T, api drupalAPI, drupal *fakeDrupal, c *drupalClients) {
 	// C (uid 3, channel "members") and D (uid 4) stay connected throughout; the
 	// other sockets come and go, so the broadcast counts are 2 whenever only C and D
 	// are connected.
@@ -652,7 +685,7 @@ func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drup
 		// Keys out of alphabetical order, non-ASCII, HTML characters, nesting: the
 		// client must get exactly these bytes' JSON back.
 		msg := `{"broadcast":true,"channel":"nodejs_notify","callback":"nodejsNotify","data":{"subject":"Hällo <b>&</b> 日本","body":"line\nbreak","n":42,"list":[1,"two",null,true,{"z":1,"a":2}]},"zz":"last","aa":{"y":[],"x":{}}}`
-		srv.publish(t, msg, 2)
+		api.publish(t, msg, 2)
 		for _, n := range []string{"C", "D"} {
 			e, _ := c.message(t, n, "Hällo")
 			switch {
@@ -667,28 +700,28 @@ func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drup
 
 	t.Run("channel", func(t *testing.T) {
 		msg := `{"channel":"members","callback":"e2eChannel","data":{"body":"members only"}}`
-		srv.publish(t, msg, 1)
+		api.publish(t, msg, 1)
 		e, _ := c.message(t, "C", "members only")
 		if e.Raw != msg {
 			t.Errorf("client C got %s, want %s", e.Raw, msg)
 		}
-		c.proveAbsent(t, srv, 2, "members only", "D", "C")
+		c.proveAbsent(t, api, 2, "members only", "D", "C")
 	})
 
 	t.Run("user_channel_add_remove", func(t *testing.T) {
-		srv.post(t, "user/channel/add/extra/4", "")
-		srv.publish(t, `{"channel":"extra","callback":"e2eExtra","data":{"body":"extra one"}}`, 1)
+		api.post(t, "user/channel/add/extra/4", "")
+		api.publish(t, `{"channel":"extra","callback":"e2eExtra","data":{"body":"extra one"}}`, 1)
 		c.message(t, "D", "extra one")
-		c.proveAbsent(t, srv, 2, "extra one", "C", "D")
+		c.proveAbsent(t, api, 2, "extra one", "C", "D")
 
-		srv.post(t, "user/channel/remove/extra/4", "")
-		srv.publish(t, `{"channel":"extra","callback":"e2eExtra","data":{"body":"extra two"}}`, 0)
-		c.proveAbsent(t, srv, 2, "extra two", "C", "D")
+		api.post(t, "user/channel/remove/extra/4", "")
+		api.publish(t, `{"channel":"extra","callback":"e2eExtra","data":{"body":"extra two"}}`, 0)
+		c.proveAbsent(t, api, 2, "extra two", "C", "D")
 	})
 
 	t.Run("content_token", func(t *testing.T) {
 		token := `{"channel":"node_42","token":"ct-secret-1","notifyOnDisconnect":false,"userData":{"title":"Node 42"}}`
-		srv.post(t, "content/token", token)
+		api.post(t, "content/token", token)
 		c.cmd(t, map[string]any{"cmd": "emit", "name": "C", "event": "join-token-channel",
 			"data": map[string]any{"channel": "node_42", "contentToken": "ct-secret-1"}})
 		e, _ := c.next(t, "C", drupalEventTimeout, "clientJoinedTokenChannel", func(e clientEvent) bool {
@@ -704,12 +737,12 @@ func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drup
 			t.Errorf("clientJoinedTokenChannel data %v, want the stored token body %v", joined.Data, want)
 		}
 		msg := `{"channel":"node_42","callback":"e2eContent","data":{"body":"content update"}}`
-		srv.post(t, "content/token/message", msg)
+		api.post(t, "content/token/message", msg)
 		got, _ := c.message(t, "C", "content update")
 		if got.Raw != msg {
 			t.Errorf("client C got %s, want %s", got.Raw, msg)
 		}
-		c.proveAbsent(t, srv, 2, "content update", "D", "C")
+		c.proveAbsent(t, api, 2, "content update", "D", "C")
 	})
 
 	t.Run("presence", func(t *testing.T) {
@@ -744,7 +777,7 @@ func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drup
 
 	t.Run("kick", func(t *testing.T) {
 		c.connect(t, "E", "tok-e")
-		srv.post(t, "user/kick/5", "")
+		api.post(t, "user/kick/5", "")
 		if r := c.disconnected(t, "E", drupalEventTimeout); r != "io server disconnect" {
 			t.Errorf("kicked socket: disconnect reason %q, want %q", r, "io server disconnect")
 		}
@@ -754,7 +787,7 @@ func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drup
 
 	t.Run("logout", func(t *testing.T) {
 		c.connect(t, "F", "tok-f")
-		srv.post(t, "user/logout/tok-f", "")
+		api.post(t, "user/logout/tok-f", "")
 		if r := c.disconnected(t, "F", drupalEventTimeout); r != "io server disconnect" {
 			t.Errorf("logged-out socket: disconnect reason %q, want %q", r, "io server disconnect")
 		}
@@ -781,7 +814,7 @@ func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drup
 	})
 
 	t.Run("health_check", func(t *testing.T) {
-		v := srv.call(t, http.MethodGet, "health/check", "")
+		v := api.call(t, http.MethodGet, "health/check", "")
 		if v["status"] != "success" || v["version"] != "1.0.13" {
 			t.Errorf("GET health/check: %v, want status success and version 1.0.13", v)
 		}
@@ -790,7 +823,7 @@ func runDrupalFlow(t *testing.T, srv *socketdServer, drupal *fakeDrupal, c *drup
 
 	// C and D are still there and still get broadcasts.
 	t.Run("still_connected", func(t *testing.T) {
-		c.proveAbsent(t, srv, 2, "nothing", "C", "D")
+		c.proveAbsent(t, api, 2, "nothing", "C", "D")
 	})
 }
 

@@ -48,6 +48,12 @@ var nodeTagRE = regexp.MustCompile(`msg="cluster node joined" tag=(\S+)`)
 // startClusterNode starts socketd with -redis and short heartbeats.
 func startClusterNode(t testing.TB, backendURL, redisURL string) *clusterNode {
 	t.Helper()
+	return startClusterNodeWith(t, backendURL, redisURL, nil)
+}
+
+// startClusterNodeWith is startClusterNode with more configuration keys.
+func startClusterNodeWith(t testing.TB, backendURL, redisURL string, extra map[string]any) *clusterNode {
+	t.Helper()
 	bin := buildBinary(t, "github.com/socketd/socketd/cmd/socketd")
 	bu, err := url.Parse(backendURL)
 	if err != nil {
@@ -61,6 +67,9 @@ func startClusterNode(t testing.TB, backendURL, redisURL string) *clusterNode {
 			"scheme": "http", "host": bu.Hostname(), "port": bport, "basePath": "/", "messagePath": "nodejs/message",
 		},
 		"socketOptions": map[string]any{"pingInterval": noStickyPingInterval, "pingTimeout": noStickyPingTimeout},
+	}
+	for k, v := range extra {
+		cfg[k] = v
 	}
 	cfgJSON, _ := json.Marshal(cfg)
 	cfgPath := filepath.Join(t.TempDir(), "nodejs.config.json")

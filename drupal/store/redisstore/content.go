@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -77,18 +78,16 @@ func (s *Store) members(ctx context.Context, channel string) ([]memberValue, err
 	return out, nil
 }
 
-// InContentChannel implements store.ContentTokens.
-func (s *Store) InContentChannel(ctx context.Context, channel string, uid int64, authToken string) (bool, error) {
-	ms, err := s.members(ctx, channel)
-	if err != nil {
-		return false, err
+// ContentLeaveDue implements store.ContentTokens: the check and the record's
+// consumption are one script, so of two nodes whose grace timers end for the
+// same user only the one with the user's latest leave answers true.
+func (s *Store) ContentLeaveDue(ctx context.Context, channel string, uid int64, authToken, socketID string) (bool, error) {
+	user := "u:" + strconv.FormatInt(uid, 10)
+	if uid == 0 {
+		user = "t:" + authToken
 	}
-	for _, m := range ms {
-		if m.UID == uid && (uid != 0 || m.AuthToken == authToken) {
-			return true, nil
-		}
-	}
-	return false, nil
+	n, err := s.call(ctx, contentLeaveDueScript, channel, user, socketID, uid, authToken).Int64()
+	return n == 1, err
 }
 
 // ContentChannelExists implements store.ContentTokens.

@@ -27,6 +27,7 @@ import "github.com/redis/go-redis/v9"
 //	P:ct:<name>:tokens   hash token -> {"f":notify,"b":body}
 //	P:ct:<name>:expiry   zset token -> exp
 //	P:ct:<name>:members  hash socket id -> {"n":node,"u":uid,"t":authToken,"tok":{...}}
+//	P:ct:<name>:left     hash user -> socket id   a user's latest notifying leave ("u:<uid>", or "t:<authToken>" when anonymous)
 
 // prelude is shared by the scripts: the prefix, the clock and a user's
 // sockets on every live node.
@@ -325,12 +326,35 @@ return v
 `)
 
 // leaveContent: ARGV channel, socket id. Returns the member's value or nil.
+// A leave whose token asked for notifyOnDisconnect becomes its user's latest
+// (contentLeaveDue).
 var leaveContentScript = script(`
 local mk = P .. ':ct:' .. ARGV[1] .. ':members'
 local v = redis.call('HGET', mk, ARGV[2])
 if not v then return false end
 redis.call('HDEL', mk, ARGV[2])
+local ok, m = pcall(cjson.decode, v)
+if ok and type(m) == 'table' and type(m.tok) == 'table' and m.tok.f == true and type(m.u) == 'number' then
+  local user = 'u:' .. string.format('%d', m.u)
+  if m.u == 0 then user = 't:' .. tostring(m.t) end
+  redis.call('HSET', P .. ':ct:' .. ARGV[1] .. ':left', user, ARGV[2])
+end
 return v
+`)
+
+// contentLeaveDue: ARGV channel, user, socket id, uid, auth token. Returns 1
+// when the socket's leave is still the user's latest notifying one (which it
+// consumes) and the user has no member socket left in the channel.
+var contentLeaveDueScript = script(`
+local lk = P .. ':ct:' .. ARGV[1] .. ':left'
+if redis.call('HGET', lk, ARGV[2]) ~= ARGV[3] then return 0 end
+redis.call('HDEL', lk, ARGV[2])
+local uid = tonumber(ARGV[4])
+for _, v in ipairs(redis.call('HVALS', P .. ':ct:' .. ARGV[1] .. ':members')) do
+  local ok, m = pcall(cjson.decode, v)
+  if ok and type(m) == 'table' and m.u == uid and (uid ~= 0 or m.t == ARGV[5]) then return 0 end
+end
+return 1
 `)
 
 // sweepSlow drops expired cache entries and content tokens, and content
@@ -354,7 +378,7 @@ for _, ch in ipairs(redis.call('SMEMBERS', P .. ':ct-channels')) do
   redis.call('ZREMRANGEBYSCORE', xk, '-inf', now)
   local mk = P .. ':ct:' .. ch .. ':members'
   if redis.call('HLEN', tk) == 0 and redis.call('HLEN', mk) == 0 then
-    redis.call('DEL', tk, xk, mk)
+    redis.call('DEL', tk, xk, mk, P .. ':ct:' .. ch .. ':left')
     redis.call('SREM', P .. ':ct-channels', ch)
   end
 end

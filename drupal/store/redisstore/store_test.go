@@ -320,8 +320,59 @@ func TestClusterContentToken(t *testing.T) {
 	c.kill(1)
 	c.table.Leave("node1")
 	c.clk.Advance(testSettle)
-	if in, err := c.nodes[0].InContentChannel(c.ctx, "w", 5, ""); err != nil || in {
-		t.Fatalf("a dead node's member is still in: %v, %v", in, err)
+	if uids, _, err := c.nodes[0].ContentChannelUsers(c.ctx, "w"); err != nil || len(uids) != 0 {
+		t.Fatalf("a dead node's member is still in: %v, %v", uids, err)
+	}
+}
+
+// A user who leaves a content token channel through a socket on each node,
+// both with notifying tokens, starts a grace period on each node; the
+// channel is told once, by the node of the latest leave, whichever node asks
+// first (the e2e cluster test saw both nodes tell it).
+func TestClusterContentLeaveOnce(t *testing.T) {
+	c := newCluster(t, 2)
+	for _, k := range []string{"k1", "k2", "k3", "k4"} {
+		tok := store.ContentToken{Channel: "w", Token: k, Body: json.RawMessage(`{"channel":"w","token":"` + k + `"}`), Notify: true}
+		if err := c.nodes[0].AddContentToken(c.ctx, tok, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	redeem := func(node int, k, sid string, uid int64, authToken string) {
+		t.Helper()
+		if got, err := c.nodes[node].RedeemContentToken(c.ctx, "w", k, store.Member{SocketID: sid, UID: uid, AuthToken: authToken}); err != nil || got == nil {
+			t.Fatalf("redeem %s through node %d: %+v, %v", k, node, got, err)
+		}
+	}
+	leave := func(node int, sid string) {
+		t.Helper()
+		if notify, err := c.nodes[node].LeaveContentChannel(c.ctx, "w", sid); err != nil || !notify {
+			t.Fatalf("leave %s through node %d: %v, %v", sid, node, notify, err)
+		}
+	}
+	due := func(node int, sid string, uid int64, authToken string) bool {
+		t.Helper()
+		ok, err := c.nodes[node].ContentLeaveDue(c.ctx, "w", uid, authToken, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	// uid 5: node 0's leave first, then node 1's; node 0 asks first.
+	redeem(0, "k1", "a", 5, "t5")
+	redeem(1, "k2", "b", 5, "t5b")
+	leave(0, "a")
+	leave(1, "b")
+	if got := [3]bool{due(0, "a", 5, "t5"), due(1, "b", 5, "t5b"), due(1, "b", 5, "t5b")}; got != [3]bool{false, true, false} {
+		t.Fatalf("uid 5: due through node 0, node 1, node 1 again: %v, want false, true, false", got)
+	}
+	// An anonymous user, by its auth token: node 1's leave first; node 0
+	// asks last.
+	redeem(1, "k3", "c", 0, "anon")
+	redeem(0, "k4", "d", 0, "anon")
+	leave(1, "c")
+	leave(0, "d")
+	if got := [2]bool{due(1, "c", 0, "anon"), due(0, "d", 0, "anon")}; got != [2]bool{false, true} {
+		t.Fatalf("anonymous: due through node 1, node 0: %v, want false, true", got)
 	}
 }
 

@@ -478,12 +478,12 @@ func testContentTokens(e *env) {
 		e.t.Fatalf("stats %+v", st)
 	}
 
-	in := func(uid int64, tok string, want bool) {
+	due := func(uid int64, tok, sid string, want bool) {
 		e.t.Helper()
-		ok, err := e.s.InContentChannel(e.ctx, "w", uid, tok)
+		ok, err := e.s.ContentLeaveDue(e.ctx, "w", uid, tok, sid)
 		e.must(err)
 		if ok != want {
-			e.t.Fatalf("InContentChannel(%d, %s) = %v", uid, tok, ok)
+			e.t.Fatalf("ContentLeaveDue(%d, %s, %s) = %v", uid, tok, sid, ok)
 		}
 	}
 	leave := func(sid string, wantNotify bool) {
@@ -495,15 +495,33 @@ func testContentTokens(e *env) {
 		}
 	}
 	leave("s5a", true)
-	in(5, "t5", true) // through s5b
+	due(5, "t5", "s5a", false) // uid 5 is still in, through s5b
 	leave("s5b", false)
-	in(5, "t5", false)
-	leave("s5b", false) // not a member any more
-	in(0, "anonA", true)
-	in(0, "anonB", true)
+	due(5, "t5", "s5b", false) // its token did not ask
+	leave("s5b", false)        // not a member any more
 	leave("sa", true)
-	in(0, "anonA", false) // anonymous users are told apart by auth token
-	in(0, "anonB", true)
+	due(0, "anonA", "sa", true)  // anonymous users are told apart by auth token
+	due(0, "anonA", "sa", false) // once
+	leave("sb", false)
+
+	// A user who leaves through two sockets, each with a notifying token: of
+	// the two grace periods, the latest leave's tells the channel, once.
+	add("w", "k6", true)
+	add("w", "k7", true)
+	redeem("w", "k6", store.Member{SocketID: "s6a", UID: 6, AuthToken: "t6"}, true)
+	redeem("w", "k7", store.Member{SocketID: "s6b", UID: 6, AuthToken: "t6b"}, true)
+	leave("s6a", true)
+	leave("s6b", true)
+	due(6, "t6", "s6a", false) // a later leave started a grace period of its own
+	due(6, "t6b", "s6b", true)
+	due(6, "t6b", "s6b", false)
+	// A user who comes back within the grace period stays.
+	add("w", "k8", true)
+	add("w", "k9", true)
+	redeem("w", "k8", store.Member{SocketID: "s8a", UID: 8}, true)
+	leave("s8a", true)
+	redeem("w", "k9", store.Member{SocketID: "s8b", UID: 8}, true)
+	due(8, "", "s8a", false)
 }
 
 func sameChannels(a, b []store.ContentChannel) bool {

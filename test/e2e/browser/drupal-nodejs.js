@@ -1,6 +1,8 @@
-// A condensed copy of what the Drupal module's nodejs.js does in a page (spec §5):
-// build the URL from the client settings, io.connect(url, {timeout}), emit
-// "authenticate" on every connect (no ack), hand every "message" to
+// A condensed copy of what the Drupal module's nodejs.js does in a page (spec §5),
+// as D7 7.x-1.13 (settings in Drupal.settings.nodejs) or D8 8.x-1.3 (in
+// drupalSettings.nodejs) writes it: build the URL from the client settings,
+// io.connect(url, options), emit "authenticate" with the auth token and the page's
+// content tokens on every connect (no ack), hand every "message" to
 // Drupal.Nodejs.runCallbacks. The e2e callbacks report to the test through
 // window.e2eReport, a function the driver (run.mjs) exposes to the page.
 (function () {
@@ -27,8 +29,14 @@
     socket: false
   };
 
+  // D8 reads the settings from drupalSettings; D7 from Drupal.settings.
+  var d8 = typeof drupalSettings !== "undefined";
+
   Drupal.Nodejs.runCallbacks = function (message) {
-    if (message.clientSocketId && message.clientSocketId === Drupal.Nodejs.socket.id) {
+    // D7 compares with socket.id; D8 with socket.sessionid, which no
+    // socket.io client since 1.0 has, so it never drops anything.
+    var own = d8 ? Drupal.Nodejs.socket.sessionid : Drupal.Nodejs.socket.id;
+    if (message.clientSocketId && message.clientSocketId === own) {
       return;
     }
     var names = message.callback ? [].concat(message.callback) : null;
@@ -53,11 +61,21 @@
   };
 
   Drupal.Nodejs.connect = function () {
-    var s = Drupal.settings.nodejs;
-    var url = (s.client.secure ? "https" : "http") + "://" + s.client.host + ":" + s.client.port;
-    var socket = io.connect(url, { timeout: s.connectTimeout || 5000 });
+    var s = d8 ? drupalSettings.nodejs : Drupal.settings.nodejs;
+    var url, options;
+    if (d8) {
+      url = s.client.scheme + "://" + s.client.host + ":" + s.client.port;
+      // transports and path are undefined unless the site's config adds
+      // them: the client's defaults apply.
+      options = { timeout: s.connectTimeout || 5000, transports: s.client.transports, path: s.client.path };
+    } else {
+      url = (s.client.secure ? "https" : "http") + "://" + s.client.host + ":" + s.client.port;
+      // A socket.io 0.9 option name that later clients ignore.
+      options = { "connect timeout": s.connectTimeout || 5000 };
+    }
+    var socket = io.connect(url, options);
     Drupal.Nodejs.socket = socket;
-    report({ ev: "loaded", url: url });
+    report({ ev: "loaded", url: url, drupal: d8 ? "d8" : "d7" });
     // The Engine.IO connection opens on its first transport; upgrades are reported.
     socket.io.on("open", function () {
       var engine = socket.io.engine;

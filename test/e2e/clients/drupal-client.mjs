@@ -10,7 +10,10 @@
 //
 // Commands (stdin):
 //   {"cmd":"connect","name":N,"token":T}          open socket N, authenticate with T on connect
-//                                                 ("transports":[...] optional, e.g. ["polling"])
+//                                                 ("transports":[...] optional, e.g. ["polling"];
+//                                                 "url":U optional, another server than --url;
+//                                                 "contentTokens":{channel: token} optional, sent
+//                                                 with authenticate as the page's settings do)
 //   {"cmd":"emit","name":N,"event":E,"data":D}     socket N emits E with D (no ack)
 //   {"cmd":"close","name":N}                      socket N disconnects (client side)
 //   {"cmd":"done"}                                close everything, print the result line
@@ -81,18 +84,18 @@ if (!finished) {
     return engine && engine.transport ? engine.transport.name : "";
   }
 
-  function connect(name, token, transports) {
+  function connect(name, token, transports, url, contentTokens) {
     if (sockets.has(name)) throw new Error(`socket ${name} exists`);
     // As nodejs.js: io.connect(url, {timeout}); forceNew so that every simulated
     // browser has its own Engine.IO connection.
     const options = { timeout: 5000, forceNew: true };
     if (transports) options.transports = transports;
-    const socket = io.connect(opts.url, options);
+    const socket = io.connect(url || opts.url, options);
     sockets.set(name, socket);
     socket.on("connect", () => {
       const sid = socket.io && socket.io.engine ? socket.io.engine.id : "";
       out({ name, ev: "connect", id: socket.id, sid, transport: transportName(socket) });
-      socket.emit("authenticate", { authToken: token });
+      socket.emit("authenticate", contentTokens ? { authToken: token, contentTokens } : { authToken: token });
       const engine = socket.io.engine;
       if (engine && !engine.__watched) {
         engine.__watched = true;
@@ -118,7 +121,7 @@ if (!finished) {
       c = JSON.parse(line);
       switch (c.cmd) {
         case "connect":
-          connect(c.name, c.token, c.transports);
+          connect(c.name, c.token, c.transports, c.url, c.contentTokens);
           break;
         case "emit":
           get(c.name).emit(c.event, c.data);
