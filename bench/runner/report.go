@@ -355,6 +355,13 @@ type chartOpts struct {
 	yMax       float64
 	hline      float64
 	hlineLabel string
+	vlines     []vline
+}
+
+// vline marks a moment on a chart's x axis.
+type vline struct {
+	x     float64
+	label string
 }
 
 // lineChart draws series as an inline SVG line chart with axes and a legend.
@@ -423,6 +430,14 @@ func lineChart(title, xLabel, yLabel string, ss []series, o chartOpts) string {
 		y := ty(o.hline)
 		fmt.Fprintf(&b, `<line x1="%g" y1="%.1f" x2="%g" y2="%.1f" stroke="#cf222e" stroke-dasharray="4 3"/><text x="%g" y="%.1f" fill="#cf222e" text-anchor="end">%s</text>`,
 			ml, y, ml+pw, y, ml+pw-4, y-4, html.EscapeString(o.hlineLabel))
+	}
+	for _, v := range o.vlines {
+		if v.x < x0 || v.x > x1 {
+			continue
+		}
+		x := tx(v.x)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#57606a" stroke-dasharray="3 3"/><text x="%.1f" y="%g" fill="#57606a" transform="rotate(-90 %.1f %g)">%s</text>`,
+			x, mt, x, mt+ph, x-3, mt+ph-4, x-3, mt+ph-4, html.EscapeString(v.label))
 	}
 	for i, s := range ss {
 		var pts []string
