@@ -356,6 +356,13 @@ type chartOpts struct {
 	hline      float64
 	hlineLabel string
 	vlines     []vline
+	bands      []band
+}
+
+// band shades a span of a chart's x axis.
+type band struct {
+	x0, x1 float64
+	label  string
 }
 
 // vline marks a moment on a chart's x axis.
@@ -416,6 +423,11 @@ func lineChart(title, xLabel, yLabel string, ss []series, o chartOpts) string {
 		return mt + ph - ph*(v-y0)/(y1-y0)
 	}
 	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="#d0d7de"/>`, ml, mt, pw, ph)
+	for _, v := range o.bands {
+		a, z := tx(math.Max(v.x0, x0)), tx(math.Min(v.x1, x1))
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%g" width="%.1f" height="%g" fill="#ddf4ff" opacity="0.7"/><text x="%.1f" y="%g" fill="#0969da" text-anchor="middle">%s</text>`,
+			a, mt, math.Max(z-a, 2), ph, (a+z)/2, mt+ph-4, html.EscapeString(v.label))
+	}
 	for _, t := range ticks(x0, x1, o.logX) {
 		x := tx(t)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#eaeef2"/><text x="%.1f" y="%g" text-anchor="middle">%s</text>`, x, mt, x, mt+ph, x, mt+ph+14, tickLabel(t))

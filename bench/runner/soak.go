@@ -47,6 +47,8 @@ type soakDoc struct {
 	Soak struct {
 		Sample   int64   `json:"sample_ns"`
 		Duration int64   `json:"duration_ns"`
+		Warmup   int64   `json:"warmup_ns"`
+		Window   int64   `json:"window_ns"`
 		Settle   int64   `json:"settle_ns"`
 		Lifetime int64   `json:"lifetime_ns"`
 		Polling  float64 `json:"polling_share"`
@@ -62,7 +64,8 @@ type soakDoc struct {
 		FDs        float64 `json:"open_files"`
 		Load1      float64 `json:"load1"`
 	} `json:"samples"`
-	Reference int `json:"reference_sample"`
+	RefWindow [2]int `json:"reference_window"`
+	FinWindow [2]int `json:"final_window"`
 	Growth    []struct {
 		What      string  `json:"what"`
 		Reference float64 `json:"reference"`
@@ -70,11 +73,11 @@ type soakDoc struct {
 		Bound     float64 `json:"bound"`
 	} `json:"growth"`
 	Totals struct {
-		Connects       int64 `json:"connects"`
-		ClosesAfterRef int64 `json:"closes_after_reference"`
-		Broadcasts     int64 `json:"broadcasts"`
-		ChannelPubs    int64 `json:"channel_publishes"`
-		SlowCut        int64 `json:"slow_cut"`
+		Connects      int64 `json:"connects"`
+		ClosesBetween int64 `json:"closes_between_windows"`
+		Broadcasts    int64 `json:"broadcasts"`
+		ChannelPubs   int64 `json:"channel_publishes"`
+		SlowCut       int64 `json:"slow_cut"`
 	} `json:"totals"`
 	Load1    [3]float64 `json:"load1_min_mean_max"`
 	OK       bool       `json:"ok"`
@@ -145,10 +148,10 @@ func runSoakMode(ctx context.Context, o soakOptions) error {
 		return err
 	}
 	for _, g := range doc.Growth {
-		fmt.Fprintf(os.Stderr, "runner: soak: %s %.0f at the reference sample, %.0f at the end (bound %.0f)\n", g.What, g.Reference, g.Final, g.Bound)
+		fmt.Fprintf(os.Stderr, "runner: soak: %s: highest %.0f in the reference window, lowest %.0f in the final one (bound %.0f)\n", g.What, g.Reference, g.Final, g.Bound)
 	}
-	fmt.Fprintf(os.Stderr, "runner: soak: %d sockets connected in all, %d left after the reference sample, %d slow consumers cut off (socketd logged %d); load average %.2f to %.2f\n",
-		doc.Totals.Connects, doc.Totals.ClosesAfterRef, doc.Totals.SlowCut, cuts, doc.Load1[0], doc.Load1[2])
+	fmt.Fprintf(os.Stderr, "runner: soak: %d sockets connected in all, %d left between the windows, %d slow consumers cut off (socketd logged %d); load average %.2f to %.2f\n",
+		doc.Totals.Connects, doc.Totals.ClosesBetween, doc.Totals.SlowCut, cuts, doc.Load1[0], doc.Load1[2])
 	fmt.Fprintf(os.Stderr, "runner: soak: wrote %s, %s (raw: %s)\n", o.CSV, o.SVG, out)
 	if len(problems) > 0 {
 		return errors.New("soak problems: " + strings.Join(problems, "; "))
@@ -186,8 +189,8 @@ func gitRev() string {
 }
 
 // soakChart draws the samples: memory, goroutines, open files and sockets,
-// and the machine's load, each with the reference sample and the end of
-// the slow consumers' phase marked.
+// and the machine's load, each with the reference and final windows shaded
+// and the slow consumers' phase marked.
 func soakChart(d *soakDoc) string {
 	pts := func(f func(i int) float64) [][2]float64 {
 		var out [][2]float64
@@ -204,14 +207,19 @@ func soakChart(d *soakDoc) string {
 		}
 		return v / (1 << 20)
 	}
-	var marks []vline
-	if d.Reference >= 0 && d.Reference < len(d.Samples) {
-		marks = append(marks, vline{d.Samples[d.Reference].T / 60, "reference"})
-		if d.Soak.Slow > 0 {
-			marks = append(marks, vline{float64(d.Soak.Duration-d.Soak.Settle) / float64(time.Minute), "slow consumers end"})
+	minutes := func(ns int64) float64 { return float64(ns) / float64(time.Minute) }
+	var o chartOpts
+	for _, w := range []struct {
+		ix    [2]int
+		label string
+	}{{d.RefWindow, "reference"}, {d.FinWindow, "final"}} {
+		if w.ix[0] >= 0 && w.ix[1] < len(d.Samples) && w.ix[0] <= w.ix[1] {
+			o.bands = append(o.bands, band{d.Samples[w.ix[0]].T / 60, d.Samples[w.ix[1]].T / 60, w.label})
 		}
 	}
-	o := chartOpts{vlines: marks}
+	if d.Soak.Slow > 0 {
+		o.vlines = []vline{{minutes(d.Soak.Warmup + d.Soak.Window), "slow consumers start"}, {minutes(d.Soak.Duration - d.Soak.Settle), "slow consumers end"}}
+	}
 	const x = "minutes"
 	charts := []string{
 		lineChart("Memory (MiB)", x, "MiB", []series{

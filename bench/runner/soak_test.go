@@ -15,13 +15,13 @@ import (
 // and the reference and slow-consumer marks.
 func TestSoakChart(t *testing.T) {
 	raw := `{"started":"2026-12-04T00:00:00Z","config":{"n":1500,"label":"socketd abc123"},"machine":{"cpus":2},
-	  "soak":{"sample_ns":10000000000,"duration_ns":120000000000,"settle_ns":15000000000,"lifetime_ns":30000000000,"polling_share":0.2,"slow_consumers":3},
+	  "soak":{"sample_ns":10000000000,"duration_ns":120000000000,"warmup_ns":10000000000,"window_ns":10000000000,"settle_ns":15000000000,"lifetime_ns":30000000000,"polling_share":0.2,"slow_consumers":3},
 	  "samples":[
 	    {"t_s":0,"client_sockets":0,"server_sockets":0,"rss_kb":20000,"heap_bytes":2000000,"goroutines":12,"open_files":12,"load1":3},
 	    {"t_s":10,"client_sockets":1500,"server_sockets":1510,"rss_kb":60000,"heap_bytes":9000000,"goroutines":400,"open_files":1800,"load1":4},
 	    {"t_s":20,"client_sockets":1490,"server_sockets":-1,"rss_kb":61000,"heap_bytes":-1,"goroutines":410,"open_files":1790,"load1":4.5},
 	    {"t_s":120,"client_sockets":1500,"server_sockets":1505,"rss_kb":62000,"heap_bytes":9100000,"goroutines":405,"open_files":1795,"load1":5}],
-	  "reference_sample":1,"totals":{"connects":9000,"slow_cut":4},"ok":true}`
+	  "reference_window":[1,2],"final_window":[3,3],"totals":{"connects":9000,"slow_cut":4},"ok":true}`
 	var d soakDoc
 	if err := json.Unmarshal([]byte(raw), &d); err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestSoakChart(t *testing.T) {
 	if short != 2 {
 		t.Errorf("%d lines leave out the unread sample, want 2", short)
 	}
-	for _, want := range []string{"1500 sockets for 2m0s", "socketd abc123", "reference", "slow consumers end", "2 cores"} {
+	for _, want := range []string{"1500 sockets for 2m0s", "socketd abc123", "reference", "final", "slow consumers start", "slow consumers end", "2 cores"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("chart lacks %q", want)
 		}

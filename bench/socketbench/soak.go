@@ -14,8 +14,8 @@ package main
 //   - Publishes, as Drupal makes them: a broadcast every -soak-broadcast-every
 //     (every socket checks that it misses none between two it got) and
 //     -soak-channel-rate channel messages a second to the sockets' channels.
-//   - Slow consumers (-soak-slow), from the reference sample to the settle
-//     phase: sockets in a channel of their own that get -soak-slow-payload
+//   - Slow consumers (-soak-slow), between the reference window and the
+//     settle phase: sockets in a channel of their own that get -soak-slow-payload
 //     messages at -soak-slow-rate; they stop reading (a small receive buffer,
 //     heartbeats still sent) for -soak-slow-stall, then look whether the
 //     server has cut them off (it must, by its byte bound
@@ -23,10 +23,14 @@ package main
 //     again. bench/runner matches the cut-offs against the server's log.
 //
 // The run fails when the server's goroutines, live heap or open files grew
-// past generous bounds from the reference sample (the first after
-// -soak-warmup) to the final one (at the end, after -soak-settle without slow
-// consumers), when a socket missed a broadcast, or when a slow consumer was
-// not cut off. Nothing about timing is asserted.
+// past generous bounds from the reference window (-soak-window after
+// -soak-warmup) to the final one (the last -soak-window, in the settle phase
+// without slow consumers), when a socket missed a broadcast, or when a slow
+// consumer was not cut off. The figures swing with the clients' heartbeats
+// (kept-alive polling connections come and go with them): the highest of
+// the reference window is compared with the lowest of the final one, so the
+// swings cannot fail a run but a leak, which only grows, still does.
+// Nothing about timing is asserted.
 
 import (
 	"context"
@@ -51,6 +55,7 @@ const soakSlowChannel = "soak_slow"
 type soakConfig struct {
 	Duration     time.Duration `json:"duration_ns"`
 	Warmup       time.Duration `json:"warmup_ns"`
+	Window       time.Duration `json:"window_ns"`
 	Settle       time.Duration `json:"settle_ns"`
 	Sample       time.Duration `json:"sample_ns"`
 	Lifetime     time.Duration `json:"lifetime_ns"`
@@ -74,16 +79,17 @@ type soakConfig struct {
 
 func (sc *soakConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&sc.Duration, "soak-duration", 2*time.Minute, "soak: length of the run")
-	fs.DurationVar(&sc.Warmup, "soak-warmup", 30*time.Second, "soak: the first sample after this is the reference the final one is compared with")
-	fs.DurationVar(&sc.Settle, "soak-settle", 15*time.Second, "soak: the last phase, without slow consumers, before the final sample")
+	fs.DurationVar(&sc.Warmup, "soak-warmup", 25*time.Second, "soak: the reference window starts this long after the start")
+	fs.DurationVar(&sc.Window, "soak-window", 25*time.Second, "soak: length of the reference window and of the final one (the end of the run)")
+	fs.DurationVar(&sc.Settle, "soak-settle", 30*time.Second, "soak: the last phase, without slow consumers (at least -soak-window)")
 	fs.DurationVar(&sc.Sample, "soak-sample", 10*time.Second, "soak: sampling period")
 	fs.DurationVar(&sc.Lifetime, "soak-lifetime", 30*time.Second, "soak: mean lifetime of a socket (each lives 0.1 to 1.9 times it)")
 	fs.Float64Var(&sc.Polling, "soak-polling", 0.2, "soak: share of the slots on long-polling (the rest on WebSocket)")
 	fs.DurationVar(&sc.BroadcastGap, "soak-broadcast-every", 2*time.Second, "soak: time between two broadcasts")
 	fs.Float64Var(&sc.ChannelRate, "soak-channel-rate", 20, "soak: channel publishes per second")
 	fs.IntVar(&sc.Slow, "soak-slow", 3, "soak: slow consumers (WebSocket EIO=4, WebSocket EIO=3, polling EIO=3 in turn)")
-	fs.DurationVar(&sc.SlowStall, "soak-slow-stall", 40*time.Second, "soak: how long a slow consumer stops reading")
-	fs.Float64Var(&sc.SlowRate, "soak-slow-rate", 16, "soak: publishes per second to the slow consumers' channel")
+	fs.DurationVar(&sc.SlowStall, "soak-slow-stall", 30*time.Second, "soak: how long a slow consumer stops reading")
+	fs.Float64Var(&sc.SlowRate, "soak-slow-rate", 32, "soak: publishes per second to the slow consumers' channel")
 	fs.IntVar(&sc.SlowPayload, "soak-slow-payload", 32<<10, "soak: bytes of filler in each of those publishes")
 	fs.StringVar(&sc.DebugURL, "debug-url", "", "soak: the server's profiler base URL (socketd -debug-addr), for goroutines and live heap")
 	fs.StringVar(&sc.CSV, "soak-csv", "", "soak: write the samples here (CSV)")
@@ -103,8 +109,8 @@ func (sc *soakConfig) validate(cfg config) error {
 	if cfg.cluster() {
 		errs = append(errs, "-scenario soak runs against one server (-url)")
 	}
-	if sc.Sample <= 0 || sc.Warmup < sc.Sample || sc.Warmup+sc.Settle+sc.Sample > sc.Duration {
-		errs = append(errs, "soak: want 0 < -soak-sample <= -soak-warmup and -soak-warmup + -soak-settle + -soak-sample <= -soak-duration")
+	if sc.Sample <= 0 || sc.Window < sc.Sample || sc.Settle < sc.Window || sc.Warmup+sc.Window+sc.Settle > sc.Duration {
+		errs = append(errs, "soak: want 0 < -soak-sample <= -soak-window <= -soak-settle and -soak-warmup + -soak-window + -soak-settle <= -soak-duration")
 	}
 	if sc.Lifetime <= 0 || sc.BroadcastGap <= 0 || sc.ChannelRate <= 0 || sc.Polling < 0 || sc.Polling > 1 {
 		errs = append(errs, "soak: -soak-lifetime, -soak-broadcast-every and -soak-channel-rate must be positive, -soak-polling in [0,1]")
@@ -127,7 +133,8 @@ type soakResult struct {
 	Config    config       `json:"config"`
 	Soak      soakConfig   `json:"soak"`
 	Samples   []soakSample `json:"samples"`
-	Reference int          `json:"reference_sample"` // index in Samples
+	RefWindow [2]int       `json:"reference_window"` // first and last index in Samples
+	FinWindow [2]int       `json:"final_window"`
 	Growth    []growth     `json:"growth"`
 	Totals    soakTotals   `json:"totals"`
 	Backend   backendStats `json:"backend"`
@@ -140,9 +147,9 @@ type soakResult struct {
 type soakTotals struct {
 	Connects        int64            `json:"connects"` // sockets authenticated
 	ConnectFails    int64            `json:"connect_failures"`
-	Closes          map[string]int64 `json:"closes"`  // by how the client left
-	Dropped         int64            `json:"dropped"` // ended by the server while the client wanted it
-	ClosesAfterRef  int64            `json:"closes_after_reference"`
+	Closes          map[string]int64 `json:"closes"`                 // by how the client left
+	Dropped         int64            `json:"dropped"`                // ended by the server while the client wanted it
+	ClosesBetween   int64            `json:"closes_between_windows"` // from the reference window's last sample to the final window's first
 	Broadcasts      int64            `json:"broadcasts"`
 	ChannelPubs     int64            `json:"channel_publishes"`
 	SlowPubs        int64            `json:"slow_publishes"`
@@ -161,8 +168,8 @@ type soakTotals struct {
 
 type growth struct {
 	What      string  `json:"what"`
-	Reference float64 `json:"reference"`
-	Final     float64 `json:"final"`
+	Reference float64 `json:"reference"` // highest of the reference window
+	Final     float64 `json:"final"`     // lowest of the final window
 	Bound     float64 `json:"bound"`
 	OK        bool    `json:"ok"`
 }
@@ -307,9 +314,10 @@ func runSoak(ctx context.Context, cfg config, sc soakConfig, logw io.Writer) (*s
 
 	tick := time.NewTicker(sc.Sample)
 	defer tick.Stop()
-	ref := -1
-	var closesAtRef int64
-	settleAt := sc.Duration - sc.Settle
+	refEnd := sc.Warmup + sc.Window     // the slow consumers' phase starts here
+	slowEnd := sc.Duration - sc.Settle  // and ends here
+	finStart := sc.Duration - sc.Window // the final window
+	slowDone := sc.Slow == 0
 	for ctx.Err() == nil && time.Since(s.base) < sc.Duration {
 		select {
 		case <-ctx.Done():
@@ -317,31 +325,29 @@ func runSoak(ctx context.Context, cfg config, sc soakConfig, logw io.Writer) (*s
 		case <-tick.C:
 		}
 		el := time.Since(s.base)
-		if slowStarted && el >= settleAt {
+		if slowStarted && el >= slowEnd {
 			stopSlow()
 			slowWG.Wait()
 			slowStarted = false
 			s.logf("slow consumers stopped: %d cut off, %d not, %d stopped before", s.slowCut.Load(), s.slowNotCut.Load(), s.slowAbort.Load())
 		}
-		smp := take()
-		if ref < 0 && el >= sc.Warmup {
-			ref, closesAtRef = len(res.Samples)-1, smp.Closes
-			s.logf("reference sample taken")
-			if sc.Slow > 0 && el < settleAt {
-				slowStarted = true
-				slowWG.Add(sc.Slow + 1)
-				go func() { defer slowWG.Done(); s.slowPublisher(slowCtx) }()
-				for j := 0; j < sc.Slow; j++ {
-					go func() { defer slowWG.Done(); s.slowConsumer(slowCtx, j) }()
-				}
+		take()
+		if !slowDone && el >= refEnd && el < slowEnd {
+			slowDone, slowStarted = true, true
+			s.logf("slow consumers start")
+			slowWG.Add(sc.Slow + 1)
+			go func() { defer slowWG.Done(); s.slowPublisher(slowCtx) }()
+			for j := 0; j < sc.Slow; j++ {
+				go func() { defer slowWG.Done(); s.slowConsumer(slowCtx, j) }()
 			}
 		}
 	}
 	stopSlow()
 	slowWG.Wait()
-	final := res.Samples[len(res.Samples)-1]
 	stopPop()
 	popWG.Wait()
+	res.RefWindow = window(res.Samples, sc.Warmup, refEnd)
+	res.FinWindow = window(res.Samples, finStart, sc.Duration+time.Hour)
 
 	t := &res.Totals
 	t.Connects, t.ConnectFails, t.Dropped = s.connects.Load(), s.connectFails.Load(), s.dropped.Load()
@@ -349,7 +355,6 @@ func runSoak(ctx context.Context, cfg config, sc soakConfig, logw io.Writer) (*s
 	for i, n := range leaveNames {
 		t.Closes[n] = s.closes[i].Load()
 	}
-	t.ClosesAfterRef = final.Closes - closesAtRef
 	t.Broadcasts, t.ChannelPubs, t.SlowPubs, t.PublishErrors = s.nBcast.Load(), s.nChan.Load(), s.nSlow.Load(), s.pubErrs.Load()
 	t.BroadcastRecv, t.ChannelRecv, t.Unexpected = s.bcastRecv.Load(), s.chanRecv.Load(), s.unexpected.Load()
 	t.BroadcastGaps, t.BroadcastOrder = s.gaps.Load(), s.disorder.Load()
@@ -358,22 +363,24 @@ func runSoak(ctx context.Context, cfg config, sc soakConfig, logw io.Writer) (*s
 	res.Backend = be.stats(beURL + "/nodejs/message")
 	res.Errors = s.errorList()
 	res.Load1 = loadSpan(res.Samples)
-	res.Reference = ref
 	if ctx.Err() != nil {
 		res.Problems = append(res.Problems, "interrupted")
 	}
-	if ref < 0 {
-		res.Problems = append(res.Problems, "no reference sample")
+	if res.RefWindow[0] < 0 || res.FinWindow[0] < 0 || res.FinWindow[0] <= res.RefWindow[1] {
+		res.Problems = append(res.Problems, fmt.Sprintf("no reference or no final window (samples %v and %v)", res.RefWindow, res.FinWindow))
 	} else {
-		res.Growth = checkGrowth(sc, res.Samples[ref], final)
+		ref := res.Samples[res.RefWindow[0] : res.RefWindow[1]+1]
+		fin := res.Samples[res.FinWindow[0] : res.FinWindow[1]+1]
+		res.Growth = checkGrowth(sc, ref, fin)
 		for _, g := range res.Growth {
 			if !g.OK {
 				res.Problems = append(res.Problems, fmt.Sprintf("%s grew from %.0f to %.0f (bound %.0f)", g.What, g.Reference, g.Final, g.Bound))
 			}
 		}
 		// A leak per socket shows only if sockets came and went.
-		if t.ClosesAfterRef < int64(cfg.N)/2 {
-			res.Problems = append(res.Problems, fmt.Sprintf("only %d sockets left after the reference sample (want at least -n/2 to tell a leak)", t.ClosesAfterRef))
+		t.ClosesBetween = fin[0].Closes - ref[len(ref)-1].Closes
+		if t.ClosesBetween < int64(cfg.N)/2 {
+			res.Problems = append(res.Problems, fmt.Sprintf("only %d sockets left between the windows (want at least -n/2 to tell a leak)", t.ClosesBetween))
 		}
 	}
 	if t.BroadcastRecv == 0 || t.ChannelRecv == 0 {
@@ -399,16 +406,42 @@ func runSoak(ctx context.Context, cfg config, sc soakConfig, logw io.Writer) (*s
 	return res, nil
 }
 
-// checkGrowth compares the final sample with the reference one.
-func checkGrowth(sc soakConfig, ref, fin soakSample) []growth {
-	g := func(what string, r, f, factor, slack float64) growth {
-		b := r*factor + slack
-		return growth{What: what, Reference: r, Final: f, Bound: b, OK: r >= 0 && f >= 0 && f <= b}
+// window returns the first and last index of the samples taken in [from,
+// to), or -1s.
+func window(ss []soakSample, from, to time.Duration) [2]int {
+	w := [2]int{-1, -1}
+	for i, x := range ss {
+		if t := time.Duration(x.T * float64(time.Second)); t >= from && t < to {
+			if w[0] < 0 {
+				w[0] = i
+			}
+			w[1] = i
+		}
+	}
+	return w
+}
+
+// checkGrowth compares the lowest figure of the final window with the
+// highest of the reference window. Samples where a figure could not be read
+// (-1) are left out; a window with none fails.
+func checkGrowth(sc soakConfig, ref, fin []soakSample) []growth {
+	g := func(what string, get func(soakSample) float64, factor, slack float64) growth {
+		hi, lo := -1.0, -1.0
+		for _, x := range ref {
+			hi = max(hi, get(x))
+		}
+		for _, x := range fin {
+			if v := get(x); v >= 0 && (lo < 0 || v < lo) {
+				lo = v
+			}
+		}
+		b := hi*factor + slack
+		return growth{What: what, Reference: hi, Final: lo, Bound: b, OK: hi >= 0 && lo >= 0 && lo <= b}
 	}
 	return []growth{
-		g("goroutines", float64(ref.Goroutines), float64(fin.Goroutines), sc.GoroutineFactor, float64(sc.GoroutineSlack)),
-		g("live heap bytes", float64(ref.HeapBytes), float64(fin.HeapBytes), sc.HeapFactor, sc.HeapSlackMiB*(1<<20)),
-		g("open files", float64(ref.FDs), float64(fin.FDs), sc.FDFactor, float64(sc.FDSlack)),
+		g("goroutines", func(x soakSample) float64 { return float64(x.Goroutines) }, sc.GoroutineFactor, float64(sc.GoroutineSlack)),
+		g("live heap bytes", func(x soakSample) float64 { return float64(x.HeapBytes) }, sc.HeapFactor, sc.HeapSlackMiB*(1<<20)),
+		g("open files", func(x soakSample) float64 { return float64(x.FDs) }, sc.FDFactor, float64(sc.FDSlack)),
 	}
 }
 

@@ -42,13 +42,13 @@ func (s *soak) wsConnect(ctx context.Context, d *dialer, idx int, st *sockState)
 	deadline := time.Now().Add(s.cfg.ConnectTimeout)
 	nc, rest, err := d.handshake(idx, deadline)
 	if err != nil {
-		s.connectFails.Add(1)
+		s.connectFailed(ctx)
 		return nil, err
 	}
 	c := &soakWS{s: s, nc: nc, st: st, idx: idx, buf: make([]byte, 4096), pend: rest}
 	if err := c.frames(); err != nil {
 		nc.Close()
-		s.connectFails.Add(1)
+		s.connectFailed(ctx)
 		return nil, err
 	}
 	for !st.authed && err == nil && !st.closed {
@@ -59,7 +59,7 @@ func (s *soak) wsConnect(ctx context.Context, d *dialer, idx int, st *sockState)
 	}
 	if err != nil {
 		nc.Close()
-		s.connectFails.Add(1)
+		s.connectFailed(ctx)
 		return nil, fmt.Errorf("websocket EIO=%d connect: %w", st.eio, err)
 	}
 	_ = nc.SetDeadline(time.Time{})
@@ -68,6 +68,13 @@ func (s *soak) wsConnect(ctx context.Context, d *dialer, idx int, st *sockState)
 	s.connects.Add(1)
 	s.authed.Add(1)
 	return c, nil
+}
+
+// connectFailed counts a failed connect, unless the run is ending.
+func (s *soak) connectFailed(ctx context.Context) {
+	if ctx.Err() == nil {
+		s.connectFails.Add(1)
+	}
 }
 
 // wsSocket holds one WebSocket socket for its lifetime, then leaves.
@@ -287,7 +294,7 @@ func (s *soak) pollConnect(ctx context.Context, idx int, st *sockState) (*pollSe
 		pkts, err = ps.get(cctx, ps.base+"&sid="+ps.sid)
 	}
 	if err != nil {
-		s.connectFails.Add(1)
+		s.connectFailed(ctx)
 		return nil, fmt.Errorf("polling EIO=%d connect: %w", st.eio, err)
 	}
 	s.connects.Add(1)

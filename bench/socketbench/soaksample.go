@@ -69,16 +69,19 @@ func newSampler(cfg config, sc soakConfig) (*sampler, error) {
 
 // take samples the server; figures it could not read are -1 (and Err says why).
 func (sm *sampler) take(ctx context.Context, s *soak) soakSample {
-	x := soakSample{T: round3(time.Since(s.base).Seconds()), ClientSockets: s.authed.Load(),
-		Connects: s.connects.Load(), Closes: s.closesTotal(), Broadcasts: s.nBcast.Load(),
-		ChannelPubs: s.nChan.Load(), SlowCut: s.slowCut.Load()}
+	x := soakSample{T: round3(time.Since(s.base).Seconds())}
 	var errs []string
 	note := func(what string, err error) {
 		if err != nil {
 			errs = append(errs, what+": "+err.Error())
 		}
 	}
+	// The server's socket count and the clients' at about the same moment.
 	var err error
+	x.ServerSockets, err = sm.sockets(ctx)
+	note("health", err)
+	x.ClientSockets, x.Connects, x.Closes = s.authed.Load(), s.connects.Load(), s.closesTotal()
+	x.Broadcasts, x.ChannelPubs, x.SlowCut = s.nBcast.Load(), s.nChan.Load(), s.slowCut.Load()
 	x.RSSKB, x.Threads, err = sm.proc.status()
 	note("status", err)
 	cpu, err := sm.proc.cpu()
@@ -90,8 +93,6 @@ func (sm *sampler) take(ctx context.Context, s *soak) soakSample {
 	note("goroutines", err)
 	x.HeapBytes, err = sm.heap(ctx)
 	note("heap", err)
-	x.ServerSockets, err = sm.sockets(ctx)
-	note("health", err)
 	x.Load1 = load1()
 	if len(errs) > 0 {
 		x.Err = strings.Join(errs, "; ")
