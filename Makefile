@@ -127,12 +127,12 @@ SOAK_ARGS ?=
 soak: socketd-bin
 	$(SOAK_BINS)
 	$(SOAK_RUN) -soak 30m -soak-n 5000 -out bench/results/soak -soak-csv docs/soak.csv -soak-svg docs/soak.svg \
-	  -soak-args "-soak-warmup 5m -soak-window 1m -soak-settle 1m30s -soak-lifetime 5m -soak-broadcast-every 5s -soak-slow 4 $(SOAK_ARGS)"
+	  -soak-args "-soak-sample 10s -soak-warmup 5m -soak-window 1m -soak-settle 1m30s -soak-lifetime 5m -soak-broadcast-every 5s -soak-slow 4 $(SOAK_ARGS)"
 
 soak-short: socketd-bin
 	@echo "== soak, 2 minutes: 1,500 sockets with churn, publishes and slow consumers; bounded growth of goroutines, heap and open files"
 	$(SOAK_BINS)
-	$(SOAK_RUN) -soak 2m -soak-n 1500 -out bench/results/soak-short -soak-args "-soak-sample 5s $(SOAK_ARGS)"
+	$(SOAK_RUN) -soak 2m -soak-n 1500 -out bench/results/soak-short -soak-args "$(SOAK_ARGS)"
 
 # With DRUPAL_NODE_DIR (a drupal-node.js checkout, npm dependencies installed;
 # docs/PERFORMANCE.md) the app Drupal sites run today is measured as well.

@@ -79,11 +79,11 @@ type soakConfig struct {
 
 func (sc *soakConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&sc.Duration, "soak-duration", 2*time.Minute, "soak: length of the run")
-	fs.DurationVar(&sc.Warmup, "soak-warmup", 25*time.Second, "soak: the reference window starts this long after the start")
-	fs.DurationVar(&sc.Window, "soak-window", 25*time.Second, "soak: length of the reference window and of the final one (the end of the run)")
-	fs.DurationVar(&sc.Settle, "soak-settle", 30*time.Second, "soak: the last phase, without slow consumers (at least -soak-window)")
-	fs.DurationVar(&sc.Sample, "soak-sample", 10*time.Second, "soak: sampling period")
-	fs.DurationVar(&sc.Lifetime, "soak-lifetime", 30*time.Second, "soak: mean lifetime of a socket (each lives 0.1 to 1.9 times it)")
+	fs.DurationVar(&sc.Warmup, "soak-warmup", 20*time.Second, "soak: the reference window starts this long after the start")
+	fs.DurationVar(&sc.Window, "soak-window", 20*time.Second, "soak: length of the reference window and of the final one (the end of the run)")
+	fs.DurationVar(&sc.Settle, "soak-settle", 25*time.Second, "soak: the last phase, without slow consumers (at least -soak-window)")
+	fs.DurationVar(&sc.Sample, "soak-sample", 5*time.Second, "soak: sampling period")
+	fs.DurationVar(&sc.Lifetime, "soak-lifetime", 10*time.Second, "soak: mean lifetime of a socket (each lives 0.1 to 1.9 times it)")
 	fs.Float64Var(&sc.Polling, "soak-polling", 0.2, "soak: share of the slots on long-polling (the rest on WebSocket)")
 	fs.DurationVar(&sc.BroadcastGap, "soak-broadcast-every", 2*time.Second, "soak: time between two broadcasts")
 	fs.Float64Var(&sc.ChannelRate, "soak-channel-rate", 20, "soak: channel publishes per second")
@@ -95,8 +95,8 @@ func (sc *soakConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&sc.CSV, "soak-csv", "", "soak: write the samples here (CSV)")
 	fs.Float64Var(&sc.GoroutineFactor, "soak-max-goroutine-factor", 1.5, "soak: bound on final goroutines: reference times this plus -soak-goroutine-slack")
 	fs.IntVar(&sc.GoroutineSlack, "soak-goroutine-slack", 100, "soak: see -soak-max-goroutine-factor")
-	fs.Float64Var(&sc.HeapFactor, "soak-max-heap-factor", 1.25, "soak: bound on the final live heap: reference times this plus -soak-heap-slack-mib")
-	fs.Float64Var(&sc.HeapSlackMiB, "soak-heap-slack-mib", 4, "soak: see -soak-max-heap-factor")
+	fs.Float64Var(&sc.HeapFactor, "soak-max-heap-factor", 1.1, "soak: bound on the final live heap: reference times this plus -soak-heap-slack-mib")
+	fs.Float64Var(&sc.HeapSlackMiB, "soak-heap-slack-mib", 2, "soak: see -soak-max-heap-factor")
 	fs.Float64Var(&sc.FDFactor, "soak-max-fd-factor", 1.5, "soak: bound on final open files: reference times this plus -soak-fd-slack")
 	fs.IntVar(&sc.FDSlack, "soak-fd-slack", 100, "soak: see -soak-max-fd-factor")
 }
