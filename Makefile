@@ -3,6 +3,7 @@
 #   make run    socketd on the embedded default (dev mode: no Drupal, no Redis needed)
 #   make test   every test: go vet, gofmt, go mod tidy check, race-enabled unit tests, fuzz smoke, end-to-end with real npm clients
 #   make bench     socketd, the Node socket.io peer and the floor through the same scenarios (bench/run.sh),
+#                  each also over https/wss with an RSA-2048 and an ECDSA P-256 certificate,
 #                  then 3-node clusters of each on one Redis with 50,000 clients;
 #                  DRUPAL_NODE_DIR=<drupal-node.js checkout> adds drupal-node.js itself
 #   make bench-go  Go micro-benchmarks (allocations reported)
@@ -137,7 +138,7 @@ soak-short: socketd-bin
 # With DRUPAL_NODE_DIR (a drupal-node.js checkout, npm dependencies installed;
 # docs/PERFORMANCE.md) the app Drupal sites run today is measured as well.
 comma := ,
-BENCH_ARGS ?= -servers floor,node,socketd$(if $(DRUPAL_NODE_DIR),$(comma)drupal-node) -cluster node,socketd
+BENCH_ARGS ?= -servers floor,node,socketd$(if $(DRUPAL_NODE_DIR),$(comma)drupal-node) -tls rsa,ecdsa -cluster node,socketd
 bench: client-js
 	bench/run.sh $(BENCH_ARGS)
 

@@ -117,6 +117,7 @@ func (b *Bridge) authenticateCached(ctx context.Context, cancel context.CancelFu
 	// cache's exact copy, which the sockets share.
 	r.Raw = a.Reply
 	cancel()
+	b.authCount.hits.Add(1)
 	b.logDebug("drupal: reusing cached authentication", slog.String("sid", c.id()), slog.Int64("uid", a.UID))
 	b.setup(c, a, r, room, mergeTokens(clientTokens, nil), e, onBackground)
 	return true
@@ -131,6 +132,7 @@ func (b *Bridge) authenticateCached(ctx context.Context, cancel context.CancelFu
 func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFunc, c *conn, token, room string, payload json.RawMessage, clientTokens map[string]string, e *socketio.Event) {
 	msg, _ := setField(payload, "messageType", json.RawMessage(`"authenticate"`))
 	msg, _ = setField(msg, "clientId", json.RawMessage(jsonQuote(c.id())))
+	b.authCount.misses.Add(1)
 	reply, err := b.backend.Authenticate(ctx, msg, c.id())
 	// A call cancelled (the socket went away, the bridge is closing) rather
 	// than timed out says nothing about Drupal.
@@ -177,7 +179,7 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 		if errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrWrongClient) {
 			level = slog.LevelInfo
 		}
-		b.disconnect(c.s, level, "authentication failed", slog.String("error", err.Error()))
+		b.disconnect(c.s, level, "authentication failed", append(b.backend.logAttrs(err), slog.String("error", err.Error()))...)
 		return
 	}
 	b.logDebug("drupal: client authenticated", slog.String("sid", c.id()), slog.Int64("uid", reply.UID))
@@ -193,7 +195,7 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 // and send authenticate again, which reaches Drupal once it is back. The
 // outage is logged once (outage), not once per socket.
 func (b *Bridge) closeForReconnect(s *socketio.Socket, kind string, err error) {
-	b.outage.failed(b.log, b.clock.Now(), kind, err, true)
+	b.outage.failed(b.log.With(b.backend.logAttrs(err)...), b.clock.Now(), kind, err, true)
 	b.logDebug("drupal: closing client's connection for a reconnect: backend unavailable",
 		slog.String("sid", s.ID()), slog.String("error", err.Error()))
 	// The session, not Socket.Disconnect(true): that sends the DISCONNECT
@@ -208,10 +210,10 @@ func (b *Bridge) noteBackendResult(err error) {
 	kind, unavailable := Unavailable(err)
 	switch {
 	case unavailable:
-		b.outage.failed(b.log, b.clock.Now(), kind, err, false)
+		b.outage.failed(b.log.With(b.backend.logAttrs(err)...), b.clock.Now(), kind, err, false)
 	case err != nil:
 		b.outage.answered(b.log, b.clock.Now())
-		b.log.Warn("drupal: message to backend failed", slog.String("error", err.Error()))
+		b.log.Warn("drupal: message to backend failed", append(b.backend.logAttrs(err), slog.String("error", err.Error()))...)
 	default:
 		b.outage.answered(b.log, b.clock.Now())
 	}
@@ -274,6 +276,7 @@ func (b *Bridge) setup(c *conn, a *store.Auth, r *AuthReply, room string, tokens
 		return
 	}
 	c.state = stateAuthenticated
+	b.authCount.sockets.Add(1)
 	c.auth = a
 	c.s.Join(rooms...)
 	b.mu.Unlock()

@@ -91,6 +91,9 @@ type Backend struct {
 	// a caller's own client, used as given.
 	rt     *http.Transport
 	client *http.Client
+	// stats counts the calls and keeps Drupal's availability (Ready).
+	stats backendCounters
+	probe probeState
 }
 
 // backendConns bounds the connections to Drupal's message endpoint.
@@ -151,7 +154,14 @@ func (b *Backend) CloseIdleConnections() {
 // Post sends msg (a JSON object: json.RawMessage, []byte, or a value for
 // encoding/json) and returns the body of Drupal's 200 reply. A ctx that ends
 // sooner than the auth timeout bounds the call alone.
-func (b *Backend) Post(ctx context.Context, msg any) (body []byte, err error) {
+func (b *Backend) Post(ctx context.Context, msg any) ([]byte, error) {
+	start := time.Now()
+	body, err := b.post(ctx, msg)
+	b.stats.record(CallMessage, resultOf(ctx, err), start)
+	return body, err
+}
+
+func (b *Backend) post(ctx context.Context, msg any) (body []byte, err error) {
 	var js []byte
 	switch m := msg.(type) {
 	case json.RawMessage:
@@ -221,12 +231,14 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 // §3.3: the client's object plus messageType "authenticate" and clientId) names
 // a valid session, and checks the reply: an error field, a falsy
 // nodejsValidAuthToken or a clientId other than clientID are errors.
-func (b *Backend) Authenticate(ctx context.Context, msg json.RawMessage, clientID string) (*AuthReply, error) {
-	body, err := b.Post(ctx, msg)
+func (b *Backend) Authenticate(ctx context.Context, msg json.RawMessage, clientID string) (r *AuthReply, err error) {
+	start := time.Now()
+	defer func() { b.stats.record(CallAuthenticate, resultOf(ctx, err), start) }()
+	body, err := b.post(ctx, msg)
 	if err != nil {
 		return nil, err
 	}
-	r, err := ParseAuthReply(body)
+	r, err = ParseAuthReply(body)
 	if err != nil {
 		return nil, err
 	}

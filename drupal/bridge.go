@@ -69,6 +69,7 @@ type Bridge struct {
 	store     store.Store
 	clock     store.Clock
 	exts      []Extension
+	authCount authCounters
 	bodyLimit int64
 	debug     atomic.Bool
 	// inline: the store answers from memory, so socket events call it on
@@ -298,6 +299,7 @@ func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectR
 	c.state = stateGone
 	b.mu.Unlock()
 	if authed {
+		b.authCount.sockets.Add(-1)
 		// The content token channels are read from the rooms now, while the
 		// socket is still in them.
 		var contents []string

@@ -15,12 +15,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -33,6 +35,8 @@ import (
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
+
+	"github.com/socketd/socketd/internal/polltls"
 )
 
 // Config of the floor server. The zero value serves /socket.io/ and /nodejs/
@@ -54,6 +58,9 @@ type Config struct {
 	// per core reaches the last socket soonest); zero or one writes them in
 	// the handler's goroutine.
 	Writers int
+	// TLS, when set, serves https (ListenAndServe) as socketd does: through
+	// internal/polltls, so upgraded WebSockets move to the poller.
+	TLS *tls.Config
 }
 
 // Server is the floor. Create it with New; it is an http.Handler.
@@ -84,6 +91,7 @@ type Server struct {
 type conn struct {
 	ws       *websocket.Conn
 	raw      *nbio.Conn
+	tls      *tls.Conn // over TLS on the poller (polltls)
 	rev      int
 	sid      string
 	uid      int64
@@ -188,6 +196,10 @@ var pingFrame = frame([]byte("2"))
 var pongFrame = frame([]byte("3"))
 
 func (c *conn) write(f []byte) {
+	if c.tls != nil { // sealed for this connection, then nbio's non-blocking write
+		_, _ = c.tls.Write(f)
+		return
+	}
 	if c.raw != nil {
 		_, _ = c.raw.Write(f)
 		return
@@ -221,7 +233,13 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &conn{rev: rev, sid: s.newSID()}
-	ws, err := s.up.UpgradeAndTransferConnToPoller(w, r, nil)
+	var ws *websocket.Conn
+	var err error
+	if r.TLS != nil {
+		ws, c.tls, err = polltls.UpgradeWebSocket(w, r, s.up, nil)
+	} else {
+		ws, err = s.up.UpgradeAndTransferConnToPoller(w, r, nil)
+	}
 	if err != nil {
 		return
 	}
@@ -525,9 +543,16 @@ func truthy(v any) bool {
 func ListenAndServe(ctx context.Context, addr string, cfg Config) error {
 	s := New(cfg)
 	defer s.Close()
-	hs := &http.Server{Addr: addr, Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Addr: addr, Handler: s, ReadHeaderTimeout: 10 * time.Second, TLSConfig: cfg.TLS}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if cfg.TLS != nil {
+		ln = polltls.NewListener(ln, cfg.TLS)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
+	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -535,7 +560,7 @@ func ListenAndServe(ctx context.Context, addr string, cfg Config) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := hs.Shutdown(sctx)
+	err = hs.Shutdown(sctx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -29,7 +29,11 @@
 //          [--backend http://127.0.0.1:8099/nodejs/message]
 //          [--service-key bench-service-key] [--base-path /nodejs/]
 //          [--redis redis://127.0.0.1:6379]
+//          [--tls-cert cert.pem --tls-key key.pem]   (node:https, as drupal-node.js
+//                                                      serves scheme "https")
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import { Server } from "socket.io";
 
 function args(argv) {
@@ -42,6 +46,8 @@ function args(argv) {
     path: "/socket.io",
     "ping-interval": 25000,
     redis: "",
+    "tls-cert": "",
+    "tls-key": "",
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, "");
@@ -186,11 +192,15 @@ async function routes(req, res) {
   res.end("Not Found.");
 }
 
-const httpServer = http.createServer((req, res) => {
+const handle = (req, res) => {
   routes(req, res).catch((e) => {
     if (!res.headersSent) reply(res, 500, { error: String(e) });
   });
-});
+};
+const scheme = opt["tls-cert"] ? "https" : "http";
+const httpServer = opt["tls-cert"]
+  ? https.createServer({ cert: readFileSync(opt["tls-cert"]), key: readFileSync(opt["tls-key"]) }, handle)
+  : http.createServer(handle);
 httpServer.keepAliveTimeout = 65000;
 
 const io = new Server(httpServer, {
@@ -273,7 +283,7 @@ if (opt.redis) {
 
 httpServer.listen(Number(opt.port), opt.host, () => {
   const mode = opt.redis ? `, cluster node on ${opt.redis}` : "";
-  console.error(`node-peer: listening on http://${opt.host}:${opt.port} (pid ${process.pid})${mode}`);
+  console.error(`node-peer: listening on ${scheme}://${opt.host}:${opt.port} (pid ${process.pid})${mode}`);
 });
 
 for (const sig of ["SIGINT", "SIGTERM"]) {

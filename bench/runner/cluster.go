@@ -60,11 +60,19 @@ type proc struct {
 
 // startProc starts command (its own process group) with output to logPath.
 func startProc(command []string, logPath string) (*proc, error) {
+	return startProcEnv(command, nil, logPath)
+}
+
+// startProcEnv is startProc with env added to the runner's environment.
+func startProcEnv(command, env []string, logPath string) (*proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(command[0], command[1:]...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +34,10 @@ type server struct {
 	Name    string   `json:"name"`
 	URL     string   `json:"url"`
 	Command []string `json:"command"`
+	// Env is added to the server's environment; BenchArgs to socketbench's
+	// flags for its runs (the TLS runs: tls.go).
+	Env       []string `json:"env,omitempty"`
+	BenchArgs []string `json:"socketbench_args,omitempty"`
 }
 
 type options struct {
@@ -60,6 +66,9 @@ type options struct {
 	ClusterArgs    []string      `json:"cluster_socketbench_args,omitempty"`
 	ClusterTimeout time.Duration `json:"cluster_timeout_ns,omitempty"`
 	RedisServer    string        `json:"redis_server,omitempty"`
+	// TLS lists the certificate kinds of the TLS scenario (tls.go): every
+	// server again over https with an RSA-2048 or ECDSA P-256 certificate.
+	TLS []string `json:"tls,omitempty"`
 }
 
 type multiFlag []string
@@ -70,7 +79,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func main() {
 	var o options
 	var servers, extra multiFlag
-	var benchArgs, clusterList, clusterArgs string
+	var benchArgs, clusterList, clusterArgs, tlsList string
 	serverList := flag.String("servers", "floor,node", "comma list of servers to run, in order: floor, node, socketd, drupal-node and names given with -server")
 	flag.Var(&extra, "server", `extra server "name|url|command args..." (repeatable); the command must be the server process itself (no shell), as its PID is measured`)
 	flag.IntVar(&o.Runs, "runs", 3, "rounds; every server runs once per round")
@@ -105,6 +114,7 @@ func main() {
 	soakCSV := flag.String("soak-csv", "", "soak: the CSV of samples (default <out>/soak.csv)")
 	soakSVG := flag.String("soak-svg", "", "soak: the chart (default <out>/soak.svg)")
 	soakChartOnly := flag.String("soak-chart", "", "only redraw the soak chart (-soak-svg) from this socketbench soak document")
+	flag.StringVar(&tlsList, "tls", "", "TLS scenario: comma list of certificate kinds, rsa and/or ecdsa; every server runs again over https/wss with a certificate the runner makes (empty: none)")
 	outDir := flag.String("out", "bench/results", "directory for result.json, report.html and the raw runs")
 	reportOnly := flag.String("report", "", "only rebuild report.html from this result.json")
 	flag.Parse()
@@ -169,6 +179,21 @@ func main() {
 		}
 		list = append(list, s)
 		servers = append(servers, s.Name)
+	}
+	for _, k := range strings.Split(tlsList, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			o.TLS = append(o.TLS, k)
+		}
+	}
+	if len(o.TLS) > 0 {
+		tv, err := tlsVariants(list, o.TLS, *outDir)
+		if err != nil {
+			fatal(err)
+		}
+		for _, s := range tv {
+			list = append(list, s)
+			servers = append(servers, s.Name)
+		}
 	}
 	o.Servers = servers
 	o.BenchArgs = strings.Fields(benchArgs)
@@ -246,12 +271,13 @@ func runAll(ctx context.Context, o options, list []server, clusters []clusterKin
 		}
 		for k := range list {
 			s := list[(k+r)%len(list)]
-			if o.Polling <= 0 || s.Name == "floor" || ctx.Err() != nil {
+			if o.Polling <= 0 || baseName(s.Name) == "floor" || ctx.Err() != nil {
 				continue
 			}
 			po := o
 			po.N, po.EIO, po.Scenario = o.Polling, 3, "idle"
 			po.BenchArgs = []string{"-transport", "polling"}
+			po.BenchArgs = append(po.BenchArgs, s.BenchArgs...)
 			ps := s
 			ps.Name = s.Name + "-polling" // names the raw files
 			if raw := run(po, ps, r); raw != nil {
@@ -345,8 +371,8 @@ func runOne(ctx context.Context, o options, s server, round int, dir string) (js
 	if err := portFree(s.URL); err != nil {
 		return nil, nil, err
 	}
-	cmds = append(cmds, strings.Join(s.Command, " "))
-	p, err := startProc(s.Command, filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.log", s.Name, round+1)))
+	cmds = append(cmds, strings.TrimSpace(strings.Join(s.Env, " ")+" "+strings.Join(s.Command, " ")))
+	p, err := startProcEnv(s.Command, s.Env, filepath.Join(dir, "raw", fmt.Sprintf("%s-%d.log", s.Name, round+1)))
 	if err != nil {
 		return nil, cmds, err
 	}
@@ -360,6 +386,9 @@ func runOne(ctx context.Context, o options, s server, round int, dir string) (js
 		"-n", fmt.Sprint(o.N), "-eio", fmt.Sprint(o.EIO), "-scenario", o.Scenario,
 		"-backend-addr", o.Backend, "-service-key", o.ServiceKey, "-timeout", o.RunTimeout.String(), "-out", out}
 	args = append(args, o.BenchArgs...)
+	if !slices.Contains(o.BenchArgs, "-tls-ca") {
+		args = append(args, s.BenchArgs...) // the polling runs have them in o.BenchArgs already
+	}
 	cmds = append(cmds, o.Socketbench+" "+strings.Join(args, " "))
 	fmt.Fprintf(os.Stderr, "runner: round %d/%d: %s (pid %d), %d clients\n", round+1, o.Runs, s.Name, srv.Process.Pid, o.N)
 	rctx, cancel := context.WithTimeout(ctx, o.RunTimeout+time.Minute)
@@ -391,6 +420,12 @@ func portFree(u string) error {
 	return nil
 }
 
+// healthClient asks the servers' health checks; it does not verify the TLS
+// runs' certificates (the runner made them, on loopback).
+var healthClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback, the runner's own certificate
+}}
+
 // waitReady polls the health check until it answers with a version, the
 // process exits, or 20 s pass.
 func waitReady(ctx context.Context, u, key string, p *proc) error {
@@ -405,7 +440,7 @@ func waitReady(ctx context.Context, u, key string, p *proc) error {
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		req.Header.Set("NodejsServiceKey", key)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := healthClient.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()

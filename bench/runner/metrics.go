@@ -247,18 +247,34 @@ func (s *suite) aggregate() {
 		s.Medians[name] = m
 		s.Curves[name] = curvesOf(docs)
 	}
-	s.commonRate(names)
+	// The common rate is found among the plain runs; each TLS kind's runs get
+	// their own (their CPU per publish is at that rate, tls.go).
+	byKind := map[string][]string{}
+	for _, name := range names {
+		byKind[tlsSuffix(name)] = append(byKind[tlsSuffix(name)], name)
+	}
+	s.commonRate(byKind[""])
+	for kind, kn := range byKind {
+		if kind == "" {
+			continue
+		}
+		_, cpu := s.cpuAtCommonRate(kn)
+		for name, st := range cpu {
+			s.Medians[name]["chan_cpu_common_us"] = st
+		}
+	}
 	for _, name := range names {
 		r := map[string]ratios{}
 		for key, st := range s.Medians[name] {
 			var q ratios
-			if n, ok := s.Medians[nodeRef][key]; ok && n.Median != 0 && name != nodeRef {
+			// A TLS run (tls.go) is compared with the references' runs of its kind.
+			if n, ok := s.Medians[refOf(name, nodeRef)][key]; ok && n.Median != 0 && baseName(name) != nodeRef {
 				q.VsNode = round(st.Median / n.Median)
 			}
-			if d, ok := s.Medians[drupalRef][key]; ok && d.Median != 0 && name != drupalRef {
+			if d, ok := s.Medians[refOf(name, drupalRef)][key]; ok && d.Median != 0 && baseName(name) != drupalRef {
 				q.VsDrupal = round(st.Median / d.Median)
 			}
-			if f, ok := s.Medians["floor"][key]; ok && f.Median != 0 && name != "floor" {
+			if f, ok := s.Medians[refOf(name, "floor")][key]; ok && f.Median != 0 && baseName(name) != "floor" {
 				q.VsFloor = round(st.Median / f.Median)
 			}
 			if q != (ratios{}) {
@@ -266,7 +282,11 @@ func (s *suite) aggregate() {
 			}
 		}
 		s.Ratios[name] = r
-		if !isReference(name) {
+		switch {
+		case isReference(baseName(name)) || baseName(name) == "floor" && tlsSuffix(name) != "":
+		case tlsSuffix(name) != "":
+			s.Targets[name] = s.tlsTargetsFor(name)
+		default:
 			s.Targets[name] = s.targetsFor(name)
 		}
 	}

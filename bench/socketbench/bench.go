@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +23,8 @@ import (
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
+
+	"github.com/socketd/socketd/internal/polltls"
 )
 
 // pubRec is one published message and what came back of it. Broadcasts use
@@ -38,6 +43,7 @@ type pubRec struct {
 // coordinator reads their counts through remote.
 type bench struct {
 	cfg  config
+	tls  *tls.Config // https:// servers (clientTLS)
 	base time.Time
 	log  io.Writer
 	// wall: times are wall-clock nanoseconds since base (baseUnix), shared by
@@ -139,17 +145,38 @@ func (b *errTally) errorList() []string {
 	return out
 }
 
-// hostAddr returns the dial address and Host header of an http:// base URL.
+// hostAddr returns the dial address and Host header of an http:// or
+// https:// base URL.
 func hostAddr(raw string) (addr, host string, err error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Scheme != "http" {
-		return "", "", fmt.Errorf("bad server URL %q (want http://host:port)", raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", "", fmt.Errorf("bad server URL %q (want http://host:port or https://host:port)", raw)
 	}
 	addr = u.Host
 	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
+		addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 	}
 	return addr, u.Host, nil
+}
+
+// clientTLS is the load client's TLS configuration for https:// servers:
+// the -tls-ca CA, or no verification (loopback benchmarks). No session
+// cache: every WebSocket client makes a full handshake, as a first visit.
+func clientTLS(cfg config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLSCA == "" {
+		tc.InsecureSkipVerify = true //nolint:gosec // the benchmark's own loopback server
+		return tc, nil
+	}
+	pem, err := os.ReadFile(cfg.TLSCA)
+	if err != nil {
+		return nil, err
+	}
+	tc.RootCAs = x509.NewCertPool()
+	if !tc.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-tls-ca %s: no certificate", cfg.TLSCA)
+	}
+	return tc, nil
 }
 
 func newBench(cfg config, logw io.Writer) (*bench, error) {
@@ -189,7 +216,17 @@ func newBench(cfg config, logw io.Writer) (*bench, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.dial.targets = append(b.dial.targets, dialTarget{addr: addr, host: host})
+		t := dialTarget{addr: addr, host: host}
+		if strings.HasPrefix(raw, "https://") {
+			if b.tls == nil {
+				if b.tls, err = clientTLS(cfg); err != nil {
+					return nil, err
+				}
+			}
+			t.tls = b.tls.Clone()
+			t.tls.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		b.dial.targets = append(b.dial.targets, t)
 	}
 	for _, s := range cfg.sources() {
 		ip := net.ParseIP(s)
@@ -226,7 +263,13 @@ func newBench(cfg config, logw io.Writer) (*bench, error) {
 				return
 			}
 			c.mu.Lock()
-			c.feed(data)
+			if c.tc != nil {
+				if err := polltls.Feed(c.tc, data, c.feedTLS); err != nil {
+					_ = nc.CloseWithError(err)
+				}
+			} else {
+				c.feed(data)
+			}
 			c.mu.Unlock()
 		})
 		b.engine.OnClose(func(nc *nbio.Conn, _ error) {
@@ -365,7 +408,21 @@ func (b *bench) connectOne(i int, buf []byte) error {
 		go b.readLoop(c)
 		return nil
 	}
-	nb, err := nbio.NBConn(nc) // dups the descriptor and closes nc
+	var nb *nbio.Conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		// TLS: the socket moves to the poller and crypto/tls decrypts what
+		// it reads (internal/polltls), so an idle wss client holds no
+		// goroutine either. What crypto/tls had read already is fed first.
+		nb, err = polltls.Of(tc).Detach()
+		if err == nil {
+			c.mu.Lock()
+			c.tc = tc
+			err = polltls.Feed(tc, nil, c.feedTLS)
+			c.mu.Unlock()
+		}
+	} else {
+		nb, err = nbio.NBConn(nc) // dups the descriptor and closes nc
+	}
 	if err != nil {
 		_ = nc.Close()
 		c.onClosed()
@@ -376,6 +433,9 @@ func (b *bench) connectOne(i int, buf []byte) error {
 	if _, err := b.engine.AddConn(nb); err != nil {
 		c.onClosed()
 		return err
+	}
+	if c.tc != nil {
+		polltls.Of(c.tc).Attached()
 	}
 	return nil
 }
@@ -514,6 +574,7 @@ func (b *bench) serverRSS() int64 {
 // the channel scenario shares the cores with the server.
 type publisher struct {
 	addr, host, path, key string
+	tls                   *tls.Config // https servers
 	timeout               time.Duration
 	idle                  chan *pconn
 }
@@ -524,12 +585,19 @@ type pconn struct {
 	reused bool
 }
 
-// newPublisher posts to the server at base (cfg.URL or one of cfg.URLs).
-func newPublisher(cfg config, base string, conns int) *publisher {
+// newPublisher posts to the server at base (cfg.URL or one of cfg.URLs),
+// over TLS with tc for an https:// base.
+func newPublisher(cfg config, base string, conns int, tc *tls.Config) *publisher {
 	u, _ := url.Parse(base)
 	addr, host, _ := hostAddr(base) // validated by newBench
+	if u.Scheme != "https" {
+		tc = nil
+	} else {
+		tc = tc.Clone()
+		tc.ServerName = u.Hostname()
+	}
 	return &publisher{
-		addr: addr, host: host, key: cfg.ServiceKey, timeout: 30 * time.Second,
+		addr: addr, host: host, key: cfg.ServiceKey, timeout: 30 * time.Second, tls: tc,
 		path: strings.TrimSuffix(u.Path, "/") + cfg.BasePath + "publish",
 		idle: make(chan *pconn, conns),
 	}
@@ -540,7 +608,7 @@ func newPublisher(cfg config, base string, conns int) *publisher {
 func (b *bench) publishers(conns int) []*publisher {
 	var out []*publisher
 	for _, u := range b.cfg.targets() {
-		out = append(out, newPublisher(b.cfg, u, conns))
+		out = append(out, newPublisher(b.cfg, u, conns, b.tls))
 	}
 	return out
 }
@@ -602,6 +670,16 @@ func (p *publisher) get() (*pconn, error) {
 	c, err := net.DialTimeout("tcp", p.addr, p.timeout)
 	if err != nil {
 		return nil, err
+	}
+	if p.tls != nil {
+		tc := tls.Client(c, p.tls)
+		_ = tc.SetDeadline(time.Now().Add(p.timeout))
+		if err := tc.Handshake(); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		_ = tc.SetDeadline(time.Time{})
+		c = tc
 	}
 	return &pconn{c: c, br: bufio.NewReaderSize(c, 4096)}, nil
 }

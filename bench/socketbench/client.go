@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lesismal/nbio"
+	"github.com/socketd/socketd/internal/polltls"
 	"github.com/socketd/socketd/internal/wsframe"
 )
 
@@ -39,6 +41,7 @@ type client struct {
 
 	nc net.Conn                  // the dialled connection (blocking phase, goroutine mode)
 	nb atomic.Pointer[nbio.Conn] // set when the connection moved to the poller
+	tc *tls.Conn                 // over TLS on the poller: reads are fed through it (set under mu, before nb)
 
 	// mu guards the parse state: the connect worker, then the poller or the
 	// reader goroutine, feed bytes; the mutex is uncontended and gives the race
@@ -56,26 +59,36 @@ var (
 	errFrame            = errors.New("malformed websocket frame")
 )
 
+// feedTLS is polltls.Feed's callback: plaintext from the poller.
+func (c *client) feedTLS(p []byte) error {
+	c.feed(p)
+	return nil
+}
+
+// out is where frames go: the poller's connection (through TLS when the
+// client speaks it), or the dialled connection.
+func (c *client) out() io.Writer {
+	if nb := c.nb.Load(); nb != nil {
+		if c.tc != nil {
+			return c.tc
+		}
+		return nb
+	}
+	return c.nc
+}
+
 // write sends one masked client text frame.
 func (c *client) write(payload string) error {
 	var buf [256]byte
 	f := appendClientFrame(buf[:0], 0x81, []byte(payload))
-	if nb := c.nb.Load(); nb != nil {
-		_, err := nb.Write(f)
-		return err
-	}
-	_, err := c.nc.Write(f)
+	_, err := c.out().Write(f)
 	return err
 }
 
 func (c *client) writeControl(op byte, payload []byte) {
 	var buf [160]byte
 	f := appendClientFrame(buf[:0], 0x80|op, payload)
-	if nb := c.nb.Load(); nb != nil {
-		_, _ = nb.Write(f)
-		return
-	}
-	_, _ = c.nc.Write(f)
+	_, _ = c.out().Write(f)
 }
 
 // appendClientFrame appends a masked frame with a cheap, varying mask key (a
@@ -375,6 +388,15 @@ func (d *dialer) handshake(i int, deadline time.Time) (net.Conn, []byte, error) 
 		return nil, nil, err
 	}
 	_ = nc.SetDeadline(deadline)
+	if t.tls != nil {
+		// A TLS client the poller can take over after authentication.
+		tc := polltls.Client(nc.(*net.TCPConn), t.tls)
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		nc = tc
+	}
 	var k [16]byte
 	_, _ = rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
@@ -424,8 +446,9 @@ func (d *dialer) handshake(i int, deadline time.Time) (net.Conn, []byte, error) 
 
 // dialTarget is one server (a cluster node) clients connect to.
 type dialTarget struct {
-	addr string // host:port
-	host string // Host header
+	addr string      // host:port
+	host string      // Host header
+	tls  *tls.Config // https:// servers: the client's TLS configuration
 }
 
 func lowerASCII(s string) string {

@@ -42,6 +42,11 @@ type config struct {
 	Pollers    int    `json:"pollers"`
 	Src        string `json:"src"`
 	ServiceKey string `json:"-"`
+	// TLS (https:// URLs): the CA file the clients trust (empty: the
+	// server's certificate is not verified, loopback only), and whether
+	// polling clients may negotiate HTTP/2 as browsers do.
+	TLSCA string `json:"tls_ca,omitempty"`
+	HTTP2 bool   `json:"http2,omitempty"`
 
 	BackendAddr  string        `json:"backend_addr"`
 	BackendDelay time.Duration `json:"backend_delay_ns"`
@@ -420,7 +425,9 @@ func main() {
 	}
 	var cfg config
 	fs := flag.CommandLine
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "server base URL (http only)")
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "server base URL: http://, or https:// for TLS (wss and https polling)")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "with https:// URLs: the CA certificate (PEM) the clients trust; empty: not verified (loopback benchmarks only)")
+	fs.BoolVar(&cfg.HTTP2, "http2", false, "with https:// URLs and -transport polling: let clients negotiate HTTP/2, as browsers do (default HTTP/1.1)")
 	fs.StringVar(&cfg.Path, "path", "/socket.io/", "Engine.IO path")
 	fs.StringVar(&cfg.BasePath, "base-path", "/nodejs/", "Drupal routes prefix (baseAuthPath)")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id, for CPU and RSS from /proc (0: not measured)")

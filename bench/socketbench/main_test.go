@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/socketd/socketd/bench/floor"
+	"github.com/socketd/socketd/internal/polltls"
+	"github.com/socketd/socketd/internal/testutil"
 )
 
 // TestSmokeAgainstFloor runs the load client with 200 sockets through every
@@ -19,9 +24,11 @@ func TestSmokeAgainstFloor(t *testing.T) {
 		name string
 		eio  int
 		io   string
+		tls  bool // the floor serves wss (polltls); the clients verify its CA
 	}{
-		{"eio4-poll", 4, "poll"},
-		{"eio3-goroutine", 3, "goroutine"},
+		{"eio4-poll", 4, "poll", false},
+		{"eio3-goroutine", 3, "goroutine", false},
+		{"eio3-poll-tls", 3, "poll", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			beLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -36,11 +43,22 @@ func TestSmokeAgainstFloor(t *testing.T) {
 				t.Fatal(err)
 			}
 			hs := &http.Server{Handler: fs, ReadHeaderTimeout: 5 * time.Second}
+			url, caFile := "http://"+ln.Addr().String(), ""
+			if tc.tls {
+				pair := testutil.NewTLSPair(t, "smoke")
+				hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair.Cert}}
+				ln = polltls.NewListener(ln, hs.TLSConfig)
+				url = "https://" + strings.TrimPrefix(url, "http://")
+				caFile = filepath.Join(t.TempDir(), "ca.pem")
+				if err := os.WriteFile(caFile, pair.CAPEM, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			go func() { _ = hs.Serve(ln) }()
 			defer hs.Close()
 
 			cfg := config{
-				URL: "http://" + ln.Addr().String(), Path: "/socket.io/", BasePath: "/nodejs/",
+				URL: url, TLSCA: caFile, Path: "/socket.io/", BasePath: "/nodejs/",
 				PID: os.Getpid(), N: 200, EIO: tc.eio, Scenario: "all", IO: tc.io, Pollers: 1,
 				Src: "auto", ServiceKey: key, backendLn: beLn,
 				Concurrency: 20, Steps: 2, StepSettle: 10 * time.Millisecond, ConnectTimeout: 20 * time.Second,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,15 @@ func (b *bench) runPollingConnect(ctx context.Context) *connectResult {
 		// connection the server is closing (EIO=3 would then miss a ping).
 		IdleConnTimeout:    30 * time.Second,
 		DisableCompression: true,
+	}
+	if b.tls != nil {
+		// As a browser: sessions resumed (a parked poll's answer closes its
+		// connection, so every poll cycle makes a handshake), HTTP/2 only
+		// with -http2 (one connection per client then).
+		tc := b.tls.Clone()
+		tc.ClientSessionCache = tls.NewLRUClientSessionCache(cfg.N)
+		tr.TLSClientConfig = tc
+		tr.ForceAttemptHTTP2 = cfg.HTTP2
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	b.poll = &pollers{hc: &http.Client{Transport: tr}, cancel: cancel}

@@ -106,8 +106,8 @@ func (sc *soakConfig) validate(cfg config) error {
 	if cfg.PID <= 0 || sc.DebugURL == "" {
 		errs = append(errs, "-scenario soak needs the server's -pid and -debug-url")
 	}
-	if cfg.cluster() {
-		errs = append(errs, "-scenario soak runs against one server (-url)")
+	if cfg.cluster() || !strings.HasPrefix(cfg.URL, "http://") {
+		errs = append(errs, "-scenario soak runs against one server over http:// (-url)")
 	}
 	if sc.Sample <= 0 || sc.Window < sc.Sample || sc.Settle < sc.Window || sc.Warmup+sc.Window+sc.Settle > sc.Duration {
 		errs = append(errs, "soak: want 0 < -soak-sample <= -soak-window <= -soak-settle and -soak-warmup + -soak-window + -soak-settle <= -soak-duration")
@@ -260,7 +260,7 @@ func runSoak(ctx context.Context, cfg config, sc soakConfig, logw io.Writer) (*s
 	}
 	s.hc = &http.Client{Transport: tr}
 	defer tr.CloseIdleConnections()
-	s.pub = newPublisher(cfg, cfg.URL, 8)
+	s.pub = newPublisher(cfg, cfg.URL, 8, nil)
 	defer s.pub.close()
 
 	res := &soakResult{Tool: "socketbench soak", Started: s.base.UTC().Format(time.RFC3339), Machine: machineInfo(), Config: cfg, Soak: sc}

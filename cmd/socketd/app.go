@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +32,7 @@ type app struct {
 	bridge *drupal.Bridge
 	router http.Handler
 	tls    *tls.Config
+	certs  *certStore // the https key pair, reloaded on SIGHUP (tls.go)
 	// cluster is nil on a single node (no redis key).
 	cluster *cluster
 	// admin is nil without the adminUI key.
@@ -55,7 +53,14 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		if cl, err = newCluster(cfg, logger); err != nil {
 			return nil, err
 		}
-		if nodes, err = joinNodes(cfg, cl.client, cl.bus.NodeID(), logger); err != nil {
+		if nodes, err = joinNodes(cfg, cl.client, cl.bus.NodeID(), cl.nodesLeft, logger); err != nil {
+			cl.close()
+			return nil, err
+		}
+		// The Drupal store follows the table: one notion of which nodes
+		// are alive, for forwarding and for presence.
+		if err = cl.followNodes(nodes.node, logger); err != nil {
+			nodes.leave()
 			cl.close()
 			return nil, err
 		}
@@ -140,7 +145,7 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 	a.router = r
 
 	if cfg.Scheme == "https" {
-		if a.tls, err = tlsConfig(cfg); err != nil {
+		if a.certs, a.tls, err = newTLS(cfg, logger); err != nil {
 			admin.Close()
 			bridge.Close()
 			_ = sio.Close(context.Background())
@@ -166,7 +171,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() {
 		if a.tls != nil {
-			errc <- hs.ServeTLS(ln, "", "")
+			errc <- hs.Serve(tlsListener(ln, a.tls))
 		} else {
 			errc <- hs.Serve(ln)
 		}
@@ -222,53 +227,4 @@ func (a *app) httpLimits() httpLimits {
 		Body:        time.Duration(a.cfg.BodyTimeout),
 		MaxHalfOpen: a.cfg.MaxHalfOpenConnections,
 	}
-}
-
-// tlsConfig loads the https key pair (the key may be encrypted with
-// sslPassPhrase) and appends the CA bundle to the served chain, as Node's
-// https server does with its ca option.
-func tlsConfig(cfg nodejsconfig.Config) (*tls.Config, error) {
-	certPEM, err := os.ReadFile(cfg.SSLCertPath)
-	if err != nil {
-		return nil, fmt.Errorf("sslCertPath: %w", err)
-	}
-	keyPEM, err := os.ReadFile(cfg.SSLKeyPath)
-	if err != nil {
-		return nil, fmt.Errorf("sslKeyPath: %w", err)
-	}
-	if cfg.SSLPassPhrase != "" {
-		if keyPEM, err = decryptKey(keyPEM, cfg.SSLPassPhrase); err != nil {
-			return nil, fmt.Errorf("sslKeyPath with sslPassPhrase: %w", err)
-		}
-	}
-	if cfg.SSLCAPath != "" {
-		ca, err := os.ReadFile(cfg.SSLCAPath)
-		if err != nil {
-			return nil, fmt.Errorf("sslCAPath: %w", err)
-		}
-		certPEM = append(append(certPEM, '\n'), ca...)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("sslCertPath/sslKeyPath: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
-}
-
-// decryptKey decrypts a legacy PEM-encrypted private key ("Proc-Type: 4,ENCRYPTED"),
-// the form a passphrase-protected key made by openssl usually has.
-func decryptKey(keyPEM []byte, pass string) ([]byte, error) {
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	//lint:ignore SA1019 legacy PEM encryption is what sslPassPhrase keys use; there is no replacement in the standard library.
-	if !x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck
-		return keyPEM, nil
-	}
-	der, err := x509.DecryptPEMBlock(block, []byte(pass)) //nolint:staticcheck
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
 }

@@ -106,6 +106,12 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if f.maxHalfOpen != 0 {
 		cfg.MaxHalfOpenConnections = f.maxHalfOpen
 	}
+	if f.metricsAddr != "" {
+		cfg.MetricsAddr = f.metricsAddr
+	}
+	if f.logFormat != "" {
+		cfg.LogFormat = f.logFormat
+	}
 	if f.backend != "" {
 		if err := applyBackendURL(&cfg.Backend, f.backend); err != nil {
 			return cfg, err

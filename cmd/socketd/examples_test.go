@@ -45,9 +45,11 @@ func exampleCommands(t *testing.T) map[string][]string {
 		}
 	}
 	out["Dockerfile ENTRYPOINT+CMD"] = append(entry, cmd...)
-	// docker-compose.yml: the image's ENTRYPOINT with the service's command.
+	// docker-compose.yml: the image's ENTRYPOINT with the command of each
+	// service built from this Dockerfile.
 	var compose struct {
 		Services map[string]struct {
+			Build   any      `yaml:"build"`
 			Command []string `yaml:"command"`
 		} `yaml:"services"`
 	}
@@ -58,16 +60,29 @@ func exampleCommands(t *testing.T) map[string][]string {
 	if err := yaml.Unmarshal(b, &compose); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	out["docker-compose.yml socketd command"] = append(append([]string(nil), entry...), compose.Services["socketd"].Command...)
+	for name, svc := range compose.Services {
+		if svc.Build != nil {
+			out["docker-compose.yml "+name+" command"] = append(append([]string(nil), entry...), svc.Command...)
+		}
+	}
 	return out
 }
 
 func TestExamplesNameAcceptedFlags(t *testing.T) {
 	cmds := exampleCommands(t)
-	for _, want := range []string{"socketd.service ExecStart #1", "supervisord.conf command", "Dockerfile ENTRYPOINT+CMD", "docker-compose.yml socketd command"} {
+	for _, want := range []string{"socketd.service ExecStart #1", "supervisord.conf command", "Dockerfile ENTRYPOINT+CMD"} {
 		if _, ok := cmds[want]; !ok {
 			t.Errorf("no %s found", want)
 		}
+	}
+	compose := 0
+	for name := range cmds {
+		if strings.HasPrefix(name, "docker-compose.yml ") {
+			compose++
+		}
+	}
+	if compose == 0 {
+		t.Error("no service of docker-compose.yml is built from the Dockerfile")
 	}
 	for name, argv := range cmds {
 		if len(argv) == 0 || filepath.Base(argv[0]) != "socketd" {

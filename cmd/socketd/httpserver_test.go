@@ -28,6 +28,7 @@ const limitWait = 15 * time.Second
 
 // testApp is socketd serving on a loopback port for a test.
 type testApp struct {
+	app  *app
 	addr string
 	tls  *tls.Config // client config when the app serves https
 	logs *syncBuffer
@@ -73,7 +74,7 @@ func startTestAppMode(t *testing.T, cfg nodejsconfig.Config, dev bool) *testApp 
 			t.Fatalf("no startup line:\n%s", logs)
 		}
 	}
-	ta := &testApp{addr: ln.Addr().String(), logs: logs}
+	ta := &testApp{app: a, addr: ln.Addr().String(), logs: logs}
 	if cfg.Scheme == "https" {
 		ta.tls = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's self-signed certificate
 	}
@@ -286,7 +287,7 @@ func TestHTTPLimitsReleaseStalledConnections(t *testing.T) {
 	a.closeSession(t, sid)
 }
 
-// Over TLS a held GET stays in its net/http handler (it is not parked): no
+// Over TLS a held GET is parked too (off net/http, as over plain HTTP): no
 // read deadline may cut it either.
 func TestHTTPLimitsKeepHeldPollOverTLS(t *testing.T) {
 	dir := t.TempDir()

@@ -56,6 +56,8 @@ type flags struct {
 	headers      time.Duration
 	body         time.Duration
 	maxHalfOpen  int
+	metricsAddr  string
+	logFormat    string
 }
 
 // synopsis is the first line of -h, and what a wrong flag gets.
@@ -84,6 +86,8 @@ func parseFlags(args []string, stdout io.Writer) (flags, error) {
 	fs.StringVar(&f.backend, "backend", "", "Drupal's base URL for callbacks, e.g. http://drupal.local:80/ (overrides backend.scheme/host/port/basePath)")
 	fs.StringVar(&f.clientBundle, "client-bundle", "", "socket.io browser client served at <path>/socket.io.js: 2 or 4 (overrides clientBundle)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info, or debug when the config has debug: true)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz on this separate address, e.g. 127.0.0.1:9090 (overrides metricsAddr); off by default, keep it private (docs/OPERATIONS.md)")
+	fs.StringVar(&f.logFormat, "log-format", "", "text or json (overrides logFormat; default text)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; off by default, keep it on loopback")
 	fs.StringVar(&f.redis, "redis", "", "Redis URL joining this node to a cluster, e.g. redis://:password@host:6379/0 or rediss://... (overrides redis and SOCKETD_REDIS_URL); without it socketd is a single node")
 	fs.StringVar(&f.redisPrefix, "redis-prefix", "", "prefix of the cluster's Redis channels (overrides redisPrefix; default socket.io, the Node adapter's)")
@@ -140,7 +144,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-log-level: %w", err)
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := newLogger(stderr, cfg.LogFormat, level)
 	for _, k := range cfg.Ignored {
 		logger.Warn("configuration key ignored", slog.String("key", k))
 	}
@@ -157,10 +161,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if app.certs != nil {
+		app.certs.reloadOnSIGHUP(ctx)
+	}
 	if !f.noReducer {
 		// Idle push servers hold many quiet sockets: after a burst, give the
 		// burst's garbage back instead of keeping the heap at its peak.
 		go memreduce.New(memreduce.Config{Logger: logger}).Run(ctx)
+	}
+	if cfg.MetricsAddr != "" {
+		o, err := serveOps(ctx, cfg.MetricsAddr, app, logger)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("metricsAddr %s: %w", cfg.MetricsAddr, err)
+		}
+		defer o.close()
 	}
 	if f.debugAddr != "" {
 		if _, err := serveDebug(ctx, f.debugAddr, logger); err != nil {

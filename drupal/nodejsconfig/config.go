@@ -109,6 +109,17 @@ type Config struct {
 	// /admin/); nil, the key absent, means off.
 	AdminUI *AdminUI `json:"adminUI"`
 
+	// Operations (docs/OPERATIONS.md); cmd/socketd reads both.
+
+	// MetricsAddr is the address of the operator's listener, serving
+	// /metrics (Prometheus), /healthz and /readyz, e.g. "127.0.0.1:9090".
+	// Empty (the default): off. Keep it private: it tells how many clients
+	// the server has and what fails.
+	MetricsAddr string `json:"metricsAddr"`
+	// LogFormat is "text" (the default, log/slog's key=value lines) or
+	// "json" (one JSON object per line, for log collectors).
+	LogFormat string `json:"logFormat"`
+
 	// Ignored lists keys read from the file that socketd accepts but does not
 	// use; the loader fills it so the caller can warn once.
 	Ignored []string `json:"-"`
@@ -343,6 +354,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientBundle != "2" && c.ClientBundle != "4" {
 		errs = append(errs, fmt.Errorf("clientBundle %q: want 2 or 4", c.ClientBundle))
+	}
+	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("logFormat %q: want text or json", c.LogFormat))
 	}
 	if a := c.AdminUI; a != nil {
 		switch {

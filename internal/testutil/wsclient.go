@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -31,12 +32,20 @@ type WSClient struct {
 
 var ErrHandshake = errors.New("websocket handshake refused")
 
-func DialWS(rawURL string) (*WSClient, error) { return DialWSHeader(rawURL, nil) }
+func DialWS(rawURL string) (*WSClient, error) { return dialWS(rawURL, nil, nil) }
 
 // DialWSHeader is DialWS with more request headers; a "Host" entry replaces
 // the Host header (the connection still goes to the URL's address).
 func DialWSHeader(rawURL string, header http.Header) (*WSClient, error) {
-	u := strings.Replace(rawURL, "http://", "", 1)
+	return dialWS(rawURL, header, nil)
+}
+
+// DialWSTLS dials an https:// URL over TLS with cfg (an http:// URL in clear
+// when cfg is nil).
+func DialWSTLS(rawURL string, cfg *tls.Config) (*WSClient, error) { return dialWS(rawURL, nil, cfg) }
+
+func dialWS(rawURL string, header http.Header, cfg *tls.Config) (*WSClient, error) {
+	u := strings.TrimPrefix(strings.TrimPrefix(rawURL, "http://"), "https://")
 	hostEnd := strings.IndexByte(u, '/')
 	host, path := u[:hostEnd], u[hostEnd:]
 	hostHeader, extra := host, ""
@@ -49,7 +58,13 @@ func DialWSHeader(rawURL string, header http.Header) (*WSClient, error) {
 			extra += k + ": " + v + "\r\n"
 		}
 	}
-	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	var conn net.Conn
+	var err error
+	if cfg != nil {
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", host, cfg)
+	} else {
+		conn, err = net.DialTimeout("tcp", host, 5*time.Second)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,8 +16,17 @@ import (
 // rawHTTP opens a TCP connection to the test server and writes req as is.
 func rawHTTP(t *testing.T, ts *testServer, req string) net.Conn {
 	t.Helper()
-	addr := strings.TrimPrefix(ts.http.URL, "http://")
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	addr := strings.TrimPrefix(strings.TrimPrefix(ts.url, "http://"), "https://")
+	addr = addr[:strings.IndexByte(addr, '/')]
+	var c net.Conn
+	var err error
+	if ts.tls != nil {
+		cfg := ts.tls.Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +107,17 @@ func TestRSTMidHandshakeAndUpgrade(t *testing.T) {
 // dialProbe opens a probe WebSocket for sid and returns the raw connection
 // after the 101.
 func dialProbe(ts *testServer, sid string) (net.Conn, error) {
-	addr := strings.TrimPrefix(ts.http.URL, "http://")
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	addr := strings.TrimPrefix(strings.TrimPrefix(ts.url, "http://"), "https://")
+	addr = addr[:strings.IndexByte(addr, '/')]
+	var c net.Conn
+	var err error
+	if ts.tls != nil {
+		cfg := ts.tls.Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
+	}
 	if err != nil {
 		return nil, err
 	}

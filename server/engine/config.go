@@ -78,9 +78,10 @@ type Config struct {
 	PollWriteTimeout time.Duration
 	// HoldPollsInHandler keeps a held polling GET inside its net/http handler
 	// (a goroutine, net/http's buffers, and the connection kept alive for the
-	// next request) instead of parking it: by default a held GET over plain
-	// HTTP/1.x is hijacked and waits on one small goroutine, about 20 KB less
-	// per polling client, and is answered with Connection: close (park.go).
+	// next request) instead of parking it: by default a held GET over
+	// HTTP/1.x (plain or TLS) is hijacked and waits on one small goroutine,
+	// about 20 KB less per polling client, and is answered with Connection:
+	// close (park.go). HTTP/2 GETs are always held in the handler.
 	HoldPollsInHandler bool
 	// CloseTimeout is how long a polling session closed by the server waits for the
 	// client's next GET to deliver the close packet. Zero means 30s (engine.io's

@@ -1,8 +1,10 @@
 package engine_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketd/socketd/internal/polltls"
+	"github.com/socketd/socketd/internal/testutil"
 	"github.com/socketd/socketd/server/engine"
 )
 
@@ -40,7 +44,9 @@ type testServer struct {
 	t      testing.TB
 	eio    *engine.Server
 	http   *httptest.Server
-	url    string // http://127.0.0.1:port/engine.io/
+	url    string      // http://127.0.0.1:port/engine.io/ (https:// with newTLSServer)
+	tls    *tls.Config // the clients' TLS configuration (newTLSServer)
+	client *http.Client
 	closed chan engine.CloseReason
 	opened chan *engine.Session
 }
@@ -54,6 +60,49 @@ func newServer(t testing.TB, cfg engine.Config, setup ...func(base string, cfg *
 	for _, f := range setup {
 		f("http://"+srv.Listener.Addr().String(), &cfg)
 	}
+	ts := newEngine(t, cfg)
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", ts.eio)
+	srv.Config.Handler = mux
+	srv.Start()
+	ts.http = srv
+	ts.url = ts.http.URL + "/engine.io/"
+	t.Cleanup(func() {
+		ts.http.CloseClientConnections()
+		ts.http.Close()
+		_ = ts.eio.Close(t.Context())
+	})
+	return ts
+}
+
+// newTLSServer is newServer over TLS, served as socketd serves it: net/http on
+// an internal/polltls listener (HTTP/1.1 and HTTP/2 offered).
+func newTLSServer(t testing.TB, cfg engine.Config) *testServer {
+	t.Helper()
+	ts := newEngine(t, cfg)
+	pair := testutil.NewTLSPair(t, "engine test")
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", ts.eio)
+	srvCfg := &tls.Config{Certificates: []tls.Certificate{pair.Cert}, NextProtos: []string{"h2", "http/1.1"}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux, TLSConfig: srvCfg, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(polltls.NewListener(ln, srvCfg)) }()
+	ts.tls = pair.ClientConfig()
+	ts.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: ts.tls}}
+	ts.url = "https://" + ln.Addr().String() + "/engine.io/"
+	t.Cleanup(func() {
+		_ = hs.Close()
+		_ = ts.eio.Close(t.Context())
+	})
+	return ts
+}
+
+// newEngine makes the echo engine of a test server (not served yet).
+func newEngine(t testing.TB, cfg engine.Config) *testServer {
+	t.Helper()
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 5 * time.Second
 	}
@@ -72,18 +121,7 @@ func newServer(t testing.TB, cfg engine.Config, setup ...func(base string, cfg *
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/engine.io/", eio)
 	ts.eio = eio
-	srv.Config.Handler = mux
-	srv.Start()
-	ts.http = srv
-	ts.url = ts.http.URL + "/engine.io/"
-	t.Cleanup(func() {
-		ts.http.CloseClientConnections()
-		ts.http.Close()
-		_ = eio.Close(t.Context())
-	})
 	return ts
 }
 
@@ -118,7 +156,10 @@ func (ts *testServer) do(method, query string, header http.Header, body string) 
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := ts.client
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		ts.t.Fatalf("%s %s: %v", method, query, err)

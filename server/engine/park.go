@@ -21,19 +21,30 @@ import (
 // is noticed at once, as before; a wake-up interrupts that read with a past
 // deadline, and the goroutine answers and closes the connection
 // (Connection: close; the client's next GET opens a new one). Config.
-// HoldPollsInHandler turns this off. TLS and HTTP/2 requests are always held in
-// their handler.
+// HoldPollsInHandler turns this off. Over TLS from an internal/polltls
+// listener the GET waits on the event loop instead, with no goroutine
+// (parktls.go); other TLS connections park here, through the *tls.Conn.
+// HTTP/2 requests are always held in their handler (a stream cannot be
+// hijacked).
 
 // parkedPoll is a held GET's connection, off net/http.
 type parkedPoll struct {
 	conn  net.Conn
 	woken atomic.Bool
+	// answer, when set, answers a GET parked on the poller (parktls.go);
+	// otherwise the parked goroutine answers once its read is interrupted.
+	answer func()
 }
 
-// wake makes the parked goroutine answer now. It may be called more than once
-// and from any goroutine; it does no I/O.
+// wake makes the parked GET answer now. It may be called more than once and
+// from any goroutine; it does no I/O (on the poller the answer runs on a
+// goroutine of its own).
 func (p *parkedPoll) wake() {
 	if p.woken.CompareAndSwap(false, true) {
+		if p.answer != nil {
+			go p.answer()
+			return
+		}
 		_ = p.conn.SetReadDeadline(time.Unix(1, 0))
 	}
 }
@@ -44,7 +55,7 @@ func (p *parkedPoll) wake() {
 func (srv *Server) park(w http.ResponseWriter, r *http.Request, s *Session, ch chan struct{}, jsonp int) bool {
 	hdr := make(http.Header)
 	srv.corsHeaders(hdr, r)
-	conn, _, err := http.NewResponseController(w).Hijack()
+	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false
 	}
@@ -54,6 +65,9 @@ func (srv *Server) park(w http.ResponseWriter, r *http.Request, s *Session, ch c
 	_ = conn.SetDeadline(time.Time{})
 	p := &parkedPoll{conn: conn}
 	pw := &parkedWriter{srv: srv, conn: conn, hdr: hdr, jsonp: jsonp}
+	if srv.parkOnPoller(s, ch, p, pw, brw) { // parktls.go: TLS from a polltls listener
+		return true
+	}
 	s.mu.Lock()
 	if s.poll == ch {
 		s.parked = p

@@ -89,7 +89,7 @@ func (srv *Server) pollGET(w http.ResponseWriter, r *http.Request, s *Session, j
 			defer t.Stop()
 			release = t.C
 		}
-		park := release == nil && !srv.cfg.HoldPollsInHandler && r.TLS == nil && r.ProtoMajor == 1
+		park := release == nil && !srv.cfg.HoldPollsInHandler && r.ProtoMajor == 1
 		s.mu.Unlock()
 		if park && srv.park(w, r, s, ch, jsonp) {
 			return

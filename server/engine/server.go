@@ -25,8 +25,7 @@ type Server struct {
 
 	sessions *registry
 	count    atomic.Int64
-	opened   atomic.Uint64
-	closed   [numReasons]atomic.Uint64
+	stats    counters
 	shutdown atomic.Bool
 }
 
@@ -57,33 +56,6 @@ func New(cfg Config, open OpenFunc) (*Server, error) {
 
 // Config returns the configuration in force, defaults applied.
 func (srv *Server) Config() Config { return srv.cfg }
-
-// Stats is a snapshot of the server's counters.
-type Stats struct {
-	// Sessions open now.
-	Sessions int64
-	// Opened is the number of sessions opened since start.
-	Opened uint64
-	// Closed counts ended sessions by reason (index: CloseReason).
-	Closed [numReasons]uint64
-	// Forwarded counts requests passed to the node that owns their session
-	// (Config.Nodes); ForwardFailed those whose owner could not be reached.
-	Forwarded, ForwardFailed uint64
-	// Bridges is the number of forwarded polls and WebSockets open now.
-	Bridges int64
-}
-
-// Stats returns the counters.
-func (srv *Server) Stats() Stats {
-	st := Stats{Sessions: srv.count.Load(), Opened: srv.opened.Load()}
-	for i := range srv.closed {
-		st.Closed[i] = srv.closed[i].Load()
-	}
-	if f := srv.fwd; f != nil {
-		st.Forwarded, st.ForwardFailed, st.Bridges = f.forwarded.Load(), f.failed.Load(), f.open.Load()
-	}
-	return st
-}
 
 // Session returns the open session with the given sid.
 func (srv *Server) Session(sid string) (*Session, bool) {
@@ -133,7 +105,7 @@ func (srv *Server) Close(ctx context.Context) error {
 func (srv *Server) register(s *Session) {
 	srv.sessions.store(s)
 	srv.count.Add(1)
-	srv.opened.Add(1)
+	srv.stats.opened(s.rev, s.transport)
 	srv.log.Debug("engine.io session open", slog.String("sid", s.id),
 		slog.String("transport", s.transport.String()), slog.Int("eio", int(s.rev)))
 }
@@ -145,7 +117,7 @@ const closedPollGrace = 2 * time.Second
 
 func (srv *Server) unregister(s *Session, reason CloseReason) {
 	s.mu.Lock()
-	lingering := s.lingering
+	lingering, transport := s.lingering, s.transport
 	s.mu.Unlock()
 	if lingering {
 		if cur, ok := srv.sessions.load(s.id); !ok || cur != s {
@@ -156,7 +128,7 @@ func (srv *Server) unregister(s *Session, reason CloseReason) {
 		return
 	}
 	srv.count.Add(-1)
-	srv.closed[reason].Add(1)
+	srv.stats.closed(s.rev, transport, reason)
 	srv.log.Debug("engine.io session closed", slog.String("sid", s.id), slog.String("reason", reason.String()))
 }
 
@@ -325,6 +297,7 @@ func (srv *Server) setCookie(h http.Header, s *Session) {
 
 // writeError answers with engine.io's JSON error body.
 func (srv *Server) writeError(w http.ResponseWriter, r *http.Request, e *HandshakeError, status int) {
+	srv.stats.refused(e.Code)
 	srv.corsHeaders(w.Header(), r)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -21,8 +22,9 @@ import (
 // wsEngine runs the server's WebSocket connections. net/http accepts the upgrade
 // request; the connection is then handed to nbio's epoll loop, so an idle
 // WebSocket costs no goroutine and no read buffer (see docs/PERFORMANCE.md).
-// Connections that cannot move to the poller (TLS terminated by net/http) stay in
-// nbio's blocking mode with a reader goroutine and an asynchronous writer.
+// Over TLS the same holds when the connection came through an internal/polltls
+// listener (wstls.go); other TLS connections stay in nbio's blocking mode with a
+// reader goroutine and an asynchronous writer.
 type wsEngine struct {
 	srv *Server
 	nb  *nbhttp.Engine
@@ -49,6 +51,7 @@ type wsConn struct {
 	mu      sync.Mutex // guards conn and closing: a probe can be dropped mid-handshake
 	conn    *websocket.Conn
 	raw     *nbio.Conn // set when on the poller: frames are written pre-encoded
+	tls     *tls.Conn  // set when on the poller over TLS: frames are encrypted, then written the same way
 	closing bool
 }
 
@@ -135,7 +138,14 @@ func (e *wsEngine) accept(w http.ResponseWriter, r *http.Request, wc *wsConn, hd
 		http.Error(w, "websocket unavailable", http.StatusServiceUnavailable)
 		return false
 	}
-	c, err := e.up.UpgradeAndTransferConnToPoller(w, r, hdr)
+	var c *websocket.Conn
+	var tc *tls.Conn
+	var err error
+	if r.TLS != nil {
+		c, tc, err = e.upgradeTLS(w, r, hdr) // wstls.go
+	} else {
+		c, err = e.up.UpgradeAndTransferConnToPoller(w, r, hdr)
+	}
 	if err != nil {
 		e.srv.log.Debug("websocket upgrade failed", slog.String("error", err.Error()))
 		return false
@@ -143,6 +153,7 @@ func (e *wsEngine) accept(w http.ResponseWriter, r *http.Request, wc *wsConn, hd
 	wc.mu.Lock()
 	wc.conn = c
 	wc.raw, _ = c.Conn.(*nbio.Conn)
+	wc.tls = tc
 	closing := wc.closing
 	wc.mu.Unlock()
 	// attached publishes conn and raw to the reading side (see connOf).
@@ -297,6 +308,7 @@ func (s *Session) probeMessage(wc *wsConn, p engineio.Packet, err error) {
 		s.probe = nil
 		s.upgrading = false
 		s.transport = WebSocket
+		s.srv.stats.upgraded(s.rev)
 		s.ws = wc
 		wc.probe.Store(false)
 		werr := wc.write(s.rev, s.takeQueueLocked())
@@ -316,6 +328,7 @@ func (s *Session) probeMessage(wc *wsConn, p engineio.Packet, err error) {
 func (s *Session) dropProbe(wc *wsConn, why string) {
 	s.mu.Lock()
 	if s.probe == wc {
+		s.srv.stats.upgradesAbandoned.Add(1)
 		s.probe = nil
 		s.upgrading = false
 		if s.upTimer != nil {
@@ -338,6 +351,8 @@ func (w *wsConn) write(rev engineio.Revision, frames []*Frame) error {
 	case w.raw != nil && len(frames) == 1:
 		_, err := w.raw.Write(frames[0].wsFrame(rev))
 		return err
+	case w.tls != nil:
+		return writeTLS(w.tls, rev, frames)
 	case w.raw != nil:
 		bufs := make([][]byte, len(frames))
 		for i, f := range frames {

@@ -312,6 +312,9 @@ func TestUpgradeTimeoutKeepsPolling(t *testing.T) {
 		t.Fatalf("probe %q", d)
 	}
 	c.ReadClose(t) // the probe is dropped after UpgradeTimeout
+	if st := ts.eio.Stats(); st.UpgradesAbandoned != 1 || st.Upgrades != 0 {
+		t.Fatalf("stats %+v", st)
+	}
 	q := "EIO=4&transport=polling&sid=" + sid
 	if r := ts.post(q, "4still"); r.status != 200 {
 		t.Fatalf("post %d", r.status)

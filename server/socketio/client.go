@@ -93,6 +93,7 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 		d = pool.Get().(*psio.Decoder)
 	}
 	held := d.Buffered()
+	c.srv.stats.bytesIn.Add(uint64(len(data)))
 	if binary {
 		p, ok, err = d.AddBinary(data)
 	} else {
@@ -121,6 +122,7 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 		return
 	}
 	if ok {
+		c.srv.stats.packetsIn.Add(1)
 		c.dispatch(&p)
 	}
 }
@@ -215,6 +217,7 @@ func queryAuth(query string) json.RawMessage {
 func (c *client) connect(name string, auth json.RawMessage) {
 	n, ok := c.srv.lookup(name)
 	if !ok {
+		c.srv.stats.connectErrors.Add(1)
 		c.writePacket(psio.NewConnectError(c.rev, name, "Invalid namespace", nil))
 		return
 	}
@@ -230,6 +233,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		if ce, ok := err.(*ConnectError); ok {
 			data = ce.Data
 		}
+		c.srv.stats.connectErrors.Add(1)
 		c.writePacket(psio.NewConnectError(c.rev, name, msg, data))
 		return
 	}
@@ -242,6 +246,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	n.add(s)
+	c.srv.stats.connects.Add(1)
 	c.writePacket(psio.NewConnectReply(c.rev, name, s.id, ""))
 	n.connected(s)
 }
@@ -298,7 +303,12 @@ func disconnectReason(r engine.CloseReason) DisconnectReason {
 
 // writePacket encodes p for this client and queues it.
 func (c *client) writePacket(p psio.Packet) error {
-	return c.sess.Send(encodeFrames(&p)...)
+	frames := encodeFrames(&p)
+	err := c.sess.Send(frames...)
+	if err == nil {
+		c.srv.stats.sent(1, frames)
+	}
+	return err
 }
 
 // encodeFrames turns a packet into its Engine.IO frames: the text header, then

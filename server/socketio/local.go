@@ -60,6 +60,7 @@ func (l *nsLocal) Deliver(pkt *psio.Packet, ids []adapter.SocketID, flags adapte
 		count = deliverParallel(targets, func(part []*Socket) int {
 			return deliverTo(part, pkt.ID, frames, flags, ack)
 		})
+		l.srv.stats.delivered(count, frames)
 	}
 	clear(targets)
 	*bp = targets[:0]

@@ -26,6 +26,7 @@ type Server struct {
 	pending atomic.Int64
 	// observer is the EventObserver, or nil (SetEventObserver).
 	observer atomic.Pointer[observerBox]
+	stats    counters
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace

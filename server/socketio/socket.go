@@ -370,6 +370,7 @@ func (s *Socket) onClose(reason DisconnectReason) {
 		return
 	}
 	s.connected = false
+	s.nsp.srv.stats.disconnected(reason)
 	acks := s.acks
 	s.acks = nil
 	var own socketExtra

@@ -43,21 +43,31 @@ func TestBrowserDrupalPage(t *testing.T) {
 	requireChromium(t)
 	node := requireNode(t, "playwright-core")
 	for _, bundle := range []struct {
-		name string
-		eio  string // the Engine.IO protocol the bundle speaks: 3 (2.x) or 4 (4.x)
+		name   string
+		eio    string // the Engine.IO protocol the bundle speaks: 3 (2.x) or 4 (4.x)
+		scheme string // how socketd serves: https with the e2e certificate (tls_test.go)
 	}{
-		{"2", "3"},
-		{"4", "4"},
+		{"2", "3", "http"},
+		{"4", "4", "http"},
+		{"2", "3", "https"},
 	} {
-		t.Run("bundle"+bundle.name, func(t *testing.T) {
+		name := "bundle" + bundle.name
+		if bundle.scheme == "https" {
+			name += "-tls"
+		}
+		t.Run(name, func(t *testing.T) {
 			drupal := newFakeDrupal(t, map[string]drupalUser{"tok-browser": {UID: 7, Channels: []string{"nodejs_user_7"}}})
-			srv := startSocketd(t, drupal.srv.URL, bundle.name)
+			srv := startSocketdScheme(t, drupal.srv.URL, bundle.name, bundle.scheme)
 			checkClientBundle(t, srv.URL+"/socket.io/socket.io.js")
 			page := startDrupalPage(t, srv.URL, "tok-browser")
 
-			p := startNodeScript(t, node, browserScriptTimeout, "../browser/run.mjs",
-				"--url", page.URL+"/", "--user-data-dir", t.TempDir(), "--executable", chromiumPath,
-				"--timeout", strconv.Itoa(int(browserScriptTimeout/time.Millisecond)))
+			args := []string{"--url", page.URL + "/", "--user-data-dir", t.TempDir(), "--executable", chromiumPath,
+				"--timeout", strconv.Itoa(int(browserScriptTimeout / time.Millisecond))}
+			if bundle.scheme == "https" {
+				// Chromium trusts the e2e server key, not every certificate.
+				args = append(args, "--trust-spki", e2eTLS.pair.SPKIHash())
+			}
+			p := startNodeScript(t, node, browserScriptTimeout, "../browser/run.mjs", args...)
 			c := watchClientEvents(p)
 			// Let the script close Chromium itself (playwright-core ends the browser
 			// it launched) before the cleanup of startNodeScript kills the script
@@ -158,14 +168,17 @@ func startDrupalPage(t *testing.T, socketdURL, authToken string) *httptest.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, portStr, _ := strings.Cut(strings.TrimPrefix(socketdURL, "http://"), ":")
+	scheme, rest, _ := strings.Cut(socketdURL, "://")
+	host, portStr, _ := strings.Cut(rest, ":")
 	port, _ := strconv.Atoi(portStr)
 	data := struct {
+		Scheme     string
+		Secure     bool
 		Host       string
 		Port       int
 		AuthToken  string
 		SocketIOJS string
-	}{host, port, authToken, socketdURL + "/socket.io/socket.io.js"}
+	}{scheme, scheme == "https", host, port, authToken, socketdURL + "/socket.io/socket.io.js"}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {

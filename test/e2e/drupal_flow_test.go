@@ -192,7 +192,19 @@ func startSocketd(t testing.TB, backendURL, bundle string) *socketdServer {
 	return startSocketdWith(t, backendURL, bundle, nil)
 }
 
-// startSocketdWith is startSocketd with more configuration keys.
+// startSocketdScheme is startSocketd serving scheme: "https" serves TLS with
+// the e2e certificate (tls_test.go).
+func startSocketdScheme(t testing.TB, backendURL, bundle, scheme string) *socketdServer {
+	t.Helper()
+	if scheme != "https" {
+		return startSocketdWith(t, backendURL, bundle, nil)
+	}
+	return startSocketdWith(t, backendURL, bundle, map[string]any{
+		"scheme": "https", "sslCertPath": e2eTLS.certFile, "sslKeyPath": e2eTLS.keyFile})
+}
+
+// startSocketdWith is startSocketd with more configuration keys ("scheme":
+// "https" makes its URL https://).
 func startSocketdWith(t testing.TB, backendURL, bundle string, extra map[string]any) *socketdServer {
 	t.Helper()
 	bin := buildBinary(t, "github.com/socketd/socketd/cmd/socketd")
@@ -216,6 +228,10 @@ func startSocketdWith(t testing.TB, backendURL, bundle string, extra map[string]
 	for k, v := range extra {
 		cfg[k] = v
 	}
+	scheme := "http"
+	if v, _ := cfg["scheme"].(string); v == "https" {
+		scheme = "https"
+	}
 	cfgJSON, _ := json.MarshalIndent(cfg, "", "  ")
 	cfgPath := filepath.Join(t.TempDir(), "nodejs.config.json")
 	if err := os.WriteFile(cfgPath, cfgJSON, 0o600); err != nil {
@@ -227,7 +243,7 @@ func startSocketdWith(t testing.TB, backendURL, bundle string, extra map[string]
 		port := freePort(t)
 		s, out, ok := tryStartSocketd(t, bin, "-config", cfgPath, "-port", strconv.Itoa(port))
 		if ok {
-			s.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+			s.URL = fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
 			return &socketdServer{testServer: s, api: s.URL + "/nodejs/"}
 		}
 		lastOut = out
@@ -580,10 +596,17 @@ var drupalFlowTokens = map[string]drupalUser{
 
 func TestDrupalFlow(t *testing.T) {
 	node := requireNode(t, "sio2", "sio4")
-	for _, client := range []string{"sio2", "sio4"} {
-		t.Run(client, func(t *testing.T) {
+	// Over TLS with the client Drupal pages load (2.x); sio4 stays plain to
+	// keep CI short.
+	for _, run := range []struct{ client, scheme string }{{"sio2", "http"}, {"sio4", "http"}, {"sio2", "https"}} {
+		client := run.client
+		name := client
+		if run.scheme == "https" {
+			name += "-tls"
+		}
+		t.Run(name, func(t *testing.T) {
 			drupal := newFakeDrupal(t, drupalFlowTokens)
-			srv := startSocketd(t, drupal.srv.URL, "2")
+			srv := startSocketdScheme(t, drupal.srv.URL, "2", run.scheme)
 			c := startDrupalClients(t, node, client, srv.URL)
 			runDrupalFlow(t, srv, drupal, c)
 			c.cmd(t, map[string]any{"cmd": "done"})

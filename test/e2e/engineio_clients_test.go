@@ -45,6 +45,7 @@ type engineIOClientResult struct {
 func TestEngineIOClients(t *testing.T) {
 	node := requireNode(t, "eio3", "eio6")
 	srv := startSuiteServer(t)
+	tlsSrv := startSuiteServerTLS(t)
 
 	clients := []struct {
 		name     string // npm alias, see package.json
@@ -70,6 +71,16 @@ func TestEngineIOClients(t *testing.T) {
 					checkEngineIOResult(t, c.protocol, mode, &got)
 				})
 			}
+			// Over https/wss: polling, then the upgrade (tls_test.go).
+			t.Run("default-tls", func(t *testing.T) {
+				var got engineIOClientResult
+				res := runNodeScript(t, node, 90*time.Second, "engineio-client.mjs", &got,
+					"--url", tlsSrv.URL, "--client", c.name, "--transports", "default")
+				if !res.OK {
+					t.Fatalf("client failed: %s\nclient stderr:\n%s", res.Line, res.Stderr)
+				}
+				checkEngineIOResult(t, c.protocol, "default", &got)
+			})
 		})
 	}
 }

@@ -13,7 +13,7 @@ package e2e
 // process exited.
 //
 // Settings: path /socket.io/, EIO=4 and EIO=3 (allowEIO3), pingInterval 300 ms,
-// pingTimeout 200 ms, maxHttpBufferSize 1e6, connectTimeout 1000 ms, CORS any origin.
+// pingTimeout 200 ms (2 s in these tests: -sio-ping-timeout), maxHttpBufferSize 1e6, connectTimeout 1000 ms, CORS any origin.
 // EIO=3 (socket.io-client 2.x, Socket.IO protocol v4): "/" is connected implicitly
 // (the server sends "40" right after the Engine.IO open), other namespaces are
 // CONNECTed as "40/nsp?query," and the namespace query is that socket's auth object;
@@ -166,20 +166,48 @@ func TestSocketIOClients(t *testing.T) {
 							continue
 						}
 						t.Run(sc.name, func(t *testing.T) {
-							args := []string{"--client", c.name, "--transports", mode, "--scenario", sc.name,
-								"--timeout", socketIOWaitTimeout}
-							var got socketIOClientResult
-							if sc.name == "restart" {
-								got = runRestartScenario(t, node, args)
-							} else {
-								res := runNodeScript(t, node, socketIOScriptTimeout, "socketio-client.mjs", &got,
-									append([]string{"--url", srv.URL}, args...)...)
-								if !res.OK {
-									t.Fatalf("client failed: %s\nclient stderr:\n%s", res.Line, res.Stderr)
-								}
-								t.Log(res.Line)
-							}
-							checkSocketIOResult(t, c.name, c.major, c.eio, mode, sc.name, &got)
+							runSocketIOScenario(t, node, srv.URL, c.name, c.major, c.eio, mode, sc.name)
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+// runSocketIOScenario runs one client × transport × scenario against url.
+func runSocketIOScenario(t *testing.T, node, url, client, major string, eio int, mode, scenario string) {
+	t.Helper()
+	args := []string{"--client", client, "--transports", mode, "--scenario", scenario,
+		"--timeout", socketIOWaitTimeout}
+	var got socketIOClientResult
+	if scenario == "restart" {
+		got = runRestartScenario(t, node, args)
+	} else {
+		res := runNodeScript(t, node, socketIOScriptTimeout, "socketio-client.mjs", &got,
+			append([]string{"--url", url}, args...)...)
+		if !res.OK {
+			t.Fatalf("client failed: %s\nclient stderr:\n%s", res.Line, res.Stderr)
+		}
+		t.Log(res.Line)
+	}
+	checkSocketIOResult(t, client, major, eio, mode, scenario, &got)
+}
+
+// TestSocketIOClientsTLS runs every client over https/wss in each transport
+// mode (WebSocket, polling, polling then upgrade) through the basic and
+// binary scenarios, against the suiteserver served as socketd serves TLS
+// (internal/polltls). The clients trust the run's CA (tls_test.go).
+func TestSocketIOClientsTLS(t *testing.T) {
+	node := requireNode(t, "sio2", "sio3", "sio4")
+	srv := startSuiteServerTLS(t)
+	for _, c := range socketIOClients {
+		t.Run(c.name, func(t *testing.T) {
+			for _, mode := range []string{"websocket", "polling", "default"} {
+				t.Run(mode, func(t *testing.T) {
+					for _, sc := range []string{"basic", "binary"} {
+						t.Run(sc, func(t *testing.T) {
+							runSocketIOScenario(t, node, srv.URL, c.name, c.major, c.eio, mode, sc)
 						})
 					}
 				})

@@ -3,7 +3,7 @@
 // playwright-core; no browser is ever downloaded) and forwards what the page reports
 // to stdout, one JSON object per line, for ../browser_test.go.
 //
-//   node browser/run.mjs --url PAGE_URL --user-data-dir DIR [--executable /usr/bin/chromium]
+//   node browser/run.mjs --url PAGE_URL --user-data-dir DIR [--executable /usr/bin/chromium] [--trust-spki BASE64]
 //        [--timeout 60000] [--watch "CSS selector,CSS selector"]
 //
 // The page (index.html + drupal-nodejs.js) calls window.e2eReport(obj); each obj is
@@ -48,6 +48,9 @@ async function main() {
       executable: { type: "string", default: "/usr/bin/chromium" },
       timeout: { type: "string", default: "60000" },
       watch: { type: "string", default: "" },
+      // base64 SHA-256 of a server's public key that Chromium trusts (a test
+      // certificate) without trusting every certificate.
+      "trust-spki": { type: "string", default: "" },
     },
     strict: true,
   }).values;
@@ -70,6 +73,7 @@ async function main() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...(opts["trust-spki"] ? [`--ignore-certificate-errors-spki-list=${opts["trust-spki"]}`] : []),
     ],
     timeout: 30000,
   });

@@ -10,12 +10,14 @@
 // 200 ms, maxHttpBufferSize 1e6 and CORS for every origin, and accept EIO=3 as
 // well, so older clients run against the same handlers. With -redis URL it joins
 // the cluster on that Redis and serves the cluster test events too (cluster.go).
-// It prints one line, "listening on http://HOST:PORT", once it accepts
+// With -tls-cert and -tls-key it serves https as socketd does. It prints one
+// line, "listening on http://HOST:PORT" (https://), once it accepts
 // connections.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/socketd/socketd/internal/polltls"
 	"github.com/socketd/socketd/server/adapter"
 	"github.com/socketd/socketd/server/engine"
 )
@@ -36,8 +39,12 @@ func main() {
 	verbose := flag.Bool("v", false, "log session events to stderr")
 	redisURL := flag.String("redis", "", "join the cluster on this Redis (redis://HOST:PORT) and serve the cluster test events")
 	name := flag.String("name", "", "this node's name in the cluster test events' answers")
+	tlsCert := flag.String("tls-cert", "", "serve https with this certificate (PEM) and -tls-key, as socketd does (internal/polltls)")
+	tlsKey := flag.String("tls-key", "", "the key of -tls-cert (PEM)")
+	sioPingTimeout := flag.Duration("sio-ping-timeout", 200*time.Millisecond,
+		"pingTimeout of the Socket.IO endpoint; the conformance suite wants 200ms, the end-to-end tests give a loaded machine more")
 	flag.Parse()
-	if err := run(*addr, *verbose, *redisURL, *name); err != nil {
+	if err := run(*addr, *verbose, *redisURL, *name, *tlsCert, *tlsKey, *sioPingTimeout); err != nil {
 		fmt.Fprintln(os.Stderr, "suiteserver:", err)
 		os.Exit(1)
 	}
@@ -56,7 +63,7 @@ func (echo) OnMessage(s *engine.Session, data []byte, binary bool) {
 
 func (echo) OnClose(*engine.Session, engine.CloseReason) {}
 
-func run(addr string, verbose bool, redisURL, name string) error {
+func run(addr string, verbose bool, redisURL, name, tlsCert, tlsKey string, sioPingTimeout time.Duration) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -81,7 +88,7 @@ func run(addr string, verbose bool, redisURL, name string) error {
 		defer closeCluster()
 		factory = f
 	}
-	sio, err := newSocketIO(logger, factory)
+	sio, err := newSocketIO(logger, factory, sioPingTimeout)
 	if err != nil {
 		return err
 	}
@@ -97,11 +104,22 @@ func run(addr string, verbose bool, redisURL, name string) error {
 		return err
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	if tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		ln = polltls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Printf("listening on http://%s\n", ln.Addr())
+	fmt.Printf("listening on %s://%s\n", scheme, ln.Addr())
 
 	select {
 	case err = <-errc:
