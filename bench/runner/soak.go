@@ -159,25 +159,30 @@ func runSoakMode(ctx context.Context, o soakOptions) error {
 	return nil
 }
 
-// scanSoakLog counts socketd's slow-consumer cut-offs and panic lines.
+// scanSoakLog counts the sessions socketd logged as cut off for slow
+// consumption (by their sid: two writers that overflow one session at once
+// can both log it) and the panic lines.
 func scanSoakLog(path string) (cuts, panics int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
+	sids := map[string]bool{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.Contains(line, "slow consumer cut off") {
-			cuts++
+			_, sid, _ := strings.Cut(line, " sid=")
+			sid, _, _ = strings.Cut(sid, " ")
+			sids[sid] = true
 		}
 		if strings.HasPrefix(line, "panic:") || strings.Contains(line, "level=ERROR") && strings.Contains(line, "panic") {
 			panics++
 		}
 	}
-	return cuts, panics, sc.Err()
+	return len(sids), panics, sc.Err()
 }
 
 func gitRev() string {

@@ -73,6 +73,7 @@ func TestScanSoakLog(t *testing.T) {
 	log := `time=... level=INFO msg="socketd listening"
 time=... level=WARN msg="engine.io: slow consumer cut off: the client does not read what is sent to it" sid=a transport=websocket limit_bytes=4194304
 time=... level=WARN msg="engine.io: slow consumer cut off: the client does not read what is sent to it" sid=b transport=polling limit_bytes=4194304 queued_bytes=4200000
+time=... level=WARN msg="engine.io: slow consumer cut off: the client does not read what is sent to it" sid=b transport=polling limit_bytes=4194304 queued_bytes=4200000
 panic: runtime error: index out of range
 `
 	if err := os.WriteFile(p, []byte(log), 0o644); err != nil {

@@ -267,7 +267,7 @@ func TestHelpDocumentsFlags(t *testing.T) {
 	if names < 15 {
 		t.Fatalf("-h listed %d flags:\n%s", names, out.String())
 	}
-	for _, want := range []string{`README.md, section "Configuration reference"`, "docs/DEPLOY.md"} {
+	for _, want := range []string{`README.md, section "Configuration reference"`, "docs/OPERATIONS.md"} {
 		if !strings.Contains(strings.Join(strings.Fields(out.String()), " "), want) {
 			t.Errorf("-h does not point to %s", want)
 		}
@@ -275,7 +275,7 @@ func TestHelpDocumentsFlags(t *testing.T) {
 	if !strings.Contains(string(readme), "\n## Configuration reference\n") {
 		t.Error(`README.md has no "## Configuration reference" section for -h to point to`)
 	}
-	if _, err := os.Stat(filepath.Join(repoDir, "docs/DEPLOY.md")); err != nil {
-		t.Errorf("-h points to docs/DEPLOY.md: %v", err)
+	if ops, err := os.ReadFile(filepath.Join(repoDir, "docs/OPERATIONS.md")); err != nil || !strings.Contains(string(ops), "\n## Running it: systemd, supervisord, Docker\n") {
+		t.Errorf(`-h points to docs/OPERATIONS.md for running socketd: no "Running it" section there (%v)`, err)
 	}
 }

@@ -68,8 +68,8 @@ const synopsis = "usage: socketd [flags] [nodejs.config.js]    (or socketd -dev 
 const helpFooter = `
 Flags come before the config file and override its keys. The file (nodejs.config.js, or JSON
 or YAML with the same keys), the NODE_* and SOCKETD_* environment variables and every key are
-described in README.md, section "Configuration reference"; running socketd under systemd,
-supervisord or Docker: docs/DEPLOY.md.
+described in README.md, section "Configuration reference"; metrics, probes, logs and running
+socketd under systemd, supervisord or Docker: docs/OPERATIONS.md.
 `
 
 // parseFlags reads the command line. -h prints the synopsis and the flags on
