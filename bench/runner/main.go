@@ -106,11 +106,41 @@ func main() {
 	flag.DurationVar(&o.ClusterTimeout, "cluster-timeout", 10*time.Minute, "cluster scenario: bound on one socketbench run")
 	flag.StringVar(&o.RedisServer, "redis-server", "redis-server", "cluster scenario: redis-server binary (started per run on a free loopback port, nothing saved)")
 	socketdNodeCmd := flag.String("socketd-node-cmd", "bin/socketd -port {port} -redis {redis} bench/nodejs.config.js", "cluster scenario: one socketd node's command line ({port}, {redis} replaced)")
+	soakDur := flag.Duration("soak", 0, "run the soak instead of the benchmark, this long: socketd (-soak-socketd) under churn, publishes and slow consumers, sampled into a CSV and an SVG chart (make soak, make soak-short)")
+	soakN := flag.Int("soak-n", 5000, "soak: sockets held")
+	soakSocketd := flag.String("soak-socketd", "bin/socketd", "soak: the socketd binary (started with free loopback ports and -debug-addr)")
+	soakArgs := flag.String("soak-args", "", "soak: more socketbench flags, space separated (e.g. \"-soak-lifetime 5m -soak-warmup 5m\")")
+	soakConfig := flag.String("soak-config", "bench/nodejs.config.js", "soak: socketd's config file (its host, port, backend and service key are overridden by flags)")
+	soakCSV := flag.String("soak-csv", "", "soak: the CSV of samples (default <out>/soak.csv)")
+	soakSVG := flag.String("soak-svg", "", "soak: the chart (default <out>/soak.svg)")
+	soakChartOnly := flag.String("soak-chart", "", "only redraw the soak chart (-soak-svg) from this socketbench soak document")
 	flag.StringVar(&tlsList, "tls", "", "TLS scenario: comma list of certificate kinds, rsa and/or ecdsa; every server runs again over https/wss with a certificate the runner makes (empty: none)")
 	outDir := flag.String("out", "bench/results", "directory for result.json, report.html and the raw runs")
 	reportOnly := flag.String("report", "", "only rebuild report.html from this result.json")
 	flag.Parse()
 
+	if *soakCSV == "" {
+		*soakCSV = filepath.Join(*outDir, "soak.csv")
+	}
+	if *soakSVG == "" {
+		*soakSVG = filepath.Join(*outDir, "soak.svg")
+	}
+	if *soakChartOnly != "" {
+		if err := redrawSoakChart(*soakChartOnly, *soakSVG); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	if *soakDur > 0 {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := runSoakMode(ctx, soakOptions{Duration: *soakDur, N: *soakN, Socketd: *soakSocketd, Config: *soakConfig,
+			Socketbench: o.Socketbench, Args: strings.Fields(*soakArgs), Dir: *outDir, CSV: *soakCSV, SVG: *soakSVG, ServiceKey: o.ServiceKey})
+		stop()
+		if err != nil {
+			fatal(err)
+		}
+		return
+	}
 	if *reportOnly != "" {
 		if err := rebuildReport(*reportOnly, *outDir); err != nil {
 			fatal(err)

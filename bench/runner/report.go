@@ -355,6 +355,20 @@ type chartOpts struct {
 	yMax       float64
 	hline      float64
 	hlineLabel string
+	vlines     []vline
+	bands      []band
+}
+
+// band shades a span of a chart's x axis.
+type band struct {
+	x0, x1 float64
+	label  string
+}
+
+// vline marks a moment on a chart's x axis.
+type vline struct {
+	x     float64
+	label string
 }
 
 // lineChart draws series as an inline SVG line chart with axes and a legend.
@@ -409,6 +423,11 @@ func lineChart(title, xLabel, yLabel string, ss []series, o chartOpts) string {
 		return mt + ph - ph*(v-y0)/(y1-y0)
 	}
 	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="#d0d7de"/>`, ml, mt, pw, ph)
+	for _, v := range o.bands {
+		a, z := tx(math.Max(v.x0, x0)), tx(math.Min(v.x1, x1))
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%g" width="%.1f" height="%g" fill="#ddf4ff" opacity="0.7"/><text x="%.1f" y="%g" fill="#0969da" text-anchor="middle">%s</text>`,
+			a, mt, math.Max(z-a, 2), ph, (a+z)/2, mt+ph-4, html.EscapeString(v.label))
+	}
 	for _, t := range ticks(x0, x1, o.logX) {
 		x := tx(t)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#eaeef2"/><text x="%.1f" y="%g" text-anchor="middle">%s</text>`, x, mt, x, mt+ph, x, mt+ph+14, tickLabel(t))
@@ -423,6 +442,14 @@ func lineChart(title, xLabel, yLabel string, ss []series, o chartOpts) string {
 		y := ty(o.hline)
 		fmt.Fprintf(&b, `<line x1="%g" y1="%.1f" x2="%g" y2="%.1f" stroke="#cf222e" stroke-dasharray="4 3"/><text x="%g" y="%.1f" fill="#cf222e" text-anchor="end">%s</text>`,
 			ml, y, ml+pw, y, ml+pw-4, y-4, html.EscapeString(o.hlineLabel))
+	}
+	for _, v := range o.vlines {
+		if v.x < x0 || v.x > x1 {
+			continue
+		}
+		x := tx(v.x)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#57606a" stroke-dasharray="3 3"/><text x="%.1f" y="%g" fill="#57606a" transform="rotate(-90 %.1f %g)">%s</text>`,
+			x, mt, x, mt+ph, x-3, mt+ph-4, x-3, mt+ph-4, html.EscapeString(v.label))
 	}
 	for i, s := range ss {
 		var pts []string

@@ -21,6 +21,9 @@ type backend struct {
 	channels   int
 	anon       bool
 	delay      time.Duration
+	// slowFrom > 0: tokens tok-<i> with i >= slowFrom are the soak's slow
+	// consumers, in the channel soakSlowChannel instead of ch_<i%C>.
+	slowFrom int
 
 	authenticate, online, offline, other, badKey, badToken atomic.Int64
 }
@@ -131,8 +134,12 @@ func (be *backend) authReply(token, clientID string) []byte {
 	b = append(b, tok...)
 	b = append(b, `,"clientId":`...)
 	b = append(b, cid...)
-	b = append(b, `,"channels":["nodejs_notify","ch_`...)
-	b = strconv.AppendInt(b, int64(i%max(be.channels, 1)), 10)
+	if be.slowFrom > 0 && i >= be.slowFrom {
+		b = append(b, `,"channels":["nodejs_notify","`+soakSlowChannel...)
+	} else {
+		b = append(b, `,"channels":["nodejs_notify","ch_`...)
+		b = strconv.AppendInt(b, int64(i%max(be.channels, 1)), 10)
+	}
 	b = append(b, `"],"presenceUids":[],"contentTokens":[]}`...)
 	return b
 }

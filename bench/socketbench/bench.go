@@ -82,10 +82,15 @@ type bench struct {
 	hists    []*hist // channels: one per stage
 	connHist hist    // connect+authenticate latency
 
-	errMu  sync.Mutex
-	errs   map[string]int
-	nErrs  int
+	errTally
 	connWG sync.WaitGroup // goroutine mode readers
+}
+
+// errTally counts errors by their text, keeping 20 distinct ones.
+type errTally struct {
+	errMu sync.Mutex
+	errs  map[string]int
+	nErrs int
 }
 
 func (b *bench) now() int64 {
@@ -103,7 +108,7 @@ func (b *bench) logf(format string, args ...any) {
 
 // noteErr counts an error by its text (digits folded so ports and counts do
 // not make every error distinct).
-func (b *bench) noteErr(err error) {
+func (b *errTally) noteErr(err error) {
 	msg := err.Error()
 	var sb strings.Builder
 	digit := false
@@ -121,12 +126,15 @@ func (b *bench) noteErr(err error) {
 	b.errMu.Lock()
 	defer b.errMu.Unlock()
 	b.nErrs++
+	if b.errs == nil {
+		b.errs = map[string]int{}
+	}
 	if _, ok := b.errs[sb.String()]; ok || len(b.errs) < 20 {
 		b.errs[sb.String()]++
 	}
 }
 
-func (b *bench) errorList() []string {
+func (b *errTally) errorList() []string {
 	b.errMu.Lock()
 	defer b.errMu.Unlock()
 	var out []string
@@ -173,14 +181,14 @@ func clientTLS(cfg config) (*tls.Config, error) {
 
 func newBench(cfg config, logw io.Writer) (*bench, error) {
 	b := &bench{
-		cfg:     cfg,
-		base:    time.Now(),
-		log:     logw,
-		wall:    cfg.cluster(),
-		clients: make([]atomic.Pointer[client], cfg.N),
-		members: make([]atomic.Int32, max(cfg.Channels, 1)),
-		self:    newProcGroup(selfPID()),
-		errs:    map[string]int{},
+		cfg:      cfg,
+		base:     time.Now(),
+		log:      logw,
+		wall:     cfg.cluster(),
+		clients:  make([]atomic.Pointer[client], cfg.N),
+		members:  make([]atomic.Int32, max(cfg.Channels, 1)),
+		self:     newProcGroup(selfPID()),
+		errTally: errTally{errs: map[string]int{}},
 	}
 	b.baseUnix = b.base.UnixNano()
 	if pids := cfg.pids(); len(pids) > 0 {

@@ -344,6 +344,7 @@ type dialer struct {
 	path    string       // e.g. /socket.io/?EIO=4&transport=websocket
 	srcs    []*net.TCPAddr
 	timeout time.Duration
+	rcvbuf  int // SO_RCVBUF when > 0 (soak: slow consumers that stop reading)
 }
 
 // ipBindAddressNoPort (IP_BIND_ADDRESS_NO_PORT, linux/in.h) defers the choice of
@@ -355,16 +356,25 @@ func (d *dialer) netDialer(i int) *net.Dialer {
 	nd := &net.Dialer{Timeout: d.timeout}
 	if len(d.srcs) > 0 {
 		nd.LocalAddr = d.srcs[i%len(d.srcs)]
-		nd.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
+	}
+	if len(d.srcs) == 0 && d.rcvbuf == 0 {
+		return nd
+	}
+	nd.Control = func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if len(d.srcs) > 0 {
 				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-			})
-			if err != nil {
-				return err
 			}
-			return serr
+			if serr == nil && d.rcvbuf > 0 {
+				// Before connect, so that the window offered stays small.
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, d.rcvbuf)
+			}
+		})
+		if err != nil {
+			return err
 		}
+		return serr
 	}
 	return nd
 }

@@ -434,7 +434,7 @@ func main() {
 	fs.StringVar(&cfg.Label, "label", "", "name of the server under test, copied into the result")
 	fs.IntVar(&cfg.N, "n", 1000, "number of clients")
 	fs.IntVar(&cfg.EIO, "eio", 4, "Engine.IO revision: 3 (socket.io 2.x clients, Drupal's) or 4")
-	fs.StringVar(&cfg.Scenario, "scenario", "all", "comma list of idle,broadcast,channels,storm, or all (the connect storm always runs)")
+	fs.StringVar(&cfg.Scenario, "scenario", "all", "comma list of idle,broadcast,channels,storm, or all (the connect storm always runs); or soak alone (soak.go: churn, publishes and slow consumers for -soak-duration, the server sampled)")
 	fs.StringVar(&cfg.Transport, "transport", "websocket", "websocket, or polling (HTTP long-polling that never upgrades, a goroutine per client; idle scenario only)")
 	fs.StringVar(&cfg.IO, "io", "poll", "client I/O: poll (nbio epoll loop, no goroutine per connection) or goroutine")
 	fs.IntVar(&cfg.Pollers, "pollers", 1, "event loops in poll mode")
@@ -481,6 +481,8 @@ func main() {
 	})
 	fs.IntVar(&cfg.RedisPID, "redis-pid", 0, "a cluster run: the redis-server's process id, whose CPU is reported beside the nodes'")
 	fs.IntVar(&cfg.Workers, "workers", 0, "a cluster run: load-client worker processes holding the clients (0: at least 2, one per 15,000 clients)")
+	var sc soakConfig
+	sc.flags(fs)
 	out := fs.String("out", "-", "write the JSON result here (- for stdout)")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	fs.Parse(os.Args[1:])
@@ -490,6 +492,11 @@ func main() {
 	var logw io.Writer = os.Stderr
 	if *quiet {
 		logw = nil
+	}
+	if cfg.Scenario == "soak" {
+		code := soakMain(ctx, cfg, sc, *out, logw)
+		stop()
+		os.Exit(code)
 	}
 	res, err := run(ctx, cfg, logw)
 	if err != nil {

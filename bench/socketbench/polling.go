@@ -114,7 +114,7 @@ func (b *bench) closePolling() {
 
 // pollSession is one polling client's Engine.IO session.
 type pollSession struct {
-	b     *bench
+	hc    *http.Client
 	base  string // .../socket.io/?EIO=N&transport=polling
 	sid   string
 	eio   int
@@ -140,7 +140,7 @@ func (b *bench) pollClient(ctx context.Context, idx int, ready func(error)) {
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	s := &pollSession{b: b, eio: cfg.EIO,
+	s := &pollSession{hc: b.poll.hc, eio: cfg.EIO,
 		base: strings.TrimSuffix(cfg.URL, "/") + cfg.Path + "?EIO=" + strconv.Itoa(cfg.EIO) + "&transport=polling"}
 	pkts, err := s.get(cctx, s.base+"&t="+strconv.Itoa(idx))
 	if err == nil {
@@ -241,7 +241,7 @@ func (s *pollSession) get(ctx context.Context, u string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.b.poll.hc.Do(req)
+	resp, err := s.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func (s *pollSession) get(ctx context.Context, u string) ([]string, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET status %d: %.100s", resp.StatusCode, body)
+		return nil, &statusError{"GET", resp.StatusCode, body}
 	}
 	return decodePayload(s.eio, body)
 }
@@ -266,16 +266,28 @@ func (s *pollSession) post(ctx context.Context, pkt string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
-	resp, err := s.b.poll.hc.Do(req)
+	resp, err := s.hc.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	ok, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST status %d: %.100s", resp.StatusCode, ok)
+		return &statusError{"POST", resp.StatusCode, ok}
 	}
 	return nil
+}
+
+// statusError is a polling request the server answered with an error status
+// (400 for a session it does not know).
+type statusError struct {
+	method string
+	code   int
+	body   []byte
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s status %d: %.100s", e.method, e.code, e.body)
 }
 
 // decodePayload splits a text polling payload: EIO=4 separates packets with

@@ -63,6 +63,15 @@ type flags struct {
 // synopsis is the first line of -h, and what a wrong flag gets.
 const synopsis = "usage: socketd [flags] [nodejs.config.js]    (or socketd -dev to try it locally)"
 
+// helpFooter ends -h: where the configuration keys the flags override are
+// described, for an operator who has only the binary and the repository.
+const helpFooter = `
+Flags come before the config file and override its keys. The file (nodejs.config.js, or JSON
+or YAML with the same keys), the NODE_* and SOCKETD_* environment variables and every key are
+described in README.md, section "Configuration reference"; metrics, probes, logs and running
+socketd under systemd, supervisord or Docker: docs/OPERATIONS.md.
+`
+
 // parseFlags reads the command line. -h prints the synopsis and the flags on
 // stdout and returns flag.ErrHelp; a bad flag's error carries the synopsis.
 func parseFlags(args []string, stdout io.Writer) (flags, error) {
@@ -94,6 +103,7 @@ func parseFlags(args []string, stdout io.Writer) (flags, error) {
 			fmt.Fprintln(stdout, synopsis)
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
+			fmt.Fprint(stdout, helpFooter)
 			return f, err
 		}
 		return f, fmt.Errorf("%w\n%s; socketd -h lists the flags", err, synopsis)
