@@ -115,6 +115,14 @@ func (c *WSClient) WriteFrame(b0 byte, payload []byte) error {
 	return err
 }
 
+// ClientTextFrame is a masked text frame as a client sends it, to be written
+// with others in one WriteRaw.
+func ClientTextFrame(s string) []byte {
+	var key [4]byte
+	_, _ = rand.Read(key[:])
+	return wsframe.AppendClient(nil, 0x81, []byte(s), key)
+}
+
 // WriteRaw writes bytes to the connection as they are.
 func (c *WSClient) WriteRaw(b []byte) error {
 	_, err := c.conn.Write(b)
