@@ -44,7 +44,8 @@ type Limits struct {
 	// it has recovered). Past it the table forgets the oldest-looking such
 	// entries early (Stats.AddressesEvicted), so a flood of new addresses
 	// cannot grow it; addresses with sessions open are never forgotten and
-	// are bounded by the sessions. Zero means 65536 (about 3 MB).
+	// are bounded by the sessions. Zero means 65536 (about 4 MB at most:
+	// some 60 bytes an address).
 	MaxTrackedIPs int
 }
 
