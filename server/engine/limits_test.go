@@ -212,3 +212,41 @@ func TestLimitNames(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardKeepsClientAddress: a session's address is its handshake's, on
+// the node that received the handshake; requests another node forwards to
+// it (with X-Forwarded-For, even from a trusted node, and whatever the
+// client wrote there) neither change it nor count anywhere.
+func TestForwardKeepsClientAddress(t *testing.T) {
+	cfg := engine.Config{
+		Limits:         engine.Limits{MaxSessionsPerIP: 1},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, // the nodes
+	}
+	a, b := newPair(t, cfg)
+	ca, cb := a.from("127.0.0.2"), b.from("127.0.0.2")
+	sid := handshakeOn(t, ca)
+	s := <-a.opened
+	q := "EIO=4&transport=polling&sid=" + sid
+	spoof := http.Header{"X-Forwarded-For": {"198.51.100.7"}, "Content-Type": {"text/plain"}}
+	for range 3 {
+		if r := cb.do("POST", q, spoof, "4ping"); r.status != 200 {
+			t.Fatalf("POST through b: %d %q", r.status, r.body)
+		}
+		if r := cb.get(q); r.body != "4ping" {
+			t.Fatalf("GET through b: %d %q", r.status, r.body)
+		}
+	}
+	if got := s.ClientIP(); got != netip.MustParseAddr("127.0.0.2") {
+		t.Fatalf("session's client %v", got)
+	}
+	if st := b.eio.Stats(); st.Forwarded != 6 || st.TrackedAddresses != 0 {
+		t.Fatalf("b: forwarded %d, addresses %d", st.Forwarded, st.TrackedAddresses)
+	}
+	if st := a.eio.Stats(); st.TrackedAddresses != 1 {
+		t.Fatalf("a: addresses %d", st.TrackedAddresses)
+	}
+	// The limits are per node: a refuses the address a second session, b
+	// gives it one.
+	wantRefused(t, ca.get("EIO=4&transport=polling"), http.StatusTooManyRequests, "Too many connections from this address")
+	handshakeOn(t, cb)
+}
