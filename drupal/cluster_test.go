@@ -19,10 +19,11 @@ import (
 func twoNodes(t *testing.T) (*env, *env) {
 	srv := redistest.Start(t)
 	clk := storetest.NewClock()
+	table := storetest.NewTable("a", "b")
 	node := func(id string) *env {
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 		t.Cleanup(func() { _ = rdb.Close() })
-		st, err := redisstore.New(redisstore.Config{Client: rdb, NodeID: id, Clock: clk})
+		st, err := redisstore.New(redisstore.Config{Client: rdb, Nodes: table, NodeID: id, Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +121,7 @@ func TestBridgeStoreAway(t *testing.T) {
 	clk := storetest.NewClock()
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
-	st, err := redisstore.New(redisstore.Config{Client: rdb, Clock: clk})
+	st, err := redisstore.New(redisstore.Config{Client: rdb, Nodes: storetest.NewTable("n1"), NodeID: "n1", Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestBridgeStoreAway(t *testing.T) {
 	e.expectAPI("POST", "/nodejs/channel/add/y", ``, 503, `{"status":"failed","error":"Service unavailable: the cluster store did not answer."}`)
 
 	srv.Restart()
-	e.clk.Advance(redisstore.DefaultNodeTTL / 3) // the heartbeat gets through
+	e.clk.Advance(redisstore.DefaultInterval) // the tick gets through
 	e.waitStats(func(st store.Stats) bool { return st.Sockets == 2 && st.OnlineUsers == 2 })
 	e.expectPresence("userOnline", "2") // came while Redis was away: once
 	e.expectAPI("POST", "/nodejs/channel/add/y", ``, 200, `{"status":"success"}`)

@@ -53,7 +53,14 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		if cl, err = newCluster(cfg, logger); err != nil {
 			return nil, err
 		}
-		if nodes, err = joinNodes(cfg, cl.client, cl.bus.NodeID(), logger); err != nil {
+		if nodes, err = joinNodes(cfg, cl.client, cl.bus.NodeID(), cl.nodesLeft, logger); err != nil {
+			cl.close()
+			return nil, err
+		}
+		// The Drupal store follows the table: one notion of which nodes
+		// are alive, for forwarding and for presence.
+		if err = cl.followNodes(nodes.node, logger); err != nil {
+			nodes.leave()
 			cl.close()
 			return nil, err
 		}

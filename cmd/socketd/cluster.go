@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,6 +14,7 @@ import (
 	"github.com/socketd/socketd/drupal/store/redisstore"
 	"github.com/socketd/socketd/server/adapter"
 	"github.com/socketd/socketd/server/adapter/redisadapter"
+	nodetable "github.com/socketd/socketd/server/cluster"
 )
 
 // cluster is this node's membership of the Redis cluster of cfg.Redis.
@@ -23,7 +25,10 @@ type cluster struct {
 	// a store call made while Redis is lost holds up a Drupal API answer or
 	// an authentication until it fails, and the store then serves locally.
 	storeClient *redis.Client
-	store       *redisstore.Store
+	// store is set by followNodes, once the table of live nodes it follows
+	// has started; the table's OnChange may run before.
+	store  atomic.Pointer[redisstore.Store]
+	prefix string
 }
 
 // storeTimeout bounds each call of the Drupal store to Redis.
@@ -96,23 +101,36 @@ func newCluster(cfg nodejsconfig.Config, logger *slog.Logger) (*cluster, error) 
 	}
 	so := *opts
 	so.DialTimeout, so.ReadTimeout, so.WriteTimeout = storeTimeout, storeTimeout, storeTimeout
-	storeClient := redis.NewClient(&so)
+	logger.Info("cluster node", slog.String("redis", redactedURL(cfg.Redis)), slog.String("prefix", prefix), slog.String("node", bus.NodeID()))
+	return &cluster{client: client, bus: bus, storeClient: redis.NewClient(&so), prefix: prefix}, nil
+}
+
+// followNodes makes the Drupal store, which takes the nodes that table (this
+// node's copy of the table of live nodes, under the adapter's node id) no
+// longer lists for dead.
+func (c *cluster) followNodes(table *nodetable.Node, logger *slog.Logger) error {
 	// The store's keys follow the adapter's prefix, so two sites sharing a
 	// Redis with their own prefixes keep their Drupal data apart too.
 	st, err := redisstore.New(redisstore.Config{
-		Client: storeClient,
-		Prefix: prefix + ":drupal",
-		NodeID: bus.NodeID(),
+		Client: c.storeClient,
+		Prefix: c.prefix + ":drupal",
+		Nodes:  table,
+		NodeID: table.ID(),
 		Logger: logger,
 	})
 	if err != nil {
-		_ = bus.Close()
-		_ = client.Close()
-		_ = storeClient.Close()
-		return nil, err
+		return err
 	}
-	logger.Info("cluster node", slog.String("redis", redactedURL(cfg.Redis)), slog.String("prefix", prefix), slog.String("node", bus.NodeID()))
-	return &cluster{client: client, bus: bus, storeClient: storeClient, store: st}, nil
+	c.store.Store(st)
+	return nil
+}
+
+// nodesLeft is the table's OnChange for departures: the store drops the
+// nodes that left now rather than at its next tick.
+func (c *cluster) nodesLeft() {
+	if st := c.store.Load(); st != nil {
+		st.NodesLeft()
+	}
 }
 
 // drupalStore is the Drupal bridge's store: nil (the bridge's in-memory
@@ -121,7 +139,10 @@ func (c *cluster) drupalStore() store.Store {
 	if c == nil {
 		return nil
 	}
-	return c.store
+	if st := c.store.Load(); st != nil {
+		return st
+	}
+	return nil
 }
 
 // factory is the adapter factory of the Socket.IO server; nil (the in-memory

@@ -99,6 +99,14 @@ func startApp(t *testing.T, redisURL string) *app {
 func TestAppCluster(t *testing.T) {
 	rs := redistest.Start(t)
 	a, b := startApp(t, rs.URL()), startApp(t, rs.URL())
+	for _, x := range []*app{a, b} {
+		// One id names the node in the adapter, the table of live nodes
+		// and the Drupal store, which follows that table.
+		st := x.cluster.store.Load()
+		if st == nil || st.NodeID() != x.cluster.bus.NodeID() || x.nodes.node.ID() != st.NodeID() {
+			t.Fatal("the Drupal store, the adapter and the node table do not share one node id")
+		}
+	}
 	b.io.Of("/").OnServerSideEmit("hello", func(args psio.Args) (psio.Args, bool) {
 		answer, _ := socketio.ToArgs("from b")
 		return answer, true

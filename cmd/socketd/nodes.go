@@ -31,8 +31,10 @@ const joinTimeout = 2 * time.Second
 
 // joinNodes announces this node, under id (the adapter's node id), in Redis
 // through client (the cluster's, which it does not close). It does not wait
-// for Redis: the node serves alone until Redis answers.
-func joinNodes(cfg nodejsconfig.Config, client *redis.Client, id string, logger *slog.Logger) (*membership, error) {
+// for Redis: the node serves alone until Redis answers. left, when not nil,
+// is called when nodes leave the table (withdrawn, or lease ended); it must
+// return at once.
+func joinNodes(cfg nodejsconfig.Config, client *redis.Client, id string, left func(), logger *slog.Logger) (*membership, error) {
 	self, err := advertiseURL(cfg)
 	if err != nil {
 		return nil, err
@@ -49,6 +51,11 @@ func joinNodes(cfg nodejsconfig.Config, client *redis.Client, id string, logger 
 		Registry: nodetable.NewRedis(client, prefix+"#nodes"),
 		TagLen:   engine.NodeTagLen,
 		Logger:   logger,
+		OnChange: func(_, gone []nodetable.Member) {
+			if len(gone) > 0 && left != nil {
+				left()
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

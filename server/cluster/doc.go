@@ -9,9 +9,9 @@
 //
 // The engine embeds a node's tag in the sids it makes, so any node can tell the
 // owner of a session from its sid and forward the request there (no sticky
-// sessions). Other parts reuse the table: "which nodes are alive" (Node.Members,
-// Node.Alive) is what cluster-wide presence needs to take a dead node's users
-// offline.
+// sessions). The table is the cluster's one notion of which nodes are alive:
+// socketd's Drupal store follows it (Node.Alive, and OnChange for departures)
+// to take a dead node's users offline.
 //
 // Registries: Redis (NewRedis, one hash with server-side expiry, shared by every
 // node) and Memory (NewMemory, one process, for tests).

@@ -13,7 +13,7 @@ package e2e
 // process exited.
 //
 // Settings: path /socket.io/, EIO=4 and EIO=3 (allowEIO3), pingInterval 300 ms,
-// pingTimeout 200 ms, maxHttpBufferSize 1e6, connectTimeout 1000 ms, CORS any origin.
+// pingTimeout 200 ms (2 s in these tests: -sio-ping-timeout), maxHttpBufferSize 1e6, connectTimeout 1000 ms, CORS any origin.
 // EIO=3 (socket.io-client 2.x, Socket.IO protocol v4): "/" is connected implicitly
 // (the server sends "40" right after the Engine.IO open), other namespaces are
 // CONNECTed as "40/nsp?query," and the namespace query is that socket's auth object;

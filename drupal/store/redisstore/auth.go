@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,15 +46,114 @@ func (s *Store) CacheAuth(ctx context.Context, a *store.Auth, ttl time.Duration)
 }
 
 // ForgetUser implements store.AuthCache: every node's next connection of the
-// user asks Drupal.
+// user asks Drupal. When Redis cannot be reached, the user is forgotten when
+// it can (see forgets).
 func (s *Store) ForgetUser(ctx context.Context, uid int64) error {
-	return s.call(ctx, forgetUserScript, uid).Err()
+	err := s.call(ctx, forgetUserScript, uid).Err()
+	if err != nil {
+		s.forgetLater(func(f *forgets) { f.users[uid] = struct{}{} })
+	}
+	return err
 }
 
-// ForgetToken implements store.AuthCache.
+// ForgetToken implements store.AuthCache; as ForgetUser when Redis cannot be
+// reached.
 func (s *Store) ForgetToken(ctx context.Context, token string) (bool, error) {
 	n, err := s.call(ctx, forgetTokenScript, token, s.nowArg()).Int64()
+	if err != nil {
+		s.forgetLater(func(f *forgets) { f.tokens[token] = struct{}{} })
+	}
 	return n == 1, err
+}
+
+// forgets are the kicks and logouts Redis did not hear (it was away): the
+// cached authentications they drop are dropped when Redis answers again,
+// before this node serves from the cache, so that a kicked user's token does
+// not authenticate from a stale entry for the rest of authCacheTTL. Past
+// maxPendingForgets of a kind, the whole cache is dropped instead: it fills
+// again from Drupal.
+type forgets struct {
+	users  map[int64]struct{}
+	tokens map[string]struct{}
+	all    bool
+}
+
+// maxPendingForgets bounds each kind of pending forget.
+const maxPendingForgets = 10_000
+
+// forgetLater records a forget (add), or that the whole cache is to be
+// dropped once a kind is at its bound.
+func (s *Store) forgetLater(add func(*forgets)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetLaterLocked(add)
+}
+
+func (s *Store) forgetLaterLocked(add func(*forgets)) {
+	f := &s.pending
+	switch {
+	case f.all:
+	case len(f.users) >= maxPendingForgets || len(f.tokens) >= maxPendingForgets:
+		*f = forgets{all: true}
+	default:
+		if f.users == nil {
+			f.users, f.tokens = make(map[int64]struct{}), make(map[string]struct{})
+		}
+		add(f)
+	}
+}
+
+// replayForgets applies the pending forgets; it runs when Redis answers
+// again, before calls are let through.
+func (s *Store) replayForgets(ctx context.Context) error {
+	s.mu.Lock()
+	f := s.pending
+	s.pending = forgets{}
+	s.mu.Unlock()
+	if !f.all && len(f.users) == 0 && len(f.tokens) == 0 {
+		return nil
+	}
+	err := s.applyForgets(ctx, f)
+	if err != nil {
+		// Kept for the next attempt, with any recorded meanwhile.
+		s.mu.Lock()
+		if f.all {
+			s.pending = forgets{all: true}
+		} else {
+			for uid := range f.users {
+				s.forgetLaterLocked(func(p *forgets) { p.users[uid] = struct{}{} })
+			}
+			for tok := range f.tokens {
+				s.forgetLaterLocked(func(p *forgets) { p.tokens[tok] = struct{}{} })
+			}
+		}
+		s.mu.Unlock()
+		return err
+	}
+	s.log.Info("redisstore: cached authentications of kicks and logouts made while Redis was away dropped",
+		slog.Int("users", len(f.users)), slog.Int("tokens", len(f.tokens)), slog.Bool("whole_cache", f.all))
+	return nil
+}
+
+func (s *Store) applyForgets(ctx context.Context, f forgets) error {
+	if f.all {
+		return forgetAllScript.Run(ctx, s.rdb, s.keys).Err()
+	}
+	if err := forgetUserScript.Load(ctx, s.rdb).Err(); err != nil {
+		return err
+	}
+	if err := forgetTokenScript.Load(ctx, s.rdb).Err(); err != nil {
+		return err
+	}
+	pipe := s.rdb.Pipeline()
+	for uid := range f.users {
+		forgetUserScript.EvalSha(ctx, pipe, s.keys, uid)
+	}
+	for tok := range f.tokens {
+		forgetTokenScript.EvalSha(ctx, pipe, s.keys, tok, s.nowArg())
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // EditUserAuths implements store.AuthCache. Each entry is read, edited here,

@@ -4,8 +4,9 @@
 // whole cluster. Decisions are Lua scripts, atomic in Redis: a user comes
 // online and goes offline once for the cluster (Drupal hears userOnline and
 // userOffline once per transition), a content token is redeemed once
-// anywhere. Nodes hold leases; a node that stops renewing its lease has its
-// users taken offline by the others (see Config.NodeTTL for the bound). While
+// anywhere. Which nodes are alive is not the store's to decide: it follows
+// the cluster's table of live nodes (Config.Nodes, server/cluster in socketd),
+// and a node the table drops has its users taken offline by the others. While
 // Redis is away each node serves from what it holds and announces itself when
 // Redis answers again.
 //

@@ -9,15 +9,22 @@ func (s *Store) kill() {
 	s.stopTimersLocked()
 }
 
-// pauseHeartbeat stops the heartbeat (a node cut off from Redis while it
-// keeps its sockets); resumeHeartbeat runs one now and re-arms it.
-func (s *Store) pauseHeartbeat() {
+// pauseTick stops the tick (a node cut off from Redis while it keeps its
+// sockets); resumeTick runs one now and re-arms it.
+func (s *Store) pauseTick() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := s.timers[timerHeartbeat]; t != nil {
+	if t := s.timers[timerTick]; t != nil {
 		t.Stop()
-		s.timers[timerHeartbeat] = nil
+		s.timers[timerTick] = nil
 	}
 }
 
-func (s *Store) resumeHeartbeat() { s.heartbeatTick() }
+func (s *Store) resumeTick() { s.tickNow() }
+
+// pendingForgets reports the kicks and logouts waiting for Redis.
+func (s *Store) pendingForgets() (users, tokens int, all bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending.users), len(s.pending.tokens), s.pending.all
+}

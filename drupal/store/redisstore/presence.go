@@ -39,7 +39,7 @@ func (s *Store) Connected(ctx context.Context, a *store.Auth, list []int64) (boo
 	case err != nil:
 		s.dirty = true
 		return false, err
-	case res < 0: // taken for dead: the heartbeat announces this node again
+	case res < 0: // taken for dead: the tick announces this node again
 		s.dirty = true
 		return false, nil
 	}
@@ -181,7 +181,7 @@ func (s *Store) announceLocked(ctx context.Context, epoch string, lost bool) (on
 	if err := reconcileUserScript.Load(ctx, s.rdb).Err(); err != nil {
 		return nil, nil, err
 	}
-	now, grace, settle := s.nowArg(), s.grace.Milliseconds(), s.ttl.Milliseconds()
+	now, grace, settle := s.nowArg(), s.grace.Milliseconds(), s.settle.Milliseconds()
 	cmds := make(map[int64]*redis.Cmd, len(users))
 	pipe := s.rdb.Pipeline()
 	for uid, u := range users {
@@ -214,7 +214,7 @@ func (s *Store) announceLocked(ctx context.Context, epoch string, lost bool) (on
 	}
 	s.mu.Unlock()
 	// The users this leaves with no socket are taken offline by a sweep.
-	s.armSweep(min(s.grace, s.ttl))
+	s.armSweep(min(s.grace, s.settle))
 	return online, lists, nil
 }
 

@@ -15,7 +15,7 @@ import "github.com/redis/go-redis/v9"
 //	P:auth-uid:<uid>     set of tokens            the cached tokens of a user
 //	P:auths              zset token -> exp        counts live entries
 //	P:channels           hash name -> 0|1         the channel registry (client writable)
-//	P:nodes              zset node -> lease end   the live nodes
+//	P:nodes              zset node -> since       the nodes whose counts are here
 //	P:node:<id>:uids     hash uid -> sockets      a node's authenticated sockets by user
 //	P:node:<id>:tokens   hash token -> sockets    ... by auth token
 //	P:node:<id>:content  set of channels          content channels it has members in
@@ -82,26 +82,30 @@ end
 
 func script(body string) *redis.Script { return redis.NewScript(prelude + body) }
 
-// heartbeat renews this node's lease: ARGV node, now, ttl, epoch to set if
-// there is none. Returns {1 if the node was not registered, the epoch}.
-var heartbeatScript = script(`
-local now = now_ms(ARGV[2])
-local added = redis.call('ZADD', P .. ':nodes', now + tonumber(ARGV[3]), ARGV[1])
+// register records this node in the store: ARGV node, now, epoch to set if
+// there is none. The score is when it registered, kept while it stays (the
+// table of live nodes, not the store, says whether it is alive). Returns {1
+// if the node was not registered, the epoch}.
+var registerScript = script(`
+local added = redis.call('ZADD', P .. ':nodes', 'NX', now_ms(ARGV[2]), ARGV[1])
 local e = redis.call('GET', P .. ':epoch')
 if not e then
-  redis.call('SET', P .. ':epoch', ARGV[4])
-  e = ARGV[4]
+  redis.call('SET', P .. ':epoch', ARGV[3])
+  e = ARGV[3]
 end
 return {added, e}
 `)
 
-// reap drops the nodes whose lease ended (not this one): ARGV self, now.
+// reap drops nodes the caller found missing from the table of live nodes,
+// unless one registered (again) less than settle ago: ARGV now, settle, ids.
+// Returns how many it dropped.
 var reapScript = script(`
-local now = now_ms(ARGV[2])
+local now = now_ms(ARGV[1])
 local reaped = 0
-for _, n in ipairs(redis.call('ZRANGEBYSCORE', P .. ':nodes', '-inf', '(' .. now)) do
-  if n ~= ARGV[1] then
-    drop_node(n, now)
+for i = 3, #ARGV do
+  local since = redis.call('ZSCORE', P .. ':nodes', ARGV[i])
+  if since and tonumber(since) <= now - tonumber(ARGV[2]) then
+    drop_node(ARGV[i], now)
     reaped = reaped + 1
   end
 end
@@ -270,6 +274,17 @@ for _, tok in ipairs(redis.call('SMEMBERS', uk)) do
   end
 end
 redis.call('DEL', uk)
+return 0
+`)
+
+// forgetAll drops every cached authentication (more kicks and logouts were
+// made while Redis was away than a node keeps). The per-user token sets are
+// left to their expiry: they only name tokens, and forgetUser checks each.
+var forgetAllScript = script(`
+for _, tok in ipairs(redis.call('ZRANGE', P .. ':auths', 0, -1)) do
+  redis.call('DEL', P .. ':auth:' .. tok)
+end
+redis.call('DEL', P .. ':auths')
 return 0
 `)
 

@@ -20,8 +20,8 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultPrefix  = "socketd:drupal"
-	DefaultNodeTTL = 15 * time.Second
+	DefaultPrefix   = "socketd:drupal"
+	DefaultInterval = 5 * time.Second
 )
 
 // slowSweepInterval is how often expired cache entries and content tokens
@@ -29,10 +29,20 @@ const (
 const slowSweepInterval = time.Minute
 
 // ErrUnavailable is returned while Redis cannot be reached: the store does not
-// wait for it on every call, it probes it on its heartbeat.
+// wait for it on every call, it probes it on its tick.
 var ErrUnavailable = errors.New("redisstore: Redis unavailable")
 
-// Config configures a Store. The zero value of every field but Client works.
+// Nodes is the cluster's table of live nodes: the one notion of which nodes
+// are alive, which the store follows rather than keeping leases of its own.
+// server/cluster's *Node satisfies it (its copy of the table, refreshed on its
+// heartbeat). The store reads it without a round trip, on its ticks.
+type Nodes interface {
+	// Alive reports whether the table lists the node with this id.
+	Alive(id string) bool
+}
+
+// Config configures a Store. The zero value of every field but Client, Nodes
+// and NodeID works.
 type Config struct {
 	// Client reaches Redis; required. The store does not close it. Give it
 	// short dial and read timeouts: a call made while Redis is lost waits
@@ -42,14 +52,22 @@ type Config struct {
 	// Nodes of one site share it; sites sharing a Redis need their own.
 	// Default DefaultPrefix.
 	Prefix string
-	// NodeID names this node; default a random one. Two live nodes must not
-	// share one.
+	// Nodes is the table of live nodes; required. A node whose counts are in
+	// the store and that the table no longer lists is dead: the first node
+	// to notice (its tick, or NodesLeft) drops its counts, and its users with
+	// no socket elsewhere go offline at once. So a killed node's users go
+	// offline when the table drops it: with server/cluster, within TTL +
+	// Interval of its last renewal (15 s + 5 s by default).
+	Nodes Nodes
+	// NodeID names this node: the id under which Nodes lists it; required.
 	NodeID string
-	// NodeTTL is how long this node counts as alive after its last
-	// heartbeat; it heartbeats every NodeTTL/3. When a node stops (killed,
-	// cut off), another takes its users offline within NodeTTL + NodeTTL/3
-	// after its last heartbeat. Default DefaultNodeTTL.
-	NodeTTL time.Duration
+	// Interval is the store's tick: it registers this node's counts again
+	// when the others dropped them or Redis lost them, announces what
+	// changed while Redis was away, and drops the nodes the table no longer
+	// lists. A node that registered less than 3 Intervals ago is never taken
+	// for dead (the others' copies of the table may not list it yet): keep
+	// Interval at or above the table's heartbeat. Default DefaultInterval.
+	Interval time.Duration
 	// OfflineGrace is how long a user with no socket on any node stays
 	// online. Default store.DefaultOfflineGrace.
 	OfflineGrace time.Duration
@@ -67,9 +85,9 @@ type Config struct {
 // Presence is counted per node: each node keeps the count of its sockets per
 // user and auth token in Redis, and a copy in memory. A user is offline when
 // no live node counts a socket of it for the grace period; the node whose
-// sweep finds that tells Drupal, once. Nodes renew a lease (NodeTTL); a node
-// whose lease ended is dropped by the next node that sweeps, and its users go
-// offline.
+// sweep finds that tells Drupal, once. Which nodes are alive is the cluster
+// table's (Config.Nodes): a node it no longer lists is dropped by the first
+// node that notices, and its users go offline.
 //
 // When Redis cannot be reached, calls fail at once with ErrUnavailable (the
 // bridge then serves with local reach) while the node keeps counting its
@@ -85,13 +103,15 @@ type Store struct {
 	keys    []string // KEYS of every script: the prefix
 	prefix  string   // "{prefix}"
 	node    string
-	ttl     time.Duration
+	nodes   Nodes
+	tick    time.Duration // Config.Interval
+	settle  time.Duration // 3 ticks: how long a new registration is safe from reaping
 	grace   time.Duration
 	clock   store.Clock
 	redisTS bool // deadlines on Redis's clock
 	log     *slog.Logger
 
-	down atomic.Bool // the last call to Redis failed; only the heartbeat tries
+	down atomic.Bool // the last call to Redis failed; only the tick tries
 
 	// announce orders presence calls against an announcement after an
 	// outage: they hold it shared, an announcement exclusively.
@@ -100,14 +120,20 @@ type Store struct {
 	mu      sync.Mutex
 	h       store.Handler
 	closed  bool
+	reaping bool // a NodesLeft reap runs
+	again   bool // NodesLeft was called while it ran
 	killed  bool // tests: stopped without leaving
 	timers  [3]store.Stopper
 	users   map[int64]*localUser
 	tokens  map[string]int32
 	sockets int32
-	dirty   bool   // counts changed while Redis did not hear of them
-	epoch   string // Redis's epoch when this node last announced itself
-	sweepAt time.Time
+	dirty   bool // counts changed while Redis did not hear of them
+	// judgeAfter: no node is taken for dead before it (settle after Redis
+	// came back).
+	judgeAfter time.Time
+	pending    forgets // kicks and logouts Redis did not hear
+	epoch      string  // Redis's epoch when this node last announced itself
+	sweepAt    time.Time
 }
 
 // localUser is this node's count of a user's sockets, with what it needs to
@@ -122,9 +148,9 @@ type localUser struct {
 
 // Timers of a Store.
 const (
-	timerHeartbeat = iota
-	timerSweep     // a grace period ends
-	timerSlow      // expired cache entries and tokens
+	timerTick  = iota
+	timerSweep // a grace period ends
+	timerSlow  // expired cache entries and tokens
 )
 
 var _ store.Store = (*Store)(nil)
@@ -134,19 +160,17 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("redisstore: Config.Client is nil")
 	}
+	if cfg.Nodes == nil || cfg.NodeID == "" {
+		return nil, errors.New("redisstore: Config.Nodes and Config.NodeID are required")
+	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
 	if strings.ContainsAny(cfg.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: prefix %q: braces are added by the store", cfg.Prefix)
 	}
-	if cfg.NodeID == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		cfg.NodeID = hex.EncodeToString(b[:])
-	}
-	if cfg.NodeTTL <= 0 {
-		cfg.NodeTTL = DefaultNodeTTL
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
 	}
 	if cfg.OfflineGrace <= 0 {
 		cfg.OfflineGrace = store.DefaultOfflineGrace
@@ -164,7 +188,9 @@ func New(cfg Config) (*Store, error) {
 		keys:    []string{prefix},
 		prefix:  prefix,
 		node:    cfg.NodeID,
-		ttl:     cfg.NodeTTL,
+		nodes:   cfg.Nodes,
+		tick:    cfg.Interval,
+		settle:  3 * cfg.Interval,
 		grace:   cfg.OfflineGrace,
 		clock:   cfg.Clock,
 		redisTS: redisTS,
@@ -178,7 +204,7 @@ func New(cfg Config) (*Store, error) {
 func (s *Store) NodeID() string { return s.node }
 
 // Start implements store.Store: the node registers (or, with Redis away,
-// keeps trying on its heartbeat) and starts its timers.
+// keeps trying on its tick) and starts its timers.
 func (s *Store) Start(h store.Handler) error {
 	s.mu.Lock()
 	if s.closed {
@@ -186,10 +212,10 @@ func (s *Store) Start(h store.Handler) error {
 		return store.ErrClosed
 	}
 	s.h = h
-	s.dirty = true // announce on the first heartbeat
+	s.dirty = true // announce on the first tick
 	s.timers[timerSlow] = s.clock.AfterFunc(slowSweepInterval, s.slowTick)
 	s.mu.Unlock()
-	s.heartbeatTick()
+	s.tickNow()
 	return nil
 }
 
@@ -208,7 +234,7 @@ func (s *Store) Close() error {
 	if s.down.Load() {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.ttl/3)
+	ctx, cancel := context.WithTimeout(context.Background(), s.tick)
 	defer cancel()
 	err := leaveScript.Run(ctx, s.rdb, s.keys, s.node, s.nowArg(), s.grace.Milliseconds()).Err()
 	if err != nil {
@@ -235,7 +261,7 @@ func (s *Store) nowArg() int64 {
 }
 
 // call runs a script, failing fast while Redis is known to be away. A
-// failure other than a missing value marks it away until the heartbeat gets
+// failure other than a missing value marks it away until the tick gets
 // through.
 func (s *Store) call(ctx context.Context, sc *redis.Script, args ...any) *redis.Cmd {
 	if s.down.Load() {
@@ -270,29 +296,30 @@ func (s *Store) key(parts ...string) string {
 	return s.prefix + ":" + strings.Join(parts, ":")
 }
 
-// heartbeatTick renews the lease, announces this node again when Redis
-// forgot it or missed its changes, drops dead nodes and sweeps, then re-arms.
-func (s *Store) heartbeatTick() {
+// tickNow registers this node (again, when the others dropped it or Redis
+// lost its data), announces what Redis missed, drops the nodes the table no
+// longer lists and sweeps, then re-arms.
+func (s *Store) tickNow() {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), s.ttl/3)
-	s.heartbeat(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), s.tick)
+	s.runTick(ctx)
 	cancel()
 	s.mu.Lock()
 	if !s.closed {
-		s.timers[timerHeartbeat] = s.clock.AfterFunc(s.ttl/3, s.heartbeatTick)
+		s.timers[timerTick] = s.clock.AfterFunc(s.tick, s.tickNow)
 	}
 	s.mu.Unlock()
 }
 
-func (s *Store) heartbeat(ctx context.Context) {
+func (s *Store) runTick(ctx context.Context) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	res, err := heartbeatScript.Run(ctx, s.rdb, s.keys, s.node, s.nowArg(), s.ttl.Milliseconds(), hex.EncodeToString(b[:])).Slice()
+	res, err := registerScript.Run(ctx, s.rdb, s.keys, s.node, s.nowArg(), hex.EncodeToString(b[:])).Slice()
 	if err != nil {
 		if !s.down.Swap(true) {
 			s.log.Warn("redisstore: Redis unavailable; serving from this node until it answers", slog.String("error", err.Error()))
@@ -301,23 +328,120 @@ func (s *Store) heartbeat(ctx context.Context) {
 	}
 	added, _ := res[0].(int64)
 	epoch, _ := res[1].(string)
+	// Kicks and logouts made while Redis was away drop their cached
+	// authentications before anything is served from the cache again.
+	if err := s.replayForgets(ctx); err != nil {
+		s.log.Warn("redisstore: dropping the cached authentications of kicks and logouts failed; trying again on the next tick", slog.String("error", err.Error()))
+		return
+	}
 	s.mu.Lock()
 	lost := s.epoch != "" && epoch != s.epoch
 	announce := s.dirty || added == 1 || lost
 	s.mu.Unlock()
 	if announce {
 		if err := s.announceAll(ctx, epoch, lost); err != nil {
-			s.log.Warn("redisstore: announcing this node failed; trying again on the next heartbeat", slog.String("error", err.Error()))
+			s.log.Warn("redisstore: announcing this node failed; trying again on the next tick", slog.String("error", err.Error()))
 			return
 		}
 	}
 	if s.down.Swap(false) {
 		s.log.Info("redisstore: Redis answers again")
+		// The others' leases in the table may have lapsed while Redis was
+		// away; they renew within a heartbeat of its return, and are not
+		// dead for lacking it meanwhile.
+		s.mu.Lock()
+		s.judgeAfter = s.clock.Now().Add(s.settle)
+		s.mu.Unlock()
 	}
-	if err := reapScript.Run(ctx, s.rdb, s.keys, s.node, s.nowArg()).Err(); err != nil {
-		s.log.Warn("redisstore: dropping dead nodes failed", slog.String("error", err.Error()))
-	}
+	s.reap(ctx)
 	s.sweep(ctx)
+}
+
+// NodesLeft tells the store that the table of live nodes dropped some: it
+// drops their counts and takes their users offline now, on a goroutine of
+// its own, rather than at its next tick. It returns at once (server/cluster's
+// OnChange may call it). Calls while one runs make it run once more.
+func (s *Store) NodesLeft() {
+	s.mu.Lock()
+	if s.closed || s.h == nil {
+		s.mu.Unlock()
+		return
+	}
+	if s.reaping {
+		s.again = true
+		s.mu.Unlock()
+		return
+	}
+	s.reaping = true
+	s.mu.Unlock()
+	go func() {
+		for {
+			s.reapNow()
+			s.mu.Lock()
+			if !s.again || s.closed {
+				s.reaping, s.again = false, false
+				s.mu.Unlock()
+				return
+			}
+			s.again = false
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// reapNow is NodesLeft's work: reap, then sweep the users it left with no
+// socket.
+func (s *Store) reapNow() {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed || s.down.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.tick)
+	defer cancel()
+	s.reap(ctx)
+	s.sweep(ctx)
+}
+
+// reap drops the counts of the nodes registered in the store that the table
+// of live nodes no longer lists. A node that is not in its own copy of the
+// table judges nobody: its copy is not current (it has not announced itself
+// yet, or its registry is away), and it would take live nodes for dead. A
+// node that registered less than settle ago is spared: the copy may predate
+// it. And for settle after Redis answers again after an outage, nobody is
+// judged: the table lists a node again only once its heartbeat renews its
+// lease.
+func (s *Store) reap(ctx context.Context) {
+	s.mu.Lock()
+	wait := s.clock.Now().Before(s.judgeAfter)
+	s.mu.Unlock()
+	if wait || !s.nodes.Alive(s.node) {
+		return
+	}
+	ids, err := s.rdb.ZRange(ctx, s.key("nodes"), 0, -1).Result()
+	if err != nil {
+		s.check(ctx, err)
+		return
+	}
+	args := []any{s.nowArg(), s.settle.Milliseconds()}
+	for _, id := range ids {
+		if id != s.node && !s.nodes.Alive(id) {
+			args = append(args, id)
+		}
+	}
+	if len(args) == 2 {
+		return
+	}
+	n, err := reapScript.Run(ctx, s.rdb, s.keys, args...).Int()
+	if err != nil {
+		s.check(ctx, err)
+		s.log.Warn("redisstore: dropping dead nodes failed", slog.String("error", err.Error()))
+		return
+	}
+	if n > 0 {
+		s.log.Info("redisstore: dropped the counts of nodes the cluster table no longer lists", slog.Int("nodes", n))
+	}
 }
 
 // sweep takes the users whose grace period ended offline, telling the
@@ -384,7 +508,7 @@ func (s *Store) armSweep(d time.Duration) {
 		if closed || s.down.Load() {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.ttl/3)
+		ctx, cancel := context.WithTimeout(context.Background(), s.tick)
 		defer cancel()
 		s.sweep(ctx)
 	})
@@ -399,7 +523,7 @@ func (s *Store) slowTick() {
 	}
 	s.mu.Unlock()
 	if !s.down.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.ttl/3)
+		ctx, cancel := context.WithTimeout(context.Background(), s.tick)
 		s.check(ctx, sweepSlowScript.Run(ctx, s.rdb, s.keys, s.nowArg()).Err())
 		cancel()
 	}

@@ -14,7 +14,12 @@ import (
 	"github.com/socketd/socketd/internal/redistest"
 )
 
-const testTTL = 15 * time.Second
+// testInterval is the stores' tick; testSettle is how long a new
+// registration is safe from reaping (3 ticks).
+const (
+	testInterval = 5 * time.Second
+	testSettle   = 3 * testInterval
+)
 
 // client is a go-redis client of srv that gives up fast when it is gone.
 func client(t *testing.T, srv *redistest.Server) *redis.Client {
@@ -24,10 +29,11 @@ func client(t *testing.T, srv *redistest.Server) *redis.Client {
 	return c
 }
 
-// newNode is a started store on srv under prefix, with its own client.
-func newNode(t *testing.T, srv *redistest.Server, prefix, id string, clk *storetest.Clock, h store.Handler) *Store {
+// newNode is a started store on srv under prefix, with its own client,
+// following table.
+func newNode(t *testing.T, srv *redistest.Server, prefix, id string, table Nodes, clk *storetest.Clock, h store.Handler) *Store {
 	t.Helper()
-	s, err := New(Config{Client: client(t, srv), Prefix: prefix, NodeID: id, NodeTTL: testTTL, OfflineGrace: storetest.Grace, Clock: clk})
+	s, err := New(Config{Client: client(t, srv), Prefix: prefix, Nodes: table, NodeID: id, Interval: testInterval, OfflineGrace: storetest.Grace, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +51,7 @@ func TestConformance(t *testing.T) {
 	n := 0
 	storetest.Run(t, func(t *testing.T, clk *storetest.Clock) store.Store {
 		n++
-		return newNode(t, srv, fmt.Sprintf("conformance%d", n), "n1", clk, nil)
+		return newNode(t, srv, fmt.Sprintf("conformance%d", n), "n1", storetest.NewTable("n1"), clk, nil)
 	})
 }
 
@@ -53,25 +59,41 @@ func auth(token string, uid int64) *store.Auth {
 	return &store.Auth{Token: token, UID: uid, Reply: json.RawMessage(fmt.Sprintf(`{"uid":%d}`, uid))}
 }
 
-// cluster is nodes on one Redis and one clock, each with its recorder.
+// cluster is nodes on one Redis, one clock and one table of live nodes, each
+// with its recorder.
 type cluster struct {
 	t     *testing.T
 	srv   *redistest.Server
 	clk   *storetest.Clock
+	table *storetest.Table
 	nodes []*Store
 	recs  []*storetest.Recorder
 	ctx   context.Context
 }
 
 func newCluster(t *testing.T, n int) *cluster {
-	c := &cluster{t: t, srv: redistest.Start(t), clk: storetest.NewClock(), ctx: t.Context()}
-	for i := range n {
-		rec := storetest.NewRecorder(100)
-		c.recs = append(c.recs, rec)
-		c.nodes = append(c.nodes, newNode(t, c.srv, "site", fmt.Sprintf("node%d", i), c.clk, rec))
+	c := &cluster{t: t, srv: redistest.Start(t), clk: storetest.NewClock(), table: storetest.NewTable(), ctx: t.Context()}
+	for range n {
+		c.add()
 	}
 	return c
 }
+
+// add starts another node, listed in the table first as server/cluster
+// lists a node before its store starts.
+func (c *cluster) add() *Store {
+	id := fmt.Sprintf("node%d", len(c.nodes))
+	c.table.Join(id)
+	rec := storetest.NewRecorder(100)
+	c.recs = append(c.recs, rec)
+	s := newNode(c.t, c.srv, "site", id, c.table, c.clk, rec)
+	c.nodes = append(c.nodes, s)
+	return s
+}
+
+// kill stops node i as SIGKILL would: no more ticks, no leaving; the table
+// drops it when its lease ends, which the caller says with Leave.
+func (c *cluster) kill(i int) { c.nodes[i].kill() }
 
 func (c *cluster) connected(node int, a *store.Auth, want bool) {
 	c.t.Helper()
@@ -150,61 +172,125 @@ func TestClusterPresenceOnce(t *testing.T) {
 	c.expectEvents()
 	c.clk.Advance(time.Millisecond)
 	c.expectEvents("node1 offline 1")
-	c.clk.Advance(testTTL)
+	c.clk.Advance(testSettle)
 	c.expectEvents()
 	// Back through the other node: online again, once.
 	c.connected(0, a, true)
 	c.connected(1, a, false)
 }
 
-// A node that dies (stops renewing its lease) takes its users offline within
-// NodeTTL + NodeTTL/3 of its last heartbeat, once, through another node; a
-// user it shared with a live node stays online.
+// A node that dies has its users taken offline once the table of live nodes
+// no longer lists it (server/cluster: when its lease ends), once, by the
+// first live node whose tick notices; a user it shared with a live node
+// stays online. While the table lists it, nothing happens.
 func TestClusterNodeDies(t *testing.T) {
 	c := newCluster(t, 3)
+	c.clk.Advance(testSettle) // the nodes are no longer new
 	c.connected(0, auth("t1", 1), true)
 	c.connected(0, auth("t2", 2), true)
 	c.connected(2, auth("t2b", 2), false)
 	c.connected(0, auth("anon", 0), false)
 	c.connected(1, auth("t3", 3), true)
-	c.nodes[0].kill() // its last heartbeat was at the clock's start
-	c.clk.Advance(testTTL)
+	c.nodes[0].kill()
+	c.clk.Advance(4 * testInterval) // its lease runs: still listed
 	c.expectEvents()
-	c.clk.Advance(testTTL / 3)
-	c.expectEvents("node1 offline 1") // node 1's heartbeat came first
+	c.table.Leave("node0")
+	c.clk.Advance(testInterval)
+	c.expectEvents("node1 offline 1") // node 1's tick came first
 	if st := c.stats(1); st.Sockets != 2 || st.OnlineUsers != 2 {
 		t.Fatalf("stats after the death %+v", st)
 	}
-	c.clk.Advance(2 * testTTL)
+	c.clk.Advance(4 * testInterval)
 	c.expectEvents()
 }
 
-// A node cut off long enough to be taken for dead announces itself when it
-// gets through again: its users come back online, once.
-func TestClusterNodeReturns(t *testing.T) {
+// NodesLeft (server/cluster's OnChange) drops the nodes the table no longer
+// lists at once, without waiting for a tick: the offline bound is the
+// table's.
+func TestClusterNodesLeft(t *testing.T) {
 	c := newCluster(t, 2)
+	c.clk.Advance(testSettle)
 	c.connected(0, auth("t1", 1), true)
-	c.nodes[0].pauseHeartbeat()
-	c.clk.Advance(testTTL + testTTL/3)
-	c.expectEvents("node1 offline 1")
-	c.nodes[0].resumeHeartbeat()
-	c.expectEvents("node0 online 1")
+	c.connected(1, auth("t2", 2), true)
+	c.kill(0)
+	c.nodes[1].NodesLeft() // the table still lists node 0: nothing
+	c.table.Leave("node0")
+	c.nodes[1].NodesLeft()
+	select {
+	case e := <-c.recs[1].Events:
+		if e.Online || e.UID != 1 {
+			t.Fatalf("event %+v, want uid 1 offline", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no offline after NodesLeft")
+	}
+	c.expectEvents()
 	if st := c.stats(1); st.Sockets != 1 || st.OnlineUsers != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
 
-// A node that closes leaves: its users go offline after the grace period
-// unless their pages reconnect to another node meanwhile.
+// The table's copies lag behind it: a node that registered in the store less
+// than 3 ticks ago is spared though a copy does not list it yet, and a node
+// whose own copy does not list itself (its registry never answered) judges
+// nobody.
+func TestClusterNewNodeSpared(t *testing.T) {
+	c := newCluster(t, 1)
+	c.clk.Advance(testSettle)
+	c.add()
+	c.table.Leave("node1") // node 0's copy does not list it yet
+	c.connected(1, auth("t1", 1), true)
+	c.clk.Advance(testSettle - testInterval)
+	c.expectEvents()
+	c.table.Join("node1") // now it does
+	c.clk.Advance(2 * testSettle)
+	c.expectEvents()
+
+	rec := storetest.NewRecorder(10)
+	lonely := newNode(t, c.srv, "site", "lonely", storetest.NewTable(), c.clk, rec)
+	c.clk.Advance(2 * testSettle) // lonely's copy lists neither node
+	c.expectEvents()
+	rec.Expect(t)
+	if n, err := lonely.UserSessions(c.ctx, 1); err != nil || n != 1 {
+		t.Fatalf("node 1's socket, seen from lonely: %d, %v", n, err)
+	}
+}
+
+// A node cut off long enough for the table to drop it announces itself when
+// it gets through again: its users come back online, once.
+func TestClusterNodeReturns(t *testing.T) {
+	c := newCluster(t, 2)
+	c.connected(0, auth("t1", 1), true)
+	c.nodes[0].pauseTick()
+	c.table.Leave("node0")
+	c.clk.Advance(testSettle)
+	c.expectEvents("node1 offline 1")
+	c.table.Join("node0")
+	c.nodes[0].resumeTick()
+	c.expectEvents("node0 online 1")
+	if st := c.stats(1); st.Sockets != 1 || st.OnlineUsers != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	c.clk.Advance(2 * testSettle) // registered anew: listed, not reaped
+	c.expectEvents()
+}
+
+// A node that closes leaves the store, then the table: its users go offline
+// after the grace period unless their pages reconnect to another node
+// meanwhile. The table dropping it changes nothing.
 func TestClusterNodeCloses(t *testing.T) {
 	c := newCluster(t, 2)
+	c.clk.Advance(testSettle)
 	c.connected(0, auth("t1", 1), true)
 	c.connected(0, auth("t2", 2), true)
 	if err := c.nodes[0].Close(); err != nil {
 		t.Fatal(err)
 	}
+	c.table.Leave("node0")
+	c.nodes[1].reapNow() // what NodesLeft runs
 	c.clk.Advance(storetest.Grace / 2)
 	c.connected(1, auth("t1", 1), false) // reconnected elsewhere
+	c.expectEvents()
 	c.clk.Advance(storetest.Grace)
 	c.expectEvents("node1 offline 2")
 }
@@ -231,8 +317,9 @@ func TestClusterContentToken(t *testing.T) {
 		t.Fatalf("users seen from node 0: %v, %v", uids, err)
 	}
 	// A dead node's members leave with it.
-	c.nodes[1].kill()
-	c.clk.Advance(testTTL + testTTL/3)
+	c.kill(1)
+	c.table.Leave("node1")
+	c.clk.Advance(testSettle)
 	if in, err := c.nodes[0].InContentChannel(c.ctx, "w", 5, ""); err != nil || in {
 		t.Fatalf("a dead node's member is still in: %v, %v", in, err)
 	}
@@ -282,7 +369,7 @@ func TestRedisLostAndBack(t *testing.T) {
 	if err := c.nodes[0].Disconnected(c.ctx, a1); err == nil {
 		t.Fatal("Disconnected with Redis gone did not fail")
 	}
-	c.clk.Advance(testTTL / 3) // heartbeats fail
+	c.clk.Advance(testInterval) // ticks fail
 	if _, err := c.nodes[1].Stats(c.ctx); err == nil {
 		t.Fatal("Stats with Redis gone did not fail")
 	}
@@ -296,13 +383,13 @@ func TestRedisLostAndBack(t *testing.T) {
 	c.expectEvents()
 
 	c.srv.Restart()
-	c.clk.Advance(testTTL / 3) // both nodes announce themselves
+	c.clk.Advance(testInterval) // both nodes announce themselves
 	c.expectEvents("node0 online 3")
 	if st := c.stats(0); st.Sockets != 3 || st.OnlineUsers != 3 {
 		t.Fatalf("stats after the announcements %+v", st)
 	}
 	// uid 1 left node 0 meanwhile but has a socket on node 1: it stays.
-	c.clk.Advance(2 * testTTL)
+	c.clk.Advance(2 * testSettle)
 	c.expectEvents()
 	c.disconnected(1, auth("t1b", 1))
 	c.clk.Advance(storetest.Grace)
@@ -322,13 +409,107 @@ func TestRedisLostUserLeft(t *testing.T) {
 	c.srv.Kill()
 	_ = c.nodes[0].Disconnected(c.ctx, a1)
 	c.srv.Restart()
-	c.clk.Advance(testTTL / 3)
+	c.clk.Advance(testInterval)
 	c.expectEvents()
 	if st := c.stats(1); st.OnlineUsers != 2 {
 		t.Fatalf("restored %+v", st)
 	}
-	c.clk.Advance(testTTL + testTTL/3)
+	c.clk.Advance(testSettle + testInterval)
 	c.expectEvents("node0 offline 1")
-	c.clk.Advance(2 * testTTL)
+	c.clk.Advance(2 * testSettle)
 	c.expectEvents()
+}
+
+// Redis away longer than the table's leases and back with its data (frozen,
+// then thawed): the table lists the other nodes again only as their
+// heartbeats renew their leases, so a node back first must not take them for
+// dead meanwhile. A node that did die during the outage goes once the others
+// have had that time.
+func TestRedisBackNoFlap(t *testing.T) {
+	c := newCluster(t, 3)
+	c.clk.Advance(testSettle)
+	c.connected(0, auth("t1", 1), true)
+	c.connected(1, auth("t2", 2), true)
+	c.connected(2, auth("t3", 3), true)
+	c.srv.Freeze()
+	c.clk.Advance(testInterval) // every tick fails (the clients' 1 s read timeout)
+	c.kill(2)
+	c.table.Leave("node1") // leases lapsed; node 1's comes back below
+	c.table.Leave("node2") // node 2's never does
+	c.srv.Thaw()
+	c.clk.Advance(testInterval)
+	c.expectEvents()
+	c.table.Join("node1") // its heartbeat renewed its lease
+	c.clk.Advance(testSettle - testInterval)
+	c.expectEvents()
+	c.clk.Advance(testInterval) // 3 ticks after Redis came back
+	c.expectEvents("node0 offline 3")
+	c.clk.Advance(2 * testSettle)
+	c.expectEvents()
+	if st := c.stats(0); st.OnlineUsers != 2 || st.Sockets != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A kick or logout made while Redis is away (here frozen, keeping its data)
+// drops its cached authentications when Redis answers again, at the node's
+// next tick: a kicked user's token does not authenticate from a stale entry
+// for the rest of the cache's time to live.
+func TestForgetsWhileAway(t *testing.T) {
+	c := newCluster(t, 2)
+	for _, a := range []*store.Auth{auth("t1", 1), auth("t1b", 1), auth("t2", 2), auth("t3", 3)} {
+		if err := c.nodes[0].CacheAuth(c.ctx, a, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.srv.Freeze()
+	if err := c.nodes[0].ForgetUser(c.ctx, 1); err == nil {
+		t.Fatal("ForgetUser with Redis frozen did not fail")
+	}
+	if _, err := c.nodes[0].ForgetToken(c.ctx, "t2"); err == nil {
+		t.Fatal("ForgetToken with Redis away did not fail")
+	}
+	if u, k, all := c.nodes[0].pendingForgets(); u != 1 || k != 1 || all {
+		t.Fatalf("pending %d users, %d tokens, all %v", u, k, all)
+	}
+	c.srv.Thaw()
+	if a, err := c.nodes[1].CachedAuth(c.ctx, "t2"); err != nil || a == nil {
+		t.Fatalf("before node 0's tick: %+v, %v (the entry is still there)", a, err)
+	}
+	c.clk.Advance(testInterval)
+	for tok, want := range map[string]bool{"t1": false, "t1b": false, "t2": false, "t3": true} {
+		if a, err := c.nodes[1].CachedAuth(c.ctx, tok); err != nil || (a != nil) != want {
+			t.Fatalf("%s after Redis came back: %+v, %v; want cached %v", tok, a, err, want)
+		}
+	}
+	if u, k, all := c.nodes[0].pendingForgets(); u != 0 || k != 0 || all {
+		t.Fatalf("still pending: %d users, %d tokens, all %v", u, k, all)
+	}
+}
+
+// Past maxPendingForgets of a kind, the whole cache is dropped when Redis
+// answers again.
+func TestForgetsOverflow(t *testing.T) {
+	c := newCluster(t, 1)
+	s := c.nodes[0]
+	for _, a := range []*store.Auth{auth("t1", 1), auth("t2", 2)} {
+		if err := s.CacheAuth(c.ctx, a, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range maxPendingForgets + 1 {
+		s.forgetLater(func(f *forgets) { f.tokens[fmt.Sprint("x", i)] = struct{}{} })
+	}
+	if u, k, all := s.pendingForgets(); u != 0 || k != 0 || !all {
+		t.Fatalf("pending %d users, %d tokens, all %v; want the whole cache", u, k, all)
+	}
+	c.clk.Advance(testInterval)
+	for _, tok := range []string{"t1", "t2"} {
+		if a, err := s.CachedAuth(c.ctx, tok); err != nil || a != nil {
+			t.Fatalf("%s still cached: %+v, %v", tok, a, err)
+		}
+	}
+	if st := c.stats(0); st.AuthenticatedClients != 0 {
+		t.Fatalf("stats %+v", st)
+	}
 }

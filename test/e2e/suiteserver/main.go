@@ -41,8 +41,10 @@ func main() {
 	name := flag.String("name", "", "this node's name in the cluster test events' answers")
 	tlsCert := flag.String("tls-cert", "", "serve https with this certificate (PEM) and -tls-key, as socketd does (internal/polltls)")
 	tlsKey := flag.String("tls-key", "", "the key of -tls-cert (PEM)")
+	sioPingTimeout := flag.Duration("sio-ping-timeout", 200*time.Millisecond,
+		"pingTimeout of the Socket.IO endpoint; the conformance suite wants 200ms, the end-to-end tests give a loaded machine more")
 	flag.Parse()
-	if err := run(*addr, *verbose, *redisURL, *name, *tlsCert, *tlsKey); err != nil {
+	if err := run(*addr, *verbose, *redisURL, *name, *tlsCert, *tlsKey, *sioPingTimeout); err != nil {
 		fmt.Fprintln(os.Stderr, "suiteserver:", err)
 		os.Exit(1)
 	}
@@ -61,7 +63,7 @@ func (echo) OnMessage(s *engine.Session, data []byte, binary bool) {
 
 func (echo) OnClose(*engine.Session, engine.CloseReason) {}
 
-func run(addr string, verbose bool, redisURL, name, tlsCert, tlsKey string) error {
+func run(addr string, verbose bool, redisURL, name, tlsCert, tlsKey string, sioPingTimeout time.Duration) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -86,7 +88,7 @@ func run(addr string, verbose bool, redisURL, name, tlsCert, tlsKey string) erro
 		defer closeCluster()
 		factory = f
 	}
-	sio, err := newSocketIO(logger, factory)
+	sio, err := newSocketIO(logger, factory, sioPingTimeout)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 // newSocketIO builds the Socket.IO endpoint: the socket.io-protocol suite's
 // reference handlers, plus the handlers test/e2e/socketio_clients_test.go
 // describes in its contract comment.
-func newSocketIO(logger *slog.Logger, factory adapter.Factory) (*socketio.Server, error) {
-	pingInterval, pingTimeout := 300*time.Millisecond, 200*time.Millisecond
+func newSocketIO(logger *slog.Logger, factory adapter.Factory, pingTimeout time.Duration) (*socketio.Server, error) {
+	pingInterval := 300 * time.Millisecond
 	if factory != nil {
 		// A cluster node's handlers may wait on Redis (a publish while Redis
 		// goes away takes go-redis' dial retries, about 2 s): the cluster test
