@@ -3,6 +3,7 @@ package engine
 import (
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 // TestIPTableBounded: a flood of addresses (a spoofed X-Forwarded-For behind
@@ -72,5 +73,13 @@ func TestIPTableRate(t *testing.T) {
 	}
 	if _, _, _, ok := tab.admit(netip.MustParseAddr("2001:db8:0:2::a")); !ok {
 		t.Fatal("another /64 refused")
+	}
+}
+
+// TestSessionSize: a session fills the 288-byte allocation class; a field
+// more moves every connection to the 320-byte one (see Session).
+func TestSessionSize(t *testing.T) {
+	if n := unsafe.Sizeof(Session{}); n > 288 {
+		t.Fatalf("Session is %d bytes, want at most 288", n)
 	}
 }
