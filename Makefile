@@ -68,7 +68,7 @@ mod-check:
 	@$(GO) mod tidy -diff || { echo "mod-check: go.mod/go.sum are not tidy (diff above): run go mod tidy" >&2; exit 1; }
 
 # Each fuzz target runs briefly; go test -fuzz takes one target per invocation.
-FUZZ_PKGS := ./protocol/engineio ./protocol/socketio ./drupal ./drupal/nodejsconfig ./drupal/store/redisstore ./server/adapter ./server/adapter/redisadapter/wire ./server/adminui ./server/cluster
+FUZZ_PKGS := ./protocol/engineio ./protocol/socketio ./internal/clientip ./drupal ./drupal/nodejsconfig ./drupal/store/redisstore ./server/adapter ./server/adapter/redisadapter/wire ./server/adminui ./server/cluster
 fuzz:
 	@echo "== fuzz: every target of $(FUZZ_PKGS), $(FUZZTIME) inputs each"
 	@set -e; for pkg in $(FUZZ_PKGS); do \

@@ -78,7 +78,10 @@ func (b *Bridge) onAuthenticate(s *socketio.Socket, e *socketio.Event) {
 		ctx, cancel = context.WithCancel(b.ctx)
 	}
 	c.state = stateAuthenticating
-	c.cancelAuth = cancel
+	if c.cancel != nil {
+		c.cancel() // the handshake deadline: authenticate came
+	}
+	c.cancel = cancel
 	if b.inline {
 		b.mu.Unlock()
 		if b.authenticateCached(ctx, cancel, c, token, room, clientTokens, e, false) {
@@ -157,7 +160,7 @@ func (b *Bridge) authenticateRemote(ctx context.Context, cancel context.CancelFu
 		b.mu.Lock()
 		// Only this call sets a conn authenticating, so the CancelFunc is
 		// its own.
-		c.cancelAuth = nil
+		c.cancel = nil
 		gone := c.state != stateAuthenticating || b.sockets[c.id()] != c
 		if !gone {
 			c.state = statePending
@@ -261,7 +264,7 @@ func (b *Bridge) setup(c *conn, a *store.Auth, r *AuthReply, room string, tokens
 		b.storeFailed("ensure channels", err)
 	}
 	b.mu.Lock()
-	c.cancelAuth = nil
+	c.cancel = nil
 	if c.state != stateAuthenticating || b.sockets[c.id()] != c || b.closed {
 		b.mu.Unlock()
 		b.logDebug("drupal: client went away during authentication", slog.String("sid", c.id()))

@@ -17,6 +17,7 @@ import (
 	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/drupal/store"
 	psocketio "github.com/socketd/socketd/protocol/socketio"
+	"github.com/socketd/socketd/server/engine"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -107,9 +108,12 @@ type conn struct {
 	// auth is the authentication applied (set with stateAuthenticated): the
 	// cache's at the time, shared; the socket keeps it when the cache entry
 	// expires or is replaced.
-	auth       *store.Auth
-	cancelAuth context.CancelFunc // while authenticating: stops the call to Drupal
-	state      connState
+	auth *store.Auth
+	// cancel stops what the socket waits on: while pending, the handshake
+	// deadline (the socket must send authenticate within HandshakeTimeout);
+	// while authenticating, the call to Drupal.
+	cancel func()
+	state  connState
 }
 
 // id is the socket id.
@@ -191,8 +195,8 @@ func (b *Bridge) Close() {
 		t.t.Stop()
 	}
 	for _, c := range b.sockets {
-		if c.cancelAuth != nil {
-			c.cancelAuth()
+		if c.cancel != nil {
+			c.cancel()
 		}
 	}
 	b.mu.Unlock()
@@ -274,6 +278,11 @@ func (b *Bridge) onConnection(s *socketio.Socket) {
 		return
 	}
 	b.sockets[s.ID()] = c
+	// Drupal's page sends authenticate as soon as it is connected. A socket
+	// that has not by the deadline is no Drupal page: it would hold its
+	// connection and receive nothing.
+	t := b.clock.AfterFunc(time.Duration(b.cfg.HandshakeTimeout), func() { b.handshakeExpired(c) })
+	c.cancel = func() { t.Stop() }
 	b.mu.Unlock()
 	b.logDebug("drupal: client connected", slog.String("sid", s.ID()), slog.Bool("recovered", s.Recovered()))
 	for _, ext := range b.exts {
@@ -281,6 +290,24 @@ func (b *Bridge) onConnection(s *socketio.Socket) {
 	}
 	if s.Recovered() {
 		b.resume(c)
+	}
+}
+
+// handshakeExpired closes the connection of a socket that has not sent
+// authenticate within HandshakeTimeout. Closing the Engine.IO session (not
+// a Socket.IO disconnect) lets a real client reconnect and try again, as
+// socket.io's own connectTimeout does.
+func (b *Bridge) handshakeExpired(c *conn) {
+	b.mu.Lock()
+	pending := c.state == statePending && b.sockets[c.id()] == c && !b.closed
+	if pending {
+		c.cancel = nil
+	}
+	b.mu.Unlock()
+	if pending {
+		b.logDebug("drupal: no authenticate within handshakeTimeout; closing the connection",
+			slog.String("sid", c.id()), slog.String("client", c.s.Session().ClientIP().String()))
+		c.s.Session().CloseWithReason(engine.ReasonHandshakeTimeout)
 	}
 }
 
@@ -295,9 +322,9 @@ func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectR
 		return
 	}
 	delete(b.sockets, s.ID())
-	if c.cancelAuth != nil {
-		c.cancelAuth()
-		c.cancelAuth = nil
+	if c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
 	}
 	authed := c.state == stateAuthenticated
 	c.state = stateGone

@@ -111,7 +111,10 @@ func (b *Bridge) resume(c *conn) {
 		return
 	}
 	c.state = stateAuthenticating
-	c.cancelAuth = cancel
+	if c.cancel != nil {
+		c.cancel() // the handshake deadline, if armed: it is authenticating
+	}
+	c.cancel = cancel
 	b.mu.Unlock()
 	run := func(onBackground bool) {
 		if b.authenticateCached(ctx, cancel, c, token, TokenRoom(token), nil, nil, onBackground) {
@@ -122,7 +125,7 @@ func (b *Bridge) resume(c *conn) {
 		cancel()
 		b.mu.Lock()
 		if c.state == stateAuthenticating {
-			c.state, c.cancelAuth = statePending, nil
+			c.state, c.cancel = statePending, nil
 		}
 		b.mu.Unlock()
 		for _, r := range c.s.Rooms() {

@@ -77,9 +77,11 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		factory = admin.Adapter(factory)
 	}
 	sio, err := socketio.New(socketio.Config{
-		Engine:  ec,
-		Logger:  logger,
-		Adapter: factory,
+		Engine:         ec,
+		Logger:         logger,
+		Adapter:        factory,
+		ConnectTimeout: time.Duration(cfg.HandshakeTimeout),
+		MessageRate:    messageRate(cfg),
 		// Drupal's client never sends binary; with client messages off
 		// nothing would read it, so a binary packet only costs memory.
 		DisallowBinary: !cfg.ClientsCanWriteToChannels && !cfg.ClientsCanWriteToClients,

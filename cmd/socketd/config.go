@@ -109,6 +109,27 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if f.metricsAddr != "" {
 		cfg.MetricsAddr = f.metricsAddr
 	}
+	if f.maxConns != 0 {
+		cfg.MaxConnections = f.maxConns
+	}
+	if f.maxConnsPerIP != 0 {
+		cfg.MaxConnectionsPerIP = f.maxConnsPerIP
+	}
+	if f.handshakeRate != 0 {
+		cfg.HandshakeRatePerIP = f.handshakeRate
+	}
+	if f.maxMessages != 0 {
+		cfg.MaxMessagesPerSecond = f.maxMessages
+	}
+	if f.handshakeTO != 0 {
+		cfg.HandshakeTimeout = nodejsconfig.Duration(f.handshakeTO)
+	}
+	if f.trustedProxies != "" {
+		cfg.TrustedProxies = strings.Split(f.trustedProxies, ",")
+		for i, p := range cfg.TrustedProxies {
+			cfg.TrustedProxies[i] = strings.TrimSpace(p)
+		}
+	}
 	if f.logFormat != "" {
 		cfg.LogFormat = f.logFormat
 	}
@@ -177,6 +198,9 @@ func engineConfig(cfg nodejsconfig.Config) (engine.Config, error) {
 		CORS: engine.CORSConfig{AllowedOrigins: cfg.CORSOrigins},
 		// socket.io 2.x (drupal-node.js) set the sticky-session cookie by default.
 		Cookie: &engine.CookieConfig{Name: "io", HTTPOnly: true, SameSite: 3 /* http.SameSiteStrictMode */},
+	}
+	if err := applyLimits(&ec, cfg, openFileLimit()); err != nil {
+		return ec, err
 	}
 	opts := cfg.SocketOptions
 	ms := func(key string) (time.Duration, error) {

@@ -58,6 +58,13 @@ type flags struct {
 	maxHalfOpen  int
 	metricsAddr  string
 	logFormat    string
+
+	maxConns       int
+	maxConnsPerIP  int
+	handshakeRate  float64
+	maxMessages    float64
+	handshakeTO    time.Duration
+	trustedProxies string
 }
 
 // synopsis is the first line of -h, and what a wrong flag gets.
@@ -98,6 +105,12 @@ func parseFlags(args []string, stdout io.Writer) (flags, error) {
 	fs.DurationVar(&f.headers, "headers-timeout", 0, "bound on reading a request's head (overrides headersTimeout; default 10s)")
 	fs.DurationVar(&f.body, "body-timeout", 0, "bound on reading a request's body (overrides bodyTimeout; default 30s)")
 	fs.IntVar(&f.maxHalfOpen, "max-half-open", 0, "most connections without a complete request at once; more are closed (overrides maxHalfOpenConnections; default 4096)")
+	fs.IntVar(&f.maxConns, "max-connections", 0, "most clients connected at once, -1 for no cap (overrides maxConnections; default: the open-file limit less 1024)")
+	fs.IntVar(&f.maxConnsPerIP, "max-connections-per-ip", 0, "most clients one address may have connected (overrides maxConnectionsPerIP; default no cap)")
+	fs.Float64Var(&f.handshakeRate, "handshake-rate-per-ip", 0, "connections per second one address may open on average (overrides handshakeRatePerIP; default no limit)")
+	fs.Float64Var(&f.maxMessages, "max-messages-per-second", 0, "messages per second a client may send, -1 for no limit (overrides maxMessagesPerSecond; default 100)")
+	fs.DurationVar(&f.handshakeTO, "handshake-timeout", 0, "time a client has to connect to the namespace, then to authenticate (overrides handshakeTimeout; default 45s)")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of the proxies whose X-Forwarded-For is believed (overrides trustedProxies; default none)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, synopsis)

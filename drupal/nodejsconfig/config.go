@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -109,6 +110,43 @@ type Config struct {
 	// complete request (new, kept-alive idle, head or body still coming);
 	// past it new connections are closed at once. Default 4096.
 	MaxHalfOpenConnections int `json:"maxHalfOpenConnections"`
+
+	// Limits on what clients may open and send (docs/OPERATIONS.md,
+	// "Limits"); cmd/socketd reads them, the bridge HandshakeTimeout too.
+
+	// MaxConnections caps the clients (Engine.IO sessions) connected at
+	// once; a handshake past it gets HTTP 503. Zero means the default that
+	// cmd/socketd works out: the open-file limit less 1,024 (at least three
+	// quarters of it), so that clients cannot starve Drupal's API calls and
+	// the cluster's connections of descriptors. -1: no cap.
+	MaxConnections int `json:"maxConnections"`
+	// MaxConnectionsPerIP caps the clients one address may have connected;
+	// past it HTTP 429. Zero (the default): no cap, since many users may
+	// share an address (an office, a school, a carrier's NAT).
+	MaxConnectionsPerIP int `json:"maxConnectionsPerIP"`
+	// HandshakeRatePerIP is how many connections per second one address
+	// may open on average, HandshakeBurstPerIP how many at once (zero
+	// means ten seconds' worth); past it HTTP 429 with Retry-After. Zero
+	// (the default): no limit, for the same reason.
+	HandshakeRatePerIP  float64 `json:"handshakeRatePerIP"`
+	HandshakeBurstPerIP int     `json:"handshakeBurstPerIP"`
+	// MaxMessagesPerSecond bounds the messages a client may send: that
+	// many a second on average, and at once; a client past it is
+	// disconnected. Default 100 (Drupal's client sends a few per page);
+	// -1: no limit.
+	MaxMessagesPerSecond float64 `json:"maxMessagesPerSecond"`
+	// HandshakeTimeout is how long a client has to complete its handshake:
+	// to connect to the namespace (a socket.io 3.x/4.x client; 2.x
+	// clients are in it at once), then, counted from there, to send
+	// authenticate. Past it the connection is closed. Default 45s,
+	// socket.io's connectTimeout.
+	HandshakeTimeout Duration `json:"handshakeTimeout"`
+	// TrustedProxies lists the proxies in front of socketd (addresses or
+	// CIDRs, e.g. ["10.0.0.0/8"]) whose X-Forwarded-For is believed: a
+	// client behind them is known by the right-most address there that is
+	// not a trusted proxy, in the limits and the logs. Default none: the
+	// client is the address the connection comes from.
+	TrustedProxies []string `json:"trustedProxies"`
 
 	// AdminUI turns on the socket.io admin UI (cmd/socketd serves it at
 	// /admin/); nil, the key absent, means off.
@@ -235,6 +273,9 @@ const (
 	DefaultHeadersTimeout         = 10 * time.Second
 	DefaultBodyTimeout            = 30 * time.Second
 	DefaultMaxHalfOpenConnections = 4096
+
+	DefaultMaxMessagesPerSecond = 100
+	DefaultHandshakeTimeout     = 45 * time.Second
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -293,10 +334,25 @@ func (c Config) WithDefaults() Config {
 	if c.MaxHalfOpenConnections == 0 {
 		c.MaxHalfOpenConnections = DefaultMaxHalfOpenConnections
 	}
+	if c.MaxMessagesPerSecond == 0 {
+		c.MaxMessagesPerSecond = DefaultMaxMessagesPerSecond
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
+	}
 	return c
 }
 
 var sizeRE = regexp.MustCompile(`^(?i)\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$`)
+
+// validProxy reports whether p is an IP address or a CIDR.
+func validProxy(p string) bool {
+	if _, err := netip.ParsePrefix(p); err == nil {
+		return true
+	}
+	_, err := netip.ParseAddr(p)
+	return err == nil
+}
 
 // BodyLimit parses BodyParserJSONLimit the way the bytes npm package does
 // ("1mb" = 1048576).
@@ -370,6 +426,15 @@ func (c Config) Validate() error {
 	}
 	if r := c.ConnectionStateRecovery; r != nil && r.MaxDisconnectionDuration < 0 {
 		errs = append(errs, errors.New("connectionStateRecovery.maxDisconnectionDuration must not be negative"))
+	}
+	if c.MaxConnections < -1 || c.MaxConnectionsPerIP < 0 || c.HandshakeRatePerIP < 0 || c.HandshakeBurstPerIP < 0 ||
+		(c.MaxMessagesPerSecond < 0 && c.MaxMessagesPerSecond != -1) || c.HandshakeTimeout < 0 {
+		errs = append(errs, errors.New("maxConnections and maxMessagesPerSecond must be -1 (no limit) or not negative; maxConnectionsPerIP, handshakeRatePerIP, handshakeBurstPerIP and handshakeTimeout must not be negative"))
+	}
+	for _, p := range c.TrustedProxies {
+		if !validProxy(p) {
+			errs = append(errs, fmt.Errorf("trustedProxies: %q is not an address or a CIDR", p))
+		}
 	}
 	if c.ClientBundle != "2" && c.ClientBundle != "4" {
 		errs = append(errs, fmt.Errorf("clientBundle %q: want 2 or 4", c.ClientBundle))

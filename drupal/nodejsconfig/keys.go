@@ -121,6 +121,8 @@ func settingKind(t reflect.Type) valueKind {
 		return kindInt
 	case reflect.Bool:
 		return kindBool
+	case reflect.Float64:
+		return kindNumber
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.String {
 			return kindStrings

@@ -34,6 +34,13 @@ var ErrHandshake = errors.New("websocket handshake refused")
 
 func DialWS(rawURL string) (*WSClient, error) { return dialWS(rawURL, nil, nil) }
 
+// DialWSFrom is DialWSHeader from the local address localIP (a loopback
+// address other than 127.0.0.1, say, to be another client address to a
+// server on 127.0.0.1: Linux routes all of 127.0.0.0/8 to loopback).
+func DialWSFrom(rawURL, localIP string, header http.Header) (*WSClient, error) {
+	return dialWSFrom(rawURL, header, nil, localIP)
+}
+
 // DialWSHeader is DialWS with more request headers; a "Host" entry replaces
 // the Host header (the connection still goes to the URL's address).
 func DialWSHeader(rawURL string, header http.Header) (*WSClient, error) {
@@ -45,6 +52,10 @@ func DialWSHeader(rawURL string, header http.Header) (*WSClient, error) {
 func DialWSTLS(rawURL string, cfg *tls.Config) (*WSClient, error) { return dialWS(rawURL, nil, cfg) }
 
 func dialWS(rawURL string, header http.Header, cfg *tls.Config) (*WSClient, error) {
+	return dialWSFrom(rawURL, header, cfg, "")
+}
+
+func dialWSFrom(rawURL string, header http.Header, cfg *tls.Config, localIP string) (*WSClient, error) {
 	u := strings.TrimPrefix(strings.TrimPrefix(rawURL, "http://"), "https://")
 	hostEnd := strings.IndexByte(u, '/')
 	host, path := u[:hostEnd], u[hostEnd:]
@@ -60,10 +71,14 @@ func dialWS(rawURL string, header http.Header, cfg *tls.Config) (*WSClient, erro
 	}
 	var conn net.Conn
 	var err error
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if localIP != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(localIP)}
+	}
 	if cfg != nil {
-		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", host, cfg)
+		conn, err = tls.DialWithDialer(d, "tcp", host, cfg)
 	} else {
-		conn, err = net.DialTimeout("tcp", host, 5*time.Second)
+		conn, err = d.Dial("tcp", host)
 	}
 	if err != nil {
 		return nil, err
@@ -100,6 +115,14 @@ func (c *WSClient) WriteFrame(b0 byte, payload []byte) error {
 	return err
 }
 
+// ClientTextFrame is a masked text frame as a client sends it, to be written
+// with others in one WriteRaw.
+func ClientTextFrame(s string) []byte {
+	var key [4]byte
+	_, _ = rand.Read(key[:])
+	return wsframe.AppendClient(nil, 0x81, []byte(s), key)
+}
+
 // WriteRaw writes bytes to the connection as they are.
 func (c *WSClient) WriteRaw(b []byte) error {
 	_, err := c.conn.Write(b)
@@ -110,6 +133,13 @@ func (c *WSClient) SendText(s string) error     { return c.WriteFrame(0x81, []by
 func (c *WSClient) SendBinary(b []byte) error   { return c.WriteFrame(0x82, b) }
 func (c *WSClient) Close()                      { c.conn.Close() }
 func (c *WSClient) SetDeadline(d time.Duration) { _ = c.conn.SetDeadline(time.Now().Add(d)) }
+
+// HTTPClientFrom is an HTTP client whose connections leave from localIP (see
+// DialWSFrom).
+func HTTPClientFrom(localIP string) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
 
 // NetConn returns the underlying connection, for what the helpers above leave
 // out: a client that lives as long as its test clears DialWS's deadline, and

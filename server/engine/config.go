@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -100,6 +101,16 @@ type Config struct {
 	// ForwardTLS configures connections to nodes whose URL is https. Nil means
 	// the system's roots, and the node's host name as the server name.
 	ForwardTLS *tls.Config
+	// Limits bound the sessions clients may open (limits.go). The zero
+	// value sets none.
+	Limits Limits
+	// TrustedProxies lists the proxies (balancers, CDNs) whose
+	// X-Forwarded-For is believed: a request from one of them is from the
+	// right-most address of X-Forwarded-For that is not itself a trusted
+	// proxy (internal/clientip). That address is the client's in the
+	// per-address limits, Session.ClientIP and the logs. Nil: the client is
+	// the peer, and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 	// Logger receives session-level events (open, upgrade, close with reason).
 	// Nil means nothing is logged.
 	Logger *slog.Logger
@@ -168,6 +179,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("engine: sizes must not be negative")
 	case len(c.Transports) == 0:
 		return c, fmt.Errorf("engine: Transports is empty")
+	}
+	var ok bool
+	if c.Limits, ok = c.Limits.withDefaults(); !ok {
+		return c, fmt.Errorf("engine: limits must not be negative")
 	}
 	if c.Nodes != nil && !validTag(c.Nodes.Tag()) {
 		return c, fmt.Errorf("engine: node tag %q is not %d characters of [A-Za-z0-9_-]", c.Nodes.Tag(), NodeTagLen)

@@ -23,4 +23,9 @@
 // (Config.Nodes): each puts its node tag in the sids it makes, and forwards a
 // polling request or WebSocket upgrade for another node's session to that node
 // (forward.go, bridge.go; docs/DESIGN.md, "Cluster without sticky sessions").
+//
+// Config.Limits bound the sessions clients may open, in all and per client
+// address (limits.go): a handshake past one is refused before its session
+// exists. The client's address is the peer's, or behind Config.TrustedProxies
+// the one they forwarded for (Session.ClientIP).
 package engine

@@ -65,6 +65,13 @@ const (
 	ReasonServerClose
 	// ReasonServerShutdown: the server is shutting down.
 	ReasonServerShutdown
+	// ReasonHandshakeTimeout: the client did not complete its handshake in
+	// time: no Socket.IO CONNECT within socketio.Config.ConnectTimeout, or
+	// what the application waits for (the Drupal bridge: authenticate).
+	ReasonHandshakeTimeout
+	// ReasonMessageRate: the client sent messages faster than it may
+	// (socketio.Config.MessageRate).
+	ReasonMessageRate
 	numReasons
 )
 
@@ -81,6 +88,8 @@ var reasonNames = [numReasons]string{
 	"protocol error",
 	"server close",
 	"server shutting down",
+	"handshake timeout",
+	"message rate exceeded",
 }
 
 func (r CloseReason) String() string {

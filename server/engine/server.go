@@ -26,6 +26,7 @@ type Server struct {
 	sessions *registry
 	count    atomic.Int64
 	stats    counters
+	limits   *limiter
 	shutdown atomic.Bool
 }
 
@@ -39,7 +40,7 @@ func New(cfg Config, open OpenFunc) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, open: open, log: cfg.Logger, sessions: newRegistry()}
+	srv := &Server{cfg: cfg, open: open, log: cfg.Logger, sessions: newRegistry(), limits: newLimiter(cfg.Limits)}
 	// Forwarded polls and WebSockets are spliced on the WebSocket event loop,
 	// so a cluster node has one even when it serves no WebSocket itself.
 	if cfg.allows(WebSocket) || cfg.Nodes != nil {
@@ -107,7 +108,8 @@ func (srv *Server) register(s *Session) {
 	srv.count.Add(1)
 	srv.stats.opened(s.rev, s.transport)
 	srv.log.Debug("engine.io session open", slog.String("sid", s.id),
-		slog.String("transport", s.transport.String()), slog.Int("eio", int(s.rev)))
+		slog.String("transport", s.transport.String()), slog.Int("eio", int(s.rev)),
+		slog.Any("client", logClient{s}))
 }
 
 // closedPollGrace is how long a polling session the client closed itself stays
@@ -128,6 +130,7 @@ func (srv *Server) unregister(s *Session, reason CloseReason) {
 		return
 	}
 	srv.count.Add(-1)
+	srv.limits.release(s.ipKey)
 	srv.stats.closed(s.rev, transport, reason)
 	srv.log.Debug("engine.io session closed", slog.String("sid", s.id), slog.String("reason", reason.String()))
 }
@@ -205,14 +208,22 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			srv.writeError(w, r, errBadHandshakeMethod, http.StatusBadRequest)
 			return
 		}
+		client := srv.clientIP(r)
+		ipKey, at, retry, ok := srv.limits.admit(client)
+		if !ok {
+			srv.refuseHandshake(w, r, client, at, retry)
+			return
+		}
 		if srv.cfg.AllowRequest != nil {
 			if err := srv.cfg.AllowRequest(r); err != nil {
+				srv.limits.release(ipKey)
 				srv.log.Debug("engine.io handshake refused", slog.String("error", err.Error()))
 				srv.writeError(w, r, errForbidden, http.StatusForbidden)
 				return
 			}
 		}
 		s := srv.newSession(r, rev, transport, jsonp >= 0, q.Get("b64") != "")
+		s.ipKey = ipKey
 		if transport == WebSocket {
 			srv.ws.handshake(w, r, s)
 			return

@@ -38,6 +38,15 @@ type Stats struct {
 	Forwarded, ForwardFailed uint64
 	// Bridges is the number of forwarded polls and WebSockets open now.
 	Bridges int64
+	// Limited counts handshakes refused at a limit (Config.Limits), by
+	// Limit. They are not in Refused.
+	Limited [NumLimits]uint64
+	// TrackedAddresses is the number of client addresses the per-address
+	// limits hold now; AddressesEvicted counts those dropped before their
+	// handshake rate had recovered, because the table was full
+	// (Limits.MaxTrackedIPs).
+	TrackedAddresses int64
+	AddressesEvicted uint64
 }
 
 // Protocol revisions and transports index Stats.Open and Stats.Handshakes.
@@ -148,6 +157,12 @@ func (srv *Server) Stats() Stats {
 	}
 	for i := range c.closedBy {
 		st.Closed[i] = c.closedBy[i].Load()
+	}
+	for i := range st.Limited {
+		st.Limited[i] = srv.limits.refused[i].Load()
+	}
+	if t := srv.limits.ips; t != nil {
+		st.TrackedAddresses, st.AddressesEvicted = t.size.Load(), t.evicted.Load()
 	}
 	if f := srv.fwd; f != nil {
 		st.Forwarded, st.ForwardFailed, st.Bridges = f.forwarded.Load(), f.failed.Load(), f.open.Load()

@@ -189,6 +189,7 @@ func (e *wsEngine) handshake(w http.ResponseWriter, r *http.Request, s *Session)
 	e.srv.setCookie(hdr, s)
 	wc := &wsConn{sess: s}
 	if !e.accept(w, r, wc, hdr) {
+		e.srv.limits.release(s.ipKey) // admitted, never registered
 		return
 	}
 	e.srv.openSession(s)

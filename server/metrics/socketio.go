@@ -17,6 +17,7 @@ type serverCollector struct {
 
 	sessions, handshakes, upgrades, upgradesAbandoned, refused, closed *prometheus.Desc
 	forwarded, forwardFailed, bridges                                  *prometheus.Desc
+	limited, limitAddresses, limitEvicted                              *prometheus.Desc
 
 	sockets, connects, connectErrors, disconnects                *prometheus.Desc
 	packetsIn, bytesIn, packetsOut, bytesOut, broadcasts, fanout *prometheus.Desc
@@ -38,6 +39,9 @@ func NewServerCollector(io *socketio.Server) prometheus.Collector {
 		forwarded:         desc("engine", "forwarded_requests_total", "Requests (polls, posts, WebSocket upgrades) passed to the cluster node that owns their session (no sticky sessions)."),
 		forwardFailed:     desc("engine", "forward_failures_total", "Requests whose owning node could not be reached; the client got \"Session ID unknown\" and reconnects."),
 		bridges:           desc("engine", "forward_bridges", "Forwarded polls and WebSockets held open now on this node, for sessions another node owns."),
+		limited:           desc("engine", "handshakes_limited_total", "Handshakes refused at a limit (503 or 429), by limit: connections, connections per address, handshake rate per address.", "limit"),
+		limitAddresses:    desc("engine", "limit_addresses", "Client addresses the per-address limits remember now."),
+		limitEvicted:      desc("engine", "limit_addresses_evicted_total", "Addresses the per-address limits forgot before their handshake rate had recovered, the table being full."),
 		sockets:           desc("socketio", "sockets", "Socket.IO sockets connected now, by namespace.", "namespace"),
 		connects:          desc("socketio", "connects_total", "Sockets admitted to a namespace."),
 		connectErrors:     desc("socketio", "connect_errors_total", "Namespace CONNECTs refused (a middleware said no, or the namespace does not exist)."),
@@ -55,6 +59,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessions, c.handshakes, c.upgrades, c.upgradesAbandoned, c.refused, c.closed,
 		c.forwarded, c.forwardFailed, c.bridges,
+		c.limited, c.limitAddresses, c.limitEvicted,
 		c.sockets, c.connects, c.connectErrors, c.disconnects,
 		c.packetsIn, c.bytesIn, c.packetsOut, c.bytesOut, c.broadcasts, c.fanout,
 	} {
@@ -82,6 +87,11 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.forwarded, es.Forwarded)
 	counter(ch, c.forwardFailed, es.ForwardFailed)
 	gauge(ch, c.bridges, float64(es.Bridges))
+	for l := range engine.NumLimits {
+		counter(ch, c.limited, es.Limited[l], l.String())
+	}
+	gauge(ch, c.limitAddresses, float64(es.TrackedAddresses))
+	counter(ch, c.limitEvicted, es.AddressesEvicted)
 
 	st := c.io.Stats()
 	for nsp, n := range st.Sockets {

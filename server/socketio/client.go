@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -18,10 +19,12 @@ import (
 
 // client is one Engine.IO connection and the sockets it has in namespaces. It is
 // the engine.Handler of its session, so its packet handling is serialised.
+//
+// A server holds one per connection: its fields are ordered so that it packs
+// into 80 bytes, an allocation size class.
 type client struct {
 	srv  *Server
 	sess *engine.Session
-	rev  psio.Revision
 	// dec is held only while a binary packet waits for its attachments; other
 	// packets are decoded with a pooled decoder, so idle clients hold none.
 	// OnMessage (serialised by the engine) takes it while it decodes and puts
@@ -29,11 +32,18 @@ type client struct {
 	// the attachments are released at the close even if something (nbio
 	// keeps recently closed connections) still refers to the client.
 	dec atomic.Pointer[psio.Decoder]
+	// tat is the client's message rate (Config.MessageRate) as GCRA keeps
+	// it: when its schedule of messages at the rate would next allow one,
+	// in ns since the server's epoch; rateExceeded once it was closed for
+	// its rate. Only OnMessage, serialised, uses it.
+	tat int64
 
 	mu           sync.Mutex
 	sockets      []*Socket // one per namespace; clients rarely join more than one or two
-	closed       bool
 	connectTimer *time.Timer
+	closed       bool
+
+	rev psio.Revision
 }
 
 func newClient(srv *Server, sess *engine.Session) *client {
@@ -75,9 +85,35 @@ func (c *client) onConnectTimeout() {
 	idle := len(c.sockets) == 0 && !c.closed
 	c.mu.Unlock()
 	if idle {
-		c.srv.log.Debug("socket.io connect timeout", slog.String("sid", c.sess.ID()))
-		c.sess.CloseWithReason(engine.ReasonProtocolError)
+		c.srv.log.Debug("socket.io connect timeout: no namespace CONNECT; closing the connection",
+			slog.String("sid", c.sess.ID()), slog.String("client", c.sess.ClientIP().String()))
+		c.sess.CloseWithReason(engine.ReasonHandshakeTimeout)
 	}
+}
+
+// rateExceeded marks a client closed for its message rate.
+const rateExceeded = math.MaxInt64
+
+// withinRate counts a message against the client's rate and reports whether
+// it is within it. The first message past it closes the connection; that one
+// and any after it (the rest of a polling payload) are dropped.
+func (c *client) withinRate() bool {
+	r := &c.srv.rate
+	if c.tat == rateExceeded {
+		return false
+	}
+	now := int64(time.Since(r.epoch))
+	tat := max(c.tat, now)
+	if tat-now > r.tolerance {
+		c.tat = rateExceeded
+		c.srv.log.Warn("socket.io: client over the message rate; closing the connection",
+			slog.String("sid", c.sess.ID()), slog.String("client", c.sess.ClientIP().String()),
+			slog.Float64("rate", c.srv.cfg.MessageRate), slog.Int("burst", c.srv.cfg.MessageBurst))
+		c.sess.CloseWithReason(engine.ReasonMessageRate)
+		return false
+	}
+	c.tat = tat + r.interval
+	return true
 }
 
 // OnMessage implements engine.Handler.
@@ -87,6 +123,9 @@ func (c *client) OnMessage(_ *engine.Session, data []byte, binary bool) {
 		ok  bool
 		err error
 	)
+	if c.srv.rate.interval > 0 && !c.withinRate() {
+		return
+	}
 	pool := &c.srv.decPool[c.rev-psio.V4]
 	d := c.dec.Swap(nil)
 	if d == nil {
@@ -319,7 +358,9 @@ func disconnectReason(r engine.CloseReason) DisconnectReason {
 		return ReasonParseError
 	case engine.ReasonServerShutdown:
 		return ReasonServerShuttingDown
-	case engine.ReasonServerClose:
+	case engine.ReasonServerClose, engine.ReasonHandshakeTimeout, engine.ReasonMessageRate:
+		// The server ended the connection, as socket.io's
+		// connectTimeout does (conn.close()).
 		return ReasonForcedServerClose
 	}
 	return ReasonTransportError

@@ -15,8 +15,19 @@ type Config struct {
 	// Engine configures the Engine.IO layer. Its Logger defaults to Logger.
 	Engine engine.Config
 	// ConnectTimeout is how long an EIO=4 client may take to connect to a
-	// namespace before its connection is closed. Zero means 45s.
+	// namespace before its connection is closed (engine.ReasonHandshakeTimeout,
+	// logged at debug). Zero means 45s. EIO=3 clients are connected to "/"
+	// with their session.
 	ConnectTimeout time.Duration
+	// MessageRate bounds the messages a client may send: on average
+	// MessageRate a second, MessageBurst at once (zero means MessageRate,
+	// at least 1). Every Engine.IO message counts: a Socket.IO packet, and
+	// each binary attachment of one. A client past it is closed
+	// (engine.ReasonMessageRate, logged); the rest of what it sent is
+	// dropped. Zero: no limit. The bound costs 8 bytes a client, inside
+	// its allocation.
+	MessageRate  float64
+	MessageBurst int
 	// MaxAttachments bounds the binary attachments of one packet. Zero means 10.
 	MaxAttachments int
 	// MaxDepth bounds JSON nesting in a packet. Zero means 64.
@@ -85,8 +96,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = 45 * time.Second
 	}
-	if c.ConnectTimeout < 0 || c.MaxAttachments < 0 || c.MaxDepth < 0 || c.MaxBufferedBytes < 0 {
-		return c, fmt.Errorf("socketio: negative ConnectTimeout, MaxAttachments, MaxDepth or MaxBufferedBytes")
+	if c.ConnectTimeout < 0 || c.MaxAttachments < 0 || c.MaxDepth < 0 || c.MaxBufferedBytes < 0 || c.MessageRate < 0 || c.MessageBurst < 0 {
+		return c, fmt.Errorf("socketio: negative ConnectTimeout, MaxAttachments, MaxDepth, MaxBufferedBytes, MessageRate or MessageBurst")
+	}
+	if c.MessageRate > 0 && c.MessageBurst == 0 {
+		c.MessageBurst = max(1, int(c.MessageRate))
 	}
 	if c.MaxBufferedBytes == 0 {
 		c.MaxBufferedBytes = int(c.Engine.MaxHTTPBufferSize)

@@ -14,9 +14,15 @@ import (
 // BenchmarkOnMessage is a client's inbound path without the transport: decode
 // a small event and dispatch it to its handler, on every core at once, each
 // goroutine for its own client. This is where the shared receive counters
-// (Stats.PacketsIn, BytesIn) would show contention.
+// (Stats.PacketsIn, BytesIn) would show contention. rate has the message
+// rate on (Config.MessageRate, too high to be reached): its cost per message.
 func BenchmarkOnMessage(b *testing.B) {
-	srv, err := New(Config{Engine: engine.Config{PingInterval: time.Hour, PingTimeout: time.Hour}})
+	b.Run("nolimit", func(b *testing.B) { benchOnMessage(b, 0) })
+	b.Run("rate", func(b *testing.B) { benchOnMessage(b, 1e12) })
+}
+
+func benchOnMessage(b *testing.B, rate float64) {
+	srv, err := New(Config{Engine: engine.Config{PingInterval: time.Hour, PingTimeout: time.Hour}, MessageRate: rate})
 	if err != nil {
 		b.Fatal(err)
 	}

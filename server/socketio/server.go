@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
@@ -31,6 +32,7 @@ type Server struct {
 	// observer is the EventObserver, or nil (SetEventObserver).
 	observer atomic.Pointer[observerBox]
 	stats    counters
+	rate     messageRate
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
@@ -49,6 +51,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Recovery != nil {
 		srv.pidKey = make([]byte, 32)
 		_, _ = rand.Read(srv.pidKey)
+	}
+	if cfg.MessageRate > 0 {
+		interval := max(1, int64(float64(time.Second)/cfg.MessageRate))
+		srv.rate = messageRate{epoch: time.Now(), interval: interval, tolerance: int64(cfg.MessageBurst-1) * interval}
 	}
 	for i, rev := range []psio.Revision{psio.V4, psio.V5} {
 		srv.decCfg[i] = psio.DecoderConfig{Revision: rev, MaxAttachments: cfg.MaxAttachments, MaxDepth: cfg.MaxDepth, MaxBufferedBytes: cfg.MaxBufferedBytes}
@@ -157,6 +163,13 @@ func (srv *Server) Close(ctx context.Context) error {
 		err = errors.Join(err, n.adapter.Close())
 	}
 	return err
+}
+
+// messageRate is Config.MessageRate as the clients' GCRA applies it.
+type messageRate struct {
+	epoch     time.Time
+	interval  int64 // ns between messages at the rate; 0: no limit
+	tolerance int64 // how far ahead of now a client's schedule may run: the burst
 }
 
 func (srv *Server) onOpen(sess *engine.Session) engine.Handler {

@@ -103,13 +103,21 @@ func (s *Socket) Namespace() *Namespace { return s.nsp }
 // Handshake describes the connection. It is built on each call from what the
 // Engine.IO session keeps (headers and query as compact strings, so that idle
 // sockets do not hold maps nobody reads); keep the result to read it often.
+// Address is the client's IP address (engine.Session.ClientIP: the peer's,
+// or behind trusted proxies the one they forwarded for), without a port, as
+// socket.io gives it.
 func (s *Socket) Handshake() *Handshake {
-	req := s.client.sess.Request()
+	sess := s.client.sess
+	req := sess.Request()
+	addr := req.RemoteAddr
+	if ip := sess.ClientIP(); ip.IsValid() {
+		addr = ip.String()
+	}
 	return &Handshake{
 		Headers: req.Header(),
 		Query:   req.Query(),
 		Auth:    s.auth,
-		Address: req.RemoteAddr,
+		Address: addr,
 		Host:    req.Host,
 		Secure:  req.Secure,
 		Time:    req.Time,

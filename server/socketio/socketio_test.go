@@ -12,7 +12,6 @@ import (
 
 	"github.com/socketd/socketd/internal/testutil"
 	psio "github.com/socketd/socketd/protocol/socketio"
-	"github.com/socketd/socketd/server/engine"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -431,20 +430,6 @@ func TestBroadcastWithAck(t *testing.T) {
 	}
 	if r := <-done; len(r) != 2 {
 		t.Fatalf("responses %v", r)
-	}
-}
-
-func TestConnectTimeout(t *testing.T) {
-	e := newEnv(t, socketio.Config{ConnectTimeout: 50 * time.Millisecond}, nil)
-	c := e.dial("4")
-	c.ReadClose(t)
-	// The close frame goes out just before the session is unregistered.
-	deadline := time.Now().Add(5 * time.Second)
-	for e.io.Engine().Stats().Closed[engine.ReasonProtocolError] != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v", e.io.Engine().Stats())
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
