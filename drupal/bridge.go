@@ -84,6 +84,14 @@ type Bridge struct {
 	ctx    context.Context // cancelled by Close; parent of backend calls
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background calls
+	// stopping: Shutdown closed the store; its errors are not news.
+	stopping  atomic.Bool
+	storeOnce sync.Once
+	// later counts the count-offs of sockets a drain closed, held back
+	// (forgetLater) until dropLater is closed.
+	later     sync.WaitGroup
+	dropLater chan struct{}
+	dropOnce  sync.Once
 
 	mu          sync.Mutex
 	closed      bool
@@ -157,6 +165,7 @@ func New(cfg nodejsconfig.Config, sio *socketio.Server, opts Options) (*Bridge, 
 		inline:      inline,
 		ctx:         ctx,
 		cancel:      cancel,
+		dropLater:   make(chan struct{}),
 		sockets:     make(map[string]*conn),
 		tokenTimers: make(map[tokenKey]*graceTimer),
 	}
@@ -185,10 +194,81 @@ func New(cfg nodejsconfig.Config, sio *socketio.Server, opts Options) (*Bridge, 
 // store to end (they are cancelled) and closes the store. Sockets are left to
 // the socketio.Server.
 func (b *Bridge) Close() {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if !b.markClosed() {
 		return
+	}
+	b.dropLaterCountOffs()
+	b.later.Wait()
+	b.cancel()
+	b.wg.Wait()
+	b.closeStore()
+	b.closeIdle()
+}
+
+// Shutdown is Close at the end of a drain, once the sockets are gone (the
+// socketio.Server drained and closed). The count-offs of the sockets the
+// drain closed are held back by reconnectAllowance (forgetLater): Shutdown
+// waits for them, so that their users' grace periods start as late as
+// intended. Then the store is closed, before the bridge stops taking work,
+// so that no presence decision is dropped (with a shared store the node
+// leaves it, and its users with no socket elsewhere go offline after the
+// grace period, decided by another node). Then the calls under way (a
+// userOffline notification to Drupal) are given until ctx ends to finish
+// before they are cancelled.
+func (b *Bridge) Shutdown(ctx context.Context) {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return
+	}
+	if !waitGroupOrDone(ctx, &b.later) {
+		b.log.Warn("drupal: count-offs of drained sockets still held back at the drain's deadline are left to the store's leaving")
+		b.dropLaterCountOffs()
+		b.later.Wait()
+	}
+	b.stopping.Store(true)
+	b.closeStore()
+	if !b.markClosed() {
+		return
+	}
+	if !waitGroupOrDone(ctx, &b.wg) {
+		b.log.Warn("drupal: calls to Drupal or the store still under way at the drain's deadline are cancelled")
+	}
+	b.dropLaterCountOffs()
+	b.cancel()
+	b.wg.Wait()
+	b.closeIdle()
+}
+
+// waitGroupOrDone waits for wg, or for ctx to end (false). Nothing may Add to
+// wg from zero meanwhile.
+func waitGroupOrDone(ctx context.Context, wg *sync.WaitGroup) bool {
+	idle := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+		return true
+	case <-ctx.Done():
+		select {
+		case <-idle: // both ready: nothing was left
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// markClosed stops the bridge taking new work: its timers, its calls to
+// start. It reports false if the bridge was closed already.
+func (b *Bridge) markClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
 	}
 	b.closed = true
 	for _, t := range b.tokenTimers {
@@ -199,14 +279,20 @@ func (b *Bridge) Close() {
 			c.cancel()
 		}
 	}
-	b.mu.Unlock()
-	b.cancel()
-	b.wg.Wait()
-	if err := b.store.Close(); err != nil {
-		b.log.Warn("drupal: closing the store", slog.String("error", err.Error()))
-	}
-	// No call is left: let Drupal's server free its keep-alive workers now
-	// (only for the client the bridge built, not a caller's).
+	return true
+}
+
+func (b *Bridge) closeStore() {
+	b.storeOnce.Do(func() {
+		if err := b.store.Close(); err != nil {
+			b.log.Warn("drupal: closing the store", slog.String("error", err.Error()))
+		}
+	})
+}
+
+// closeIdle lets Drupal's server free its keep-alive workers once no call is
+// left (only for the client the bridge built, not a caller's).
+func (b *Bridge) closeIdle() {
 	if b.backend.rt != nil {
 		b.backend.rt.CloseIdleConnections()
 	}
@@ -340,12 +426,57 @@ func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectR
 			}
 		}
 		a, id := c.auth, s.ID()
-		b.storeCall(func(ctx context.Context) { b.forgetAuthenticated(ctx, id, a, contents) })
+		forget := func(ctx context.Context) { b.forgetAuthenticated(ctx, id, a, contents) }
+		if reason == socketio.ReasonServerShuttingDown && !b.inline {
+			b.forgetLater(forget)
+		} else {
+			b.storeCall(forget)
+		}
 	}
 	b.logDebug("drupal: client disconnected", slog.String("sid", s.ID()), slog.String("reason", string(reason)))
 	for _, ext := range b.exts {
 		ext.OnDisconnect(s)
 	}
+}
+
+// reconnectAllowance is how much later than its close a socket closed by a
+// drain (the node is stopping, its page was told to reconnect) is counted
+// off a shared store: the longest first reconnection delay of
+// socket.io-client with its defaults (reconnectionDelay 1 s ×
+// (1 + randomizationFactor 0.5), 2.x and 4.x alike). So its user's grace
+// period starts about when the page tries again on another node, not when it
+// left, and a page back within the grace after that is never reported
+// offline. Alone (store.Memory), a node has nowhere to send its clients, and
+// counts them off at once.
+const reconnectAllowance = 1500 * time.Millisecond
+
+// forgetLater runs forget (a count-off) reconnectAllowance from now, on a
+// goroutine the drain waits for (Shutdown); Close, or Shutdown past its
+// context, drops it: the store's leaving counts off what is left.
+func (b *Bridge) forgetLater(forget func(ctx context.Context)) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.later.Add(1)
+	b.mu.Unlock()
+	due := make(chan struct{})
+	t := b.clock.AfterFunc(reconnectAllowance, func() { close(due) })
+	go func() {
+		defer b.later.Done()
+		select {
+		case <-due:
+			forget(b.ctx)
+		case <-b.dropLater:
+			t.Stop()
+		}
+	}()
+}
+
+// dropLaterCountOffs ends the waits of forgetLater.
+func (b *Bridge) dropLaterCountOffs() {
+	b.dropOnce.Do(func() { close(b.dropLater) })
 }
 
 // forgetAuthenticated tells the store an authenticated socket left (its user
@@ -385,7 +516,7 @@ const storeWarnEvery = 10 * time.Second
 // storeFailed logs a store call that failed; the bridge goes on with what it
 // knows locally. One warning per storeWarnEvery, the others at debug level.
 func (b *Bridge) storeFailed(op string, err error) {
-	if b.ctx.Err() != nil {
+	if b.ctx.Err() != nil || b.stopping.Load() {
 		return // closing
 	}
 	level := slog.LevelDebug

@@ -42,10 +42,14 @@ type fakeDrupal struct {
 	override func(w http.ResponseWriter, r *http.Request, msg map[string]json.RawMessage) bool
 	authN    atomic.Int32
 	msgs     chan map[string]json.RawMessage // every message but authenticate
+	// gate, when set, holds the answer to every message but authenticate
+	// until it is closed; gated then gets whether the caller had given up.
+	gate  atomic.Pointer[chan struct{}]
+	gated chan error
 }
 
 func newFakeDrupal(t testing.TB) *fakeDrupal {
-	d := &fakeDrupal{users: make(map[string]user), msgs: make(chan map[string]json.RawMessage, 100)}
+	d := &fakeDrupal{users: make(map[string]user), msgs: make(chan map[string]json.RawMessage, 100), gated: make(chan error, 100)}
 	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(d.srv.Close)
 	return d
@@ -85,6 +89,10 @@ func (d *fakeDrupal) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if mt != "authenticate" {
 		d.msgs <- msg
+		if g := d.gate.Load(); g != nil {
+			<-*g
+			d.gated <- r.Context().Err()
+		}
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 		return
 	}

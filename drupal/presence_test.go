@@ -1,10 +1,13 @@
 package drupal
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/socketd/socketd/drupal/store"
+	"github.com/socketd/socketd/drupal/store/storetest"
 )
 
 // expectPresence waits for Drupal to get a userOnline/userOffline message.
@@ -169,5 +172,115 @@ func TestPresenceCloseStopsTimers(t *testing.T) {
 	case m := <-e.drupal.msgs:
 		t.Fatalf("Drupal got %v after Close", m)
 	default:
+	}
+}
+
+// Shutdown closes the store first, then lets a call to Drupal under way (a
+// userOffline) finish; past its context such a call is cancelled.
+func TestShutdownLetsCallsFinish(t *testing.T) {
+	for _, expired := range []bool{false, true} {
+		e := newEnv(t, nil)
+		e.drupal.setUser("t1", user{uid: 1})
+		a := e.dial()
+		a.authenticate(e, "t1")
+		e.expectPresence("userOnline", "1")
+		gate := make(chan struct{})
+		e.drupal.gate.Store(&gate)
+		e.closeAndWait(a)
+		e.clk.Advance(store.DefaultOfflineGrace)
+		e.expectPresence("userOffline", "1") // arrived; its answer is held
+		ctx, cancel := context.WithCancel(t.Context())
+		if expired {
+			cancel()
+		}
+		done := make(chan struct{})
+		go func() {
+			e.b.Shutdown(ctx)
+			close(done)
+		}()
+		if expired {
+			// The call is cancelled: Shutdown does not wait for its answer.
+			select {
+			case <-done:
+			case <-time.After(waitTime):
+				t.Fatal("Shutdown past its context waits for a call to Drupal")
+			}
+			close(gate)
+		} else {
+			for !e.closedNow() {
+				time.Sleep(time.Millisecond)
+			}
+			select {
+			case <-done:
+				t.Fatal("Shutdown returned with a call to Drupal under way")
+			default:
+			}
+			close(gate)
+			if err := <-e.drupal.gated; err != nil {
+				t.Fatalf("the call under way was cancelled: %v", err)
+			}
+			<-done
+		}
+		cancel()
+		if _, err := e.b.store.Connected(t.Context(), &store.Auth{Token: "t9", UID: 9}, nil); !errors.Is(err, store.ErrClosed) {
+			t.Fatalf("store after Shutdown: %v, want closed", err)
+		}
+	}
+}
+
+func (e *env) closedNow() bool {
+	e.b.mu.Lock()
+	defer e.b.mu.Unlock()
+	return e.b.closed
+}
+
+// sharedStore is a store.Memory the bridge takes for a shared one (Redis):
+// it counts off drained sockets late.
+type sharedStore struct{ *store.Memory }
+
+// A socket closed by a drain is counted off a shared store reconnectAllowance
+// after its close, so its user's grace period starts about when the page
+// tries again elsewhere; Shutdown waits for that, and Close drops it.
+func TestDrainedSocketCountedOffLater(t *testing.T) {
+	for _, how := range []string{"shutdown", "close"} {
+		clk := storetest.NewClock()
+		st := sharedStore{store.NewMemory(store.MemoryConfig{Clock: clk})}
+		e := newEnvStore(t, nil, clk, st)
+		e.drupal.setUser("t1", user{uid: 1})
+		a := e.dial()
+		a.authenticate(e, "t1")
+		e.expectPresence("userOnline", "1")
+		if err := e.io.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		e.event("disconnect")
+		sessions := func() int {
+			n, err := st.UserSessions(t.Context(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if how == "close" {
+			e.b.Close() // returns: the held-back count-off is dropped
+			if sessions() != 1 {
+				t.Fatal("a count-off dropped by Close was made")
+			}
+			continue
+		}
+		clk.Advance(reconnectAllowance - time.Millisecond)
+		if sessions() != 1 {
+			t.Fatal("the drained socket was counted off before the allowance")
+		}
+		done := make(chan struct{})
+		go func() {
+			e.b.Shutdown(t.Context())
+			close(done)
+		}()
+		clk.Advance(time.Millisecond)
+		<-done // Shutdown waited for the count-off
+		if sessions() != 0 {
+			t.Fatal("the drained socket is still counted after Shutdown")
+		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/socketd/socketd/drupal/devdrupal"
 	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/server/adminui"
+	"github.com/socketd/socketd/server/engine"
+	"github.com/socketd/socketd/server/health"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -39,6 +41,8 @@ type app struct {
 	admin *adminui.Admin
 	// nodes is nil on a single node: the table of live nodes for forwarding.
 	nodes *membership
+	// ready is the operator listener's readiness (ops.go), nil without it.
+	ready *health.Readiness
 }
 
 func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error) {
@@ -47,6 +51,12 @@ func newApp(cfg nodejsconfig.Config, dev bool, logger *slog.Logger) (*app, error
 		return nil, err
 	}
 	ec.Logger = logger
+	if cfg.Redis != "" {
+		// A drain closes the clients over its first part, so that they
+		// reconnect to the other nodes gradually; alone, a node closes them
+		// at once (the zero value).
+		ec.DrainSpread = time.Duration(float64(cfg.DrainTimeout) * drainSpreadShare)
+	}
 	var cl *cluster
 	var nodes *membership
 	if cfg.Redis != "" {
@@ -177,8 +187,7 @@ func (a *app) listen() (net.Listener, error) {
 	return net.Listen("tcp", net.JoinHostPort(a.cfg.Host, strconv.Itoa(a.cfg.Port)))
 }
 
-// serve serves ln until ctx ends, then shuts down: new requests are refused,
-// clients are told the server is going away, the bridge stops its timers.
+// serve serves ln until ctx ends, then drains (drain) and returns.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	var err error
 	hs := newHTTPServer(a.router, a.httpLimits(), a.log)
@@ -206,21 +215,8 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		a.log.Info("socketd shutting down")
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	a.bridge.Close()
-	a.admin.Close()
-	// A polling client fetches its close packet with the GET it always has
-	// held; one that has not within a second is gone or reconnecting, and
-	// waiting longer for it only delays the exit.
-	cctx, ccancel := context.WithTimeout(sctx, pollCloseWait)
-	_ = a.io.Close(cctx)
-	ccancel()
-	a.nodes.leave()
-	a.cluster.close()
-	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
+	if serr := a.drain(hs); serr != nil && err == nil {
 		err = serr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
@@ -229,9 +225,93 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// pollCloseWait bounds how long shutting down waits for polling clients to
-// fetch their close packet.
+// Shares of drainTimeout (D) in a drain: the clients are closed over the
+// first 40% (in a cluster), polling clients fetch their close packet until
+// 80%, calls to the Drupal API in flight finish until 90%, the bridge's own
+// calls to Drupal until 95%, and the node leaves the cluster in what is left;
+// the process is ended at D whatever remains (main.go).
+const (
+	drainSpreadShare   = 0.4
+	drainSessionsShare = 0.8
+	drainHTTPShare     = 0.9
+	drainCallsShare    = 0.95
+)
+
+// pollCloseWait bounds how long, once every client has been told to close,
+// the drain waits for polling clients to fetch their close packet: a live
+// one has a GET held or sends the next at once; one that has not within a
+// second is gone or reconnecting, and waiting longer only delays the exit.
 const pollCloseWait = time.Second
+
+// drain stops the node without dropping its users (docs/OPERATIONS.md,
+// "Stopping socketd"), within drainTimeout:
+//
+//  1. readiness answers 503 (balancers stop sending clients);
+//  2. new handshakes are refused and the clients are closed, spread out in a
+//     cluster so that they reconnect to the other nodes at an even pace (on a
+//     single node at once: there is nowhere else to go, and spreading would
+//     only delay the restart); the sessions still open are served meanwhile,
+//     directly or forwarded by other nodes, the Drupal API answers, and the
+//     node stays on the bus, so a publish through any node reaches them;
+//  3. the HTTP server stops taking requests and lets those in flight (the
+//     Drupal API's) finish (keep-alive is off from the start of the drain,
+//     so no connection a balancer holds idle is closed under a request);
+//  4. what is left is closed; the Drupal bridge, whose sockets are all gone
+//     and counted off by now, leaves the store (with Redis, each user whose
+//     page did not come back elsewhere goes offline after the grace period,
+//     decided by another node), then the node leaves the table of live nodes
+//     and the bus.
+func (a *app) drain(hs *http.Server) error {
+	d := time.Duration(a.cfg.DrainTimeout)
+	start := time.Now()
+	at := func(share float64) time.Time { return start.Add(time.Duration(float64(d) * share)) }
+	a.markDraining()
+	// Every answer from now on closes its connection: a balancer's kept-alive
+	// connection is never closed under a request it is sending (a POST
+	// from Drupal would not be retried), and none is left to close at the end.
+	hs.SetKeepAlivesEnabled(false)
+	st := a.io.Engine().Stats()
+	a.log.Info("socketd shutting down", slog.Int64("sessions", st.Sessions), slog.Duration("drain_timeout", d))
+
+	sctx, cancel := context.WithDeadline(context.Background(), at(drainSessionsShare))
+	window := engine.DrainWindow(sctx, a.io.Engine().Config().DrainSpread, int(st.Sessions+st.Bridges))
+	// Stop waiting a little after the last client is told, even if the
+	// context allows more (it sets the spread: Shutdown sees its deadline).
+	stopWaiting := time.AfterFunc(window+pollCloseWait, cancel)
+	if err := a.io.Shutdown(sctx); err != nil {
+		a.log.Info("drain: clients not gone in time are cut", slog.Int64("sessions", a.io.Engine().Stats().Sessions))
+	}
+	stopWaiting.Stop()
+	cancel()
+
+	hctx, cancel := context.WithDeadline(context.Background(), at(drainHTTPShare))
+	err := hs.Shutdown(hctx)
+	cancel()
+	if err != nil {
+		a.log.Warn("drain: HTTP requests still under way are cut", slog.String("error", err.Error()))
+	}
+
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = a.io.Close(done)
+	a.admin.Close()
+	fctx, cancel := context.WithDeadline(context.Background(), at(drainCallsShare))
+	a.bridge.Shutdown(fctx)
+	cancel()
+	a.nodes.leave()
+	a.cluster.close()
+	a.log.Info("socketd stopped", slog.Duration("took", time.Since(start).Round(time.Millisecond)))
+	return err
+}
+
+// markDraining turns readiness to 503, before anything closes. The operator
+// listener's own watch of the signal (ops.go) does it too; this call makes
+// it come first.
+func (a *app) markDraining() {
+	if a.ready != nil {
+		a.ready.Drain()
+	}
+}
 
 // httpLimits are the HTTP server's bounds from the configuration (defaults
 // applied).

@@ -106,6 +106,10 @@ func TestAppCluster(t *testing.T) {
 		if st == nil || st.NodeID() != x.cluster.bus.NodeID() || x.nodes.node.ID() != st.NodeID() {
 			t.Fatal("the Drupal store, the adapter and the node table do not share one node id")
 		}
+		// A drain spreads the clients over 40% of drainTimeout (10 s).
+		if got := x.io.Engine().Config().DrainSpread; got != 4*time.Second {
+			t.Fatalf("DrainSpread %v, want 4s", got)
+		}
 	}
 	b.io.Of("/").OnServerSideEmit("hello", func(args psio.Args) (psio.Args, bool) {
 		answer, _ := socketio.ToArgs("from b")

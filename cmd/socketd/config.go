@@ -133,6 +133,9 @@ func loadConfig(f flags, getenv func(string) string, exists func(string) bool) (
 	if f.logFormat != "" {
 		cfg.LogFormat = f.logFormat
 	}
+	if f.drainTimeout != 0 {
+		cfg.DrainTimeout = nodejsconfig.Duration(f.drainTimeout)
+	}
 	if f.backend != "" {
 		if err := applyBackendURL(&cfg.Backend, f.backend); err != nil {
 			return cfg, err

@@ -65,6 +65,7 @@ type flags struct {
 	maxMessages    float64
 	handshakeTO    time.Duration
 	trustedProxies string
+	drainTimeout   time.Duration
 }
 
 // synopsis is the first line of -h, and what a wrong flag gets.
@@ -104,6 +105,7 @@ func parseFlags(args []string, stdout io.Writer) (flags, error) {
 	fs.DurationVar(&f.keepAlive, "keep-alive-timeout", 0, "close kept-alive HTTP connections idle this long (overrides keepAliveTimeout; default 5s)")
 	fs.DurationVar(&f.headers, "headers-timeout", 0, "bound on reading a request's head (overrides headersTimeout; default 10s)")
 	fs.DurationVar(&f.body, "body-timeout", 0, "bound on reading a request's body (overrides bodyTimeout; default 30s)")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 0, "on SIGTERM, exit within this long, having closed the clients spread out so they reconnect to other nodes (overrides drainTimeout; default 10s; docs/OPERATIONS.md); a second SIGTERM or SIGINT exits at once")
 	fs.IntVar(&f.maxHalfOpen, "max-half-open", 0, "most connections without a complete request at once; more are closed (overrides maxHalfOpenConnections; default 4096)")
 	fs.IntVar(&f.maxConns, "max-connections", 0, "most clients connected at once, -1 for no cap (overrides maxConnections; default: the open-file limit less 1024)")
 	fs.IntVar(&f.maxConnsPerIP, "max-connections-per-ip", 0, "most clients one address may have connected (overrides maxConnectionsPerIP; default no cap)")
@@ -172,8 +174,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	ctx, drain := context.WithCancel(context.Background())
+	defer drain()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	served := make(chan struct{})
+	defer close(served)
+	go watchSignals(sigs, drain, time.Duration(cfg.DrainTimeout), served, logger, os.Exit)
 	if app.certs != nil {
 		app.certs.reloadOnSIGHUP(ctx)
 	}
@@ -202,4 +210,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
+}
+
+// watchSignals drains the server (drain) on the first SIGTERM or SIGINT, and
+// ends the process (exit(1)) on a second one, or when the drain is not done
+// (served closed) within deadline: an operator's second Ctrl-C, or an
+// orchestrator's patience, is never held up.
+func watchSignals(sigs <-chan os.Signal, drain func(), deadline time.Duration, served <-chan struct{}, log *slog.Logger, exit func(int)) {
+	select {
+	case <-sigs:
+	case <-served:
+		return
+	}
+	drain()
+	t := time.NewTimer(deadline)
+	defer t.Stop()
+	select {
+	case sig := <-sigs:
+		log.Warn("second signal: exiting without finishing the drain", slog.String("signal", sig.String()))
+	case <-t.C:
+		log.Error("drain deadline passed: exiting", slog.Duration("drain_timeout", deadline))
+	case <-served:
+		return
+	}
+	exit(1)
 }

@@ -51,6 +51,7 @@ func serveOps(ctx context.Context, addr string, a *app, log *slog.Logger) (*ops,
 		drupalmetrics.NewCollector(a.bridge),
 	)
 	ready := &health.Readiness{}
+	a.ready = ready
 	var listening atomic.Bool
 	listening.Store(true)
 	ready.Add("listening", func(context.Context) error {

@@ -162,6 +162,10 @@ type Config struct {
 	// LogFormat is "text" (the default, log/slog's key=value lines) or
 	// "json" (one JSON object per line, for log collectors).
 	LogFormat string `json:"logFormat"`
+	// DrainTimeout bounds a graceful stop (SIGTERM): the process exits
+	// within it, having closed its clients spread out so that they
+	// reconnect elsewhere (docs/OPERATIONS.md). Default 10s.
+	DrainTimeout Duration `json:"drainTimeout"`
 
 	// Ignored lists keys read from the file that socketd accepts but does not
 	// use; the loader fills it so the caller can warn once.
@@ -276,6 +280,7 @@ const (
 
 	DefaultMaxMessagesPerSecond = 100
 	DefaultHandshakeTimeout     = 45 * time.Second
+	DefaultDrainTimeout         = 10 * time.Second
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -339,6 +344,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = Duration(DefaultDrainTimeout)
 	}
 	return c
 }
@@ -438,6 +446,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientBundle != "2" && c.ClientBundle != "4" {
 		errs = append(errs, fmt.Errorf("clientBundle %q: want 2 or 4", c.ClientBundle))
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, errors.New("drainTimeout must not be negative"))
 	}
 	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("logFormat %q: want text or json", c.LogFormat))

@@ -29,6 +29,7 @@ type bridge struct {
 	ready  chan struct{} // closed once both ends are on the loop
 	answer *time.Timer   // ends the bridge if the owner has not answered in time
 	ended  atomic.Int32  // ends closed; the bridge is gone at 2
+	live   liveBridge    // in f.live while open
 }
 
 // bridgeEnd is one connection of a bridge, as nbio's session of it.
@@ -53,18 +54,20 @@ func (e *bridgeEnd) wait() { <-e.b.ready }
 
 // splice joins client and owner until either ends. The owner must have sent
 // its first bytes by answerBy; a poll (not upgrade) must have ended by then.
-func (f *forwarder) splice(client, owner net.Conn, answerBy time.Time, upgrade bool) {
+// lb says what the bridge carries (liveBridge, without end).
+func (f *forwarder) splice(client, owner net.Conn, answerBy time.Time, lb liveBridge) {
 	f.open.Add(1)
 	_, plainClient := client.(*net.TCPConn)
 	_, plainOwner := owner.(*net.TCPConn)
 	if plainClient && plainOwner && f.srv.ws != nil && !f.copyBridges && f.srv.ws.start() == nil {
-		f.spliceOnLoop(client, owner, answerBy, upgrade)
+		f.spliceOnLoop(client, owner, answerBy, lb)
 		return
 	}
-	f.spliceCopy(client, owner, answerBy, upgrade)
+	f.spliceCopy(client, owner, answerBy, lb)
 }
 
-func (f *forwarder) spliceOnLoop(client, owner net.Conn, answerBy time.Time, upgrade bool) {
+func (f *forwarder) spliceOnLoop(client, owner net.Conn, answerBy time.Time, lb liveBridge) {
+	upgrade := lb.upgrade
 	cn, err := nbio.NBConn(client) // a dup of the descriptor; client is closed
 	if err != nil {
 		_ = client.Close()
@@ -83,6 +86,9 @@ func (f *forwarder) spliceOnLoop(client, owner net.Conn, answerBy time.Time, upg
 	ce := &bridgeEnd{b: b, conn: cn}
 	oe := &bridgeEnd{b: b, conn: on, upgrade: upgrade}
 	ce.peer, oe.peer = oe, ce
+	b.live = lb
+	b.live.end = func() { ce.close(); oe.close() }
+	f.live.track(&b.live)
 	// A poll must be answered, a WebSocket accepted, by answerBy. A runtime
 	// timer, set before the owner's end is on the loop.
 	b.answer = time.AfterFunc(time.Until(answerBy), func() { _ = on.Close() })
@@ -190,6 +196,7 @@ func (e *bridgeEnd) CloseAndClean(error) {
 func (e *bridgeEnd) ended() {
 	if e.gone.CompareAndSwap(false, true) && e.b.ended.Add(1) == 2 {
 		e.b.answer.Stop()
+		e.b.f.live.untrack(&e.b.live)
 		e.b.f.open.Add(-1)
 	}
 }
@@ -197,12 +204,19 @@ func (e *bridgeEnd) ended() {
 // spliceCopy is the bridge on two goroutines, for TLS on either side. A
 // blocking copy has written everything it read when it returns, so ending
 // the other side at once loses nothing.
-func (f *forwarder) spliceCopy(client, owner net.Conn, answerBy time.Time, upgrade bool) {
+func (f *forwarder) spliceCopy(client, owner net.Conn, answerBy time.Time, lb liveBridge) {
+	upgrade := lb.upgrade
 	var ended atomic.Int32
-	end := func() {
+	live := &lb
+	live.end = func() {
 		_ = client.Close()
 		_ = owner.Close()
+	}
+	f.live.track(live)
+	end := func() {
+		live.end()
 		if ended.Add(1) == 2 {
+			f.live.untrack(live)
 			f.open.Add(-1)
 		}
 	}

@@ -111,6 +111,18 @@ type Config struct {
 	// per-address limits, Session.ClientIP and the logs. Nil: the client is
 	// the peer, and X-Forwarded-For is ignored.
 	TrustedProxies []netip.Prefix
+
+	// DrainSpread is the window over which Shutdown closes the sessions open
+	// when it starts (and has closed those of other nodes whose polls or
+	// WebSockets it forwards), one
+	// after another at an even pace, so that their clients reconnect through
+	// the balancer to the other nodes gradually rather than all at once.
+	// Shutdown closes at least drainMinRate (100) a second, so a few
+	// sessions are not held back, and fits the window in half of the time
+	// its context leaves it: the other half is for polling clients to fetch
+	// their close packet. Zero closes them all at once, which suits a single
+	// server: its clients have no other node to go to.
+	DrainSpread time.Duration
 	// Logger receives session-level events (open, upgrade, close with reason).
 	// Nil means nothing is logged.
 	Logger *slog.Logger
@@ -173,7 +185,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	switch {
-	case c.PingInterval < 0, c.PingTimeout < 0, c.UpgradeTimeout < 0, c.PollWriteTimeout < 0, c.CloseTimeout < 0, c.ForwardTimeout < 0:
+	case c.PingInterval < 0, c.PingTimeout < 0, c.UpgradeTimeout < 0, c.PollWriteTimeout < 0, c.CloseTimeout < 0, c.ForwardTimeout < 0, c.DrainSpread < 0:
 		return c, fmt.Errorf("engine: durations must not be negative")
 	case c.MaxHTTPBufferSize < 0, c.MaxQueueBytes < 0:
 		return c, fmt.Errorf("engine: sizes must not be negative")

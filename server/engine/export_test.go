@@ -21,3 +21,11 @@ func CopyBridges(srv *Server) { srv.fwd.copyBridges = true }
 // ProxyGETs makes srv forward polling GETs through its pooled HTTP client, as
 // it does POSTs, instead of splicing them.
 func ProxyGETs(srv *Server) { srv.fwd.proxyGETs = true }
+
+// Told reports whether s has been closed, or told to close (a polling close
+// packet waiting for its GET).
+func Told(s *Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state != stateOpen
+}

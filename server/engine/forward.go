@@ -74,6 +74,7 @@ type forwarder struct {
 	forwarded atomic.Uint64
 	failed    atomic.Uint64
 	open      atomic.Int64 // bridges open now
+	live      liveBridges  // the open bridges, for Shutdown (drain.go)
 	warnedAt  atomic.Int64 // UnixNano of the last unreachable-owner warning
 
 	// copyBridges runs every bridge on goroutines (io.Copy, which splices
@@ -143,7 +144,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, sid string, 
 		f.unreachable(base, sid, err)
 		return false
 	}
-	f.bridge(w, r, conn, transport == WebSocket, sid)
+	f.bridge(w, r, conn, liveBridge{upgrade: transport == WebSocket, owner: base, path: r.URL.Path, sid: sid})
 	return true
 }
 
@@ -271,7 +272,8 @@ func (f *forwarder) appendRequestHead(b []byte, r *http.Request, upgrade bool) [
 
 // bridge hijacks the client's connection, sends the request head on conn (to
 // the owner) and splices the two connections until either ends.
-func (f *forwarder) bridge(w http.ResponseWriter, r *http.Request, conn net.Conn, upgrade bool, sid string) {
+func (f *forwarder) bridge(w http.ResponseWriter, r *http.Request, conn net.Conn, lb liveBridge) {
+	upgrade, sid := lb.upgrade, lb.sid
 	head := f.appendRequestHead(make([]byte, 0, 1024), r, upgrade)
 	hdr := make(http.Header)
 	f.srv.corsHeaders(hdr, r)
@@ -305,7 +307,7 @@ func (f *forwarder) bridge(w http.ResponseWriter, r *http.Request, conn net.Conn
 	if upgrade {
 		answerBy = time.Now().Add(f.timeout)
 	}
-	f.splice(client, conn, answerBy, upgrade)
+	f.splice(client, conn, answerBy, lb)
 }
 
 // proxy forwards a POST, or a GET that cannot be hijacked, through the pooled

@@ -27,7 +27,8 @@ type Server struct {
 	count    atomic.Int64
 	stats    counters
 	limits   *limiter
-	shutdown atomic.Bool
+	shutdown atomic.Bool // Close
+	draining atomic.Bool // Shutdown (drain.go)
 }
 
 // New builds a Server. open is called for every new session. Call Close when done:
@@ -73,7 +74,8 @@ func (srv *Server) lookup(sid string) (*Session, bool) {
 
 // Close ends every session with ReasonServerShutdown (clients get a close packet)
 // and stops the WebSocket event loop. New requests are refused from then on. It
-// returns when the sessions are gone or ctx ends.
+// returns when the sessions are gone or ctx ends. To stop a cluster node
+// without dropping its users, call Shutdown first.
 func (srv *Server) Close(ctx context.Context) error {
 	srv.shutdown.Store(true)
 	for _, s := range srv.sessions.snapshot() {
@@ -169,6 +171,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.preflight(w, r)
 		return
 	}
+	if r.Method == http.MethodDelete && r.Header.Get(forwardedHeader) != "" {
+		srv.serveHandOff(w, r)
+		return
+	}
 	q := r.URL.Query()
 	rev, ok := engineio.ParseRevision(q.Get("EIO"))
 	if !ok || (rev == engineio.V3 && srv.cfg.DisallowEIO3) {
@@ -199,9 +205,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	sid := q.Get("sid")
 	if sid == "" {
-		if srv.shutdown.Load() {
+		if srv.Draining() {
 			// Existing sessions still fetch their close packet; new ones are refused.
-			srv.writeError(w, r, errForbidden, http.StatusServiceUnavailable)
+			srv.refuseDraining(w, r)
 			return
 		}
 		if r.Method != http.MethodGet {
@@ -234,6 +240,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s, ok := srv.lookup(sid)
 	if !ok {
+		if srv.fwd != nil && srv.fwd.refusedWhileDraining(r, sid) {
+			srv.refuseDraining(w, r)
+			return
+		}
 		if srv.fwd == nil || !srv.fwd.forward(w, r, sid, transport) {
 			srv.writeError(w, r, errUnknownSID, http.StatusBadRequest)
 		}

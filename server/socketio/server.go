@@ -153,6 +153,16 @@ func (srv *Server) lookup(name string) (*Namespace, bool) {
 	return n, ok
 }
 
+// Shutdown drains the server before Close (engine.Server.Shutdown): new
+// clients are refused and the connected ones are closed spread over the
+// engine's DrainSpread, at the Engine.IO level ("server shutting down"), not
+// with a Socket.IO DISCONNECT, which tells socket.io-client to stay away:
+// the clients reconnect by themselves, through the balancer, to another
+// node. The adapters stay, so broadcasts from the application and from other
+// nodes reach the sockets still open. It returns when the connections are
+// closed or with ctx's error when ctx ends first.
+func (srv *Server) Shutdown(ctx context.Context) error { return srv.eng.Shutdown(ctx) }
+
 // Close disconnects every client ("server shutting down") and releases the
 // adapters. It returns when the connections are closed or ctx ends.
 func (srv *Server) Close(ctx context.Context) error {

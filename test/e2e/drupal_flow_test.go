@@ -69,6 +69,12 @@ func newFakeDrupal(t testing.TB, tokens map[string]drupalUser) *fakeDrupal {
 
 func (d *fakeDrupal) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
+	if r.Method == http.MethodGet && r.URL.Path == "/nodejs/message" {
+		// socketd's readiness probe (-metrics-addr): Drupal's module answers
+		// a request without a service key with a small JSON error.
+		_, _ = io.WriteString(w, `{"error":"Invalid service key."}`)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/nodejs/message" {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"error":"Not found."}`)

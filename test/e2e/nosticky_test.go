@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -51,8 +54,9 @@ func startClusterNode(t testing.TB, backendURL, redisURL string) *clusterNode {
 	return startClusterNodeWith(t, backendURL, redisURL, nil)
 }
 
-// startClusterNodeWith is startClusterNode with more configuration keys.
-func startClusterNodeWith(t testing.TB, backendURL, redisURL string, extra map[string]any) *clusterNode {
+// startClusterNodeWith is startClusterNode with more configuration keys
+// (replacing the defaults, socketOptions included) and command-line arguments.
+func startClusterNodeWith(t testing.TB, backendURL, redisURL string, extra map[string]any, args ...string) *clusterNode {
 	t.Helper()
 	bin := buildBinary(t, "github.com/socketd/socketd/cmd/socketd")
 	bu, err := url.Parse(backendURL)
@@ -79,7 +83,7 @@ func startClusterNodeWith(t testing.TB, backendURL, redisURL string, extra map[s
 	var lastOut string
 	for attempt := 0; attempt < 3; attempt++ {
 		port := freePort(t)
-		s, out, ok := tryStartSocketd(t, bin, "-config", cfgPath, "-port", strconv.Itoa(port), "-redis", redisURL)
+		s, out, ok := tryStartSocketd(t, bin, append([]string{"-config", cfgPath, "-port", strconv.Itoa(port), "-redis", redisURL}, args...)...)
 		if ok {
 			s.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 			m := nodeTagRE.FindStringSubmatch(s.output.String())
@@ -98,37 +102,91 @@ func startClusterNodeWith(t testing.TB, backendURL, redisURL string, extra map[s
 }
 
 // roundRobin is the balancer: each request, upgrades included, to the next node.
+// A node marked out gets nothing (a balancer whose health check failed); with
+// failover on, a request whose connection is refused, or a GET answered 503,
+// goes to the other node, as nginx's proxy_next_upstream error http_503 does.
 type roundRobin struct {
-	srv   *httptest.Server
-	next  atomic.Uint64
-	count [2]atomic.Uint64 // requests sent to each node
+	srv      *httptest.Server
+	next     atomic.Uint64
+	count    [2]atomic.Uint64 // requests sent to each node
+	out      [2]atomic.Bool
+	failover atomic.Bool
+	targets  [2]*url.URL
+	// base sends the requests. Its idle connections close sooner than the
+	// nodes' (5 s keep-alive), so that a request never goes out on one a
+	// node is closing.
+	base *http.Transport
 }
 
 func newRoundRobin(t testing.TB, nodes [2]*clusterNode) *roundRobin {
 	t.Helper()
 	rr := &roundRobin{}
-	targets := [2]*url.URL{}
 	for i, n := range nodes {
 		u, err := url.Parse(n.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		targets[i] = u
+		rr.targets[i] = u
 	}
+	rr.base = http.DefaultTransport.(*http.Transport).Clone()
+	rr.base.IdleConnTimeout = time.Second
+	rr.base.MaxIdleConnsPerHost = 64
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			i := (rr.next.Add(1) - 1) % 2
+			if rr.out[i].Load() && !rr.out[1-i].Load() {
+				i = 1 - i
+			}
 			rr.count[i].Add(1)
-			pr.SetURL(targets[i])
+			pr.SetURL(rr.targets[i])
 			pr.Out.Host = pr.In.Host
 		},
+		Transport:     rr,
 		FlushInterval: -1, // a held poll is streamed, as balancers do
 		// A client killed mid-request is part of the test, not news.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	rr.srv = httptest.NewServer(proxy)
 	t.Cleanup(rr.srv.Close)
+	t.Cleanup(rr.base.CloseIdleConnections)
 	return rr
+}
+
+// RoundTrip sends req to the node Rewrite chose, or with failover to the
+// other one when that one refuses it.
+func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !rr.failover.Load() {
+		return rr.base.RoundTrip(req)
+	}
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		_ = req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	resp, err := rr.base.RoundTrip(req)
+	var op *net.OpError
+	refused := err != nil && errors.As(err, &op) && op.Op == "dial"
+	unavailable := err == nil && resp.StatusCode == http.StatusServiceUnavailable && req.Method == http.MethodGet
+	if !refused && !unavailable {
+		return resp, err
+	}
+	other := rr.targets[0]
+	if req.URL.Host == other.Host {
+		other = rr.targets[1]
+	}
+	if unavailable {
+		_ = resp.Body.Close()
+	}
+	retry := req.Clone(req.Context())
+	retry.URL.Scheme, retry.URL.Host = other.Scheme, other.Host
+	if body != nil {
+		retry.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return rr.base.RoundTrip(retry)
 }
 
 // noStickyTokens: one user per socket, each with its own channel.
