@@ -137,13 +137,22 @@ func (b *Bridge) checkServiceKey(next http.Handler) http.Handler {
 			key := r.Header.Get("NodejsServiceKey")
 			got := sha256.Sum256([]byte(key))
 			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				b.keyLog.refused(b.log, b.clock.Now(), r.RemoteAddr, r.URL.Path, key == "")
+				b.keyLog.refused(b.log, b.clock.Now(), b.caller(r), r.URL.Path, key == "")
 				writeJSON(w, http.StatusOK, replyInvalidKey)
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// caller is the address an API request came from, for the log: the peer's,
+// or behind trusted proxies the one they forwarded for.
+func (b *Bridge) caller(r *http.Request) string {
+	if ip := b.trusted.Of(r.RemoteAddr, r.Header.Values("X-Forwarded-For")); ip.IsValid() {
+		return ip.String()
+	}
+	return r.RemoteAddr
 }
 
 type bodyKey struct{}
@@ -366,7 +375,7 @@ func (b *Bridge) handleDebugToggle(w http.ResponseWriter, r *http.Request) {
 	}
 	on := truthy(v)
 	b.debug.Store(on)
-	b.log.Info("drupal: debug toggled through the API", slog.Bool("debug", on), slog.String("remote", r.RemoteAddr))
+	b.log.Info("drupal: debug toggled through the API", slog.Bool("debug", on), slog.String("remote", b.caller(r)))
 	writeJSON(w, http.StatusOK, joinJSON(`"status":"success"`, `"debug":`+string(v)))
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/drupal/store"
+	"github.com/socketd/socketd/internal/clientip"
 	psocketio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/engine"
 	"github.com/socketd/socketd/server/socketio"
@@ -72,7 +73,10 @@ type Bridge struct {
 	exts      []Extension
 	authCount authCounters
 	bodyLimit int64
-	debug     atomic.Bool
+	// trusted are the proxies in front (cfg.TrustedProxies): the API's log
+	// lines name the caller they forwarded for.
+	trusted clientip.Trusted
+	debug   atomic.Bool
 	// inline: the store answers from memory, so socket events call it on
 	// their reading side instead of on a goroutine of their own.
 	inline bool
@@ -138,6 +142,10 @@ func New(cfg nodejsconfig.Config, sio *socketio.Server, opts Options) (*Bridge, 
 	if err != nil {
 		return nil, fmt.Errorf("drupal: %w", err)
 	}
+	trusted, err := clientip.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("drupal: trustedProxies: %w", err)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -162,6 +170,7 @@ func New(cfg nodejsconfig.Config, sio *socketio.Server, opts Options) (*Bridge, 
 		clock:       clk,
 		exts:        append([]Extension(nil), opts.Extensions...),
 		bodyLimit:   limit,
+		trusted:     trusted,
 		inline:      inline,
 		ctx:         ctx,
 		cancel:      cancel,

@@ -2,10 +2,13 @@ package drupal
 
 import (
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 )
 
 func TestKeyLogRateLimited(t *testing.T) {
@@ -69,5 +72,35 @@ func TestAPILogsRefusedKeyAndDebugToggle(t *testing.T) {
 	e.expectAPI("POST", "/nodejs/debug/toggle", `{"debug":true}`, 200, `{"status":"success","debug":true}`)
 	if got := h.lines("drupal: debug toggled"); len(got) != 1 || !strings.HasPrefix(got[0], "INFO ") || !strings.Contains(got[0], "debug=true") {
 		t.Fatalf("log lines: %v", got)
+	}
+}
+
+// Behind a trusted proxy the refused call is logged with the address the
+// proxy forwarded for; a forwarding header from anyone else is not believed.
+func TestAPILogsRefusedKeyBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		want    string
+	}{
+		{"trusted proxy", []string{"127.0.0.1"}, "remote=203.0.113.5 "},
+		{"no trusted proxy", nil, "remote=127.0.0.1 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *nodejsconfig.Config) { c.TrustedProxies = tc.trusted })
+			h := &logRecords{}
+			e.b.log = slog.New(h)
+			req, _ := http.NewRequest("POST", e.url+"/nodejs/publish", strings.NewReader(`{"broadcast":true}`))
+			req.Header.Set("NodejsServiceKey", "wrong")
+			req.Header.Set("X-Forwarded-For", "203.0.113.5")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := h.lines("drupal: API call refused"); len(got) != 1 || !strings.Contains(got[0], tc.want) {
+				t.Fatalf("log lines: %v, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -84,7 +84,13 @@ type conn struct {
 // the connection and the server's first answer for nsp.
 func (e *env) dial(nsp, auth string) (*conn, string) {
 	e.t.Helper()
-	c, err := testutil.DialWS(e.url)
+	return e.dialHeader(nsp, auth, nil)
+}
+
+// dialHeader is dial with extra handshake headers.
+func (e *env) dialHeader(nsp, auth string, header http.Header) (*conn, string) {
+	e.t.Helper()
+	c, err := testutil.DialWSHeader(e.url, header)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -277,8 +283,19 @@ func TestServerStats(t *testing.T) {
 func TestSocketsAndRoomsReported(t *testing.T) {
 	e := newEnv(t, adminui.Options{Auth: &adminui.BasicAuth{Username: adminUser}})
 	first := e.connect("/", "")
+	// A client's own forwarding headers are not its address: no trusted
+	// proxy is configured, so the UI shows the peer's.
+	_, got := e.dialHeader("/", "", http.Header{"X-Forwarded-For": {"203.0.113.9"}, "Cf-Connecting-Ip": {"198.51.100.7"}})
+	if !strings.HasPrefix(got, "0{") {
+		t.Fatalf("CONNECT with forwarding headers: got %q", got)
+	}
+	var sr struct{ Sid string }
+	_ = json.Unmarshal([]byte(got[1:]), &sr)
 	a := e.login()
 	args, _ := a.event("all_sockets")
+	if s := findSocket(t, args[0], sr.Sid); s.Handshake.Address != "127.0.0.1" {
+		t.Errorf("socket sent X-Forwarded-For and Cf-Connecting-Ip: address %q, want the peer's 127.0.0.1", s.Handshake.Address)
+	}
 	s := findSocket(t, args[0], first.id)
 	if s.Nsp != "/" || !slices.Contains(s.Rooms, "channel:news") || !slices.Contains(s.Rooms, first.id) {
 		t.Errorf("socket %+v: want namespace / and rooms channel:news and its id", s)

@@ -75,16 +75,13 @@ func (ad *Admin) handshakeView(h *socketio.Handshake) handshakeView {
 			query[k] = vs
 		}
 	}
-	// As instrument(): the client's address as a proxy in front gives it.
-	address := h.Headers.Get("Cf-Connecting-Ip")
-	if address == "" {
-		address = h.Headers.Get("X-Forwarded-For")
-	}
-	if address == "" {
-		address = h.Address
-		if host, _, err := net.SplitHostPort(address); err == nil {
-			address = host
-		}
+	// instrument() shows Cf-Connecting-Ip or X-Forwarded-For when a client
+	// sends one; any client can, so the UI shows the address the server
+	// worked out instead: the peer's, or behind the configured trusted
+	// proxies the one they forwarded for (the headers stay in the list).
+	address := h.Address
+	if host, _, err := net.SplitHostPort(address); err == nil {
+		address = host
 	}
 	v := handshakeView{
 		Address: address,
