@@ -20,6 +20,7 @@ type serverCollector struct {
 	limited, limitAddresses, limitEvicted                              *prometheus.Desc
 
 	sockets, connects, connectErrors, disconnects                *prometheus.Desc
+	recovered, recoveryMisses                                    *prometheus.Desc
 	packetsIn, bytesIn, packetsOut, bytesOut, broadcasts, fanout *prometheus.Desc
 }
 
@@ -45,6 +46,8 @@ func NewServerCollector(io *socketio.Server) prometheus.Collector {
 		sockets:           desc("socketio", "sockets", "Socket.IO sockets connected now, by namespace.", "namespace"),
 		connects:          desc("socketio", "connects_total", "Sockets admitted to a namespace."),
 		connectErrors:     desc("socketio", "connect_errors_total", "Namespace CONNECTs refused (a middleware said no, or the namespace does not exist)."),
+		recovered:         desc("socketio", "recovered_total", "Connects that restored a disconnected socket's session (connection-state recovery): same id, rooms and data, missed packets replayed; they count in socketd_socketio_connects_total too."),
+		recoveryMisses:    desc("socketio", "recovery_misses_total", "CONNECTs that asked for recovery and got a new session: the session was unknown, expired, or its missed packets no longer kept."),
 		disconnects:       desc("socketio", "disconnects_total", "Sockets that left their namespace, by socket.io's disconnect reason.", "reason"),
 		packetsIn:         desc("socketio", "packets_received_total", "Socket.IO packets received from clients."),
 		bytesIn:           desc("socketio", "bytes_received_total", "Bytes of the Socket.IO packets received (attachments included, transport framing not)."),
@@ -61,6 +64,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.forwarded, c.forwardFailed, c.bridges,
 		c.limited, c.limitAddresses, c.limitEvicted,
 		c.sockets, c.connects, c.connectErrors, c.disconnects,
+		c.recovered, c.recoveryMisses,
 		c.packetsIn, c.bytesIn, c.packetsOut, c.bytesOut, c.broadcasts, c.fanout,
 	} {
 		ch <- d
@@ -99,6 +103,8 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(ch, c.connects, st.Connects)
 	counter(ch, c.connectErrors, st.ConnectErrors)
+	counter(ch, c.recovered, st.Recovered)
+	counter(ch, c.recoveryMisses, st.RecoveryMisses)
 	for r, n := range st.Disconnects {
 		counter(ch, c.disconnects, n, string(r))
 	}
