@@ -28,6 +28,7 @@ var clusterMetricDefs = []metric{
 	{Key: "idle_kb_per_conn", Label: "Idle: RSS per connection, summed over the nodes", Unit: "KB", Path: "idle.kb_per_conn", Better: "lower"},
 	{Key: "idle_rss_mb", Label: "Idle: RSS of all nodes at N", Unit: "MB", Path: "idle.rss_kb_n", Scale: 1.0 / 1024, Better: "lower"},
 	{Key: "bcast_cpu_us", Label: "Broadcast: CPU of all nodes per delivery", Unit: "µs", Path: "broadcast.server_cpu_us_per_delivery", Better: "lower"},
+	{Key: "bcast_sys_cpu_us", Label: "Broadcast: of it, the nodes' system time (write(2); on loopback the receiver's TCP work too)", Unit: "µs", Path: "broadcast.server_sys_cpu_us_per_delivery", Better: "lower"},
 	{Key: "bcast_redis_us", Label: "Broadcast: redis-server CPU per delivery", Unit: "µs", Path: "broadcast.redis_cpu_us_per_delivery", Better: "lower"},
 	{Key: "bcast_last_ms", Label: "Broadcast: last receipt", Unit: "ms", Path: "broadcast.last_ms.median", Better: "lower"},
 	{Key: "chan_rate", Label: "Channels, members on other nodes: sustained publishes per second (no loss, p99 ≤ limit)", Unit: "/s", Path: "channels.sustained_rate", Better: "higher"},

@@ -52,6 +52,7 @@ var metricDefs = []metric{
 	{Key: "idle_kb_per_conn", Label: "Idle: server RSS per connection", Unit: "KB", Path: "idle.kb_per_conn", Better: "lower"},
 	{Key: "idle_rss_mb", Label: "Idle: server RSS at N", Unit: "MB", Path: "idle.rss_kb_n", Scale: 1.0 / 1024, Better: "lower"},
 	{Key: "bcast_cpu_us", Label: "Broadcast: server CPU per delivery", Unit: "µs", Path: "broadcast.server_cpu_us_per_delivery", Better: "lower"},
+	{Key: "bcast_sys_cpu_us", Label: "Broadcast: of it, system time (write(2); on loopback the receiver's TCP work too)", Unit: "µs", Path: "broadcast.server_sys_cpu_us_per_delivery", Better: "lower"},
 	{Key: "bcast_first_ms", Label: "Broadcast: first receipt", Unit: "ms", Path: "broadcast.first_ms.median", Better: "lower"},
 	{Key: "bcast_median_ms", Label: "Broadcast: median receipt", Unit: "ms", Path: "broadcast.median_ms.median", Better: "lower"},
 	{Key: "bcast_p99_ms", Label: "Broadcast: p99 receipt", Unit: "ms", Path: "broadcast.p99_ms.median", Better: "lower"},

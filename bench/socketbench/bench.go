@@ -556,6 +556,18 @@ func (b *bench) serverCPU() time.Duration {
 	return d
 }
 
+// serverSysCPU returns the server's system CPU time, or -1 without -pid.
+func (b *bench) serverSysCPU() time.Duration {
+	if b.server == nil {
+		return -1
+	}
+	d, err := b.server.sysCPU()
+	if err != nil {
+		return -1
+	}
+	return d
+}
+
 func (b *bench) serverRSS() int64 {
 	if b.server == nil {
 		return -1

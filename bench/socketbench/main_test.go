@@ -82,6 +82,9 @@ func TestSmokeAgainstFloor(t *testing.T) {
 			if want := int64(cfg.N * (cfg.Broadcasts)); res.Broadcast.Delivered != want {
 				t.Errorf("broadcast delivered %d, want %d", res.Broadcast.Delivered, want)
 			}
+			if sys := res.Broadcast.ServerSysCPUUsPer; sys == nil || *sys < 0 {
+				t.Errorf("no system-time share of the broadcast CPU: %v", sys)
+			}
 			if res.Broadcast.ServerSent != res.Broadcast.Expected {
 				t.Errorf("server reported sent=%d for %d expected", res.Broadcast.ServerSent, res.Broadcast.Expected)
 			}

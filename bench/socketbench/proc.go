@@ -43,25 +43,33 @@ func clockTick() time.Duration {
 
 // cpu returns utime+stime of the process (all its threads, live and exited).
 func (p *procStat) cpu() (time.Duration, error) {
+	user, sys, err := p.cpuSplit()
+	return user + sys, err
+}
+
+// cpuSplit returns utime and stime apart: on loopback a write's system time
+// includes the receiver's TCP processing, so the split tells what a server
+// spends itself from what the kernel charges it for every delivery.
+func (p *procStat) cpuSplit() (user, sys time.Duration, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Fields after the command name (which may hold spaces) start at state (3).
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, errors.New("unexpected /proc/pid/stat format")
+		return 0, 0, errors.New("unexpected /proc/pid/stat format")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, errors.New("short /proc/pid/stat")
+		return 0, 0, errors.New("short /proc/pid/stat")
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
 	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
 	if err1 != nil || err2 != nil {
-		return 0, errors.New("bad cpu fields in /proc/pid/stat")
+		return 0, 0, errors.New("bad cpu fields in /proc/pid/stat")
 	}
-	return time.Duration(ut+st) * p.tick, nil
+	return time.Duration(ut) * p.tick, time.Duration(st) * p.tick, nil
 }
 
 // status reads VmRSS (KiB) and the thread count from /proc/<pid>/status.
@@ -106,6 +114,19 @@ func (g procGroup) cpu() (time.Duration, error) {
 			return 0, err
 		}
 		sum += d
+	}
+	return sum, nil
+}
+
+// sysCPU is the group's system time alone.
+func (g procGroup) sysCPU() (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range g {
+		_, sys, err := p.cpuSplit()
+		if err != nil {
+			return 0, err
+		}
+		sum += sys
 	}
 	return sum, nil
 }

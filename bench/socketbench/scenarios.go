@@ -52,25 +52,29 @@ type idleResult struct {
 
 // broadcastResult: POST /nodejs/publish {"broadcast":true} to every client.
 type broadcastResult struct {
-	Messages       int              `json:"messages"`
-	Warmup         int              `json:"warmup"`
-	Recipients     int              `json:"recipients"` // authenticated clients at start
-	PayloadBytes   int              `json:"payload_bytes"`
-	Expected       int64            `json:"expected"`
-	Delivered      int64            `json:"delivered"`
-	Lost           int64            `json:"lost"`
-	ServerSent     int64            `json:"server_sent"` // sum of the replies' "sent"
-	FirstMs        summary          `json:"first_ms"`    // over messages
-	MedianMs       summary          `json:"median_ms"`
-	P99Ms          summary          `json:"p99_ms"`
-	LastMs         summary          `json:"last_ms"`
-	DeliveriesPerS summary          `json:"deliveries_per_sec"` // recipients / last
-	ServerCPUUsPer float64          `json:"server_cpu_us_per_delivery"`
-	RedisCPUUsPer  *float64         `json:"redis_cpu_us_per_delivery,omitempty"` // cluster: redis-server's own
-	ClientCPUUsPer float64          `json:"client_cpu_us_per_delivery"`
-	PerMessage     []broadcastStats `json:"per_message"`
-	CDF            []cdfPoint       `json:"latency_cdf"` // all deliveries of all messages
-	Errors         int              `json:"errors"`
+	Messages       int      `json:"messages"`
+	Warmup         int      `json:"warmup"`
+	Recipients     int      `json:"recipients"` // authenticated clients at start
+	PayloadBytes   int      `json:"payload_bytes"`
+	Expected       int64    `json:"expected"`
+	Delivered      int64    `json:"delivered"`
+	Lost           int64    `json:"lost"`
+	ServerSent     int64    `json:"server_sent"` // sum of the replies' "sent"
+	FirstMs        summary  `json:"first_ms"`    // over messages
+	MedianMs       summary  `json:"median_ms"`
+	P99Ms          summary  `json:"p99_ms"`
+	LastMs         summary  `json:"last_ms"`
+	DeliveriesPerS summary  `json:"deliveries_per_sec"` // recipients / last
+	ServerCPUUsPer float64  `json:"server_cpu_us_per_delivery"`
+	RedisCPUUsPer  *float64 `json:"redis_cpu_us_per_delivery,omitempty"` // cluster: redis-server's own
+	// ServerSysCPUUsPer is the system-time part of ServerCPUUsPer: the
+	// write(2) of every frame, and on loopback the receiver's TCP processing
+	// the kernel charges to the sender.
+	ServerSysCPUUsPer *float64         `json:"server_sys_cpu_us_per_delivery,omitempty"`
+	ClientCPUUsPer    float64          `json:"client_cpu_us_per_delivery"`
+	PerMessage        []broadcastStats `json:"per_message"`
+	CDF               []cdfPoint       `json:"latency_cdf"` // all deliveries of all messages
+	Errors            int              `json:"errors"`
 }
 
 type broadcastStats struct {
@@ -238,11 +242,11 @@ func (b *bench) runBroadcast(ctx context.Context) *broadcastResult {
 	pad := bodyPad(cfg.Payload)
 	var firsts, meds, p99s, lasts, rates []float64
 	var all []int64
-	var cpu0, self0, redis0 time.Duration
+	var cpu0, sys0, self0, redis0 time.Duration
 	for m := 0; m < cfg.Warmup+cfg.Broadcasts && ctx.Err() == nil; m++ {
 		measured := m >= cfg.Warmup
 		if m == cfg.Warmup {
-			cpu0, self0, redis0 = b.serverCPU(), b.selfCPU(), b.redisCPU()
+			cpu0, sys0, self0, redis0 = b.serverCPU(), b.serverSysCPU(), b.selfCPU(), b.redisCPU()
 		}
 		rec := &b.pubs[m]
 		expected := b.expect(m, 1, 0)
@@ -284,13 +288,16 @@ func (b *bench) runBroadcast(ctx context.Context) *broadcastResult {
 			m, map[bool]string{true: "", false: " (warm-up)"}[measured], len(lat), expected, st.FirstMs, st.MedianMs, st.LastMs)
 		sleepCtx(ctx, cfg.Gap)
 	}
-	cpu, self, redis := b.serverCPU()-cpu0, b.selfCPU()-self0, b.redisCPU()-redis0
+	cpu, sys, self, redis := b.serverCPU()-cpu0, b.serverSysCPU()-sys0, b.selfCPU()-self0, b.redisCPU()-redis0
 	r.Lost = r.Expected - r.Delivered
 	r.FirstMs, r.MedianMs, r.P99Ms, r.LastMs = summarize(firsts), summarize(meds), summarize(p99s), summarize(lasts)
 	r.DeliveriesPerS = summarize(rates)
 	if r.Delivered > 0 {
 		if cpu0 >= 0 {
 			r.ServerCPUUsPer = round3(float64(cpu.Nanoseconds()) / 1e3 / float64(r.Delivered))
+		}
+		if sys0 >= 0 {
+			r.ServerSysCPUUsPer = ptr(round3(float64(sys.Nanoseconds()) / 1e3 / float64(r.Delivered)))
 		}
 		if redis0 >= 0 {
 			r.RedisCPUUsPer = ptr(round3(float64(redis.Nanoseconds()) / 1e3 / float64(r.Delivered)))

@@ -76,10 +76,21 @@ func (s Sample) Reclaimable() uint64 {
 }
 
 // Reducer decides, sample by sample, when to reduce.
+//
+// It reduces once per burst: after a reduction it waits for an interval at or
+// above QuietRate before it may reduce again. A server that keeps working at
+// a moderate pace (broadcasts allocate little: each is encoded once) piles up
+// enough garbage every few seconds to pass MinReclaim, and a full collection
+// plus a scavenge each time costs it CPU and page faults for memory it takes
+// straight back; there the runtime's own pacer and scavenger are the right
+// tools. V8's memory reducer likewise stops after a few collections until
+// the allocation rate rises again.
 type Reducer struct {
 	cfg   Config
 	prev  Sample
 	quiet int
+	// spent: a reduction ran and no busy interval came since.
+	spent bool
 }
 
 // New returns a Reducer using cfg.
@@ -96,16 +107,18 @@ func (r *Reducer) Observe(s Sample) bool {
 	rate := float64(s.Allocated-prev.Allocated) / s.At.Sub(prev.At).Seconds()
 	if rate >= r.cfg.QuietRate {
 		r.quiet = 0
+		r.spent = false
 		return false
 	}
 	r.quiet++
-	if r.quiet < r.cfg.Quiet {
+	if r.spent || r.quiet < r.cfg.Quiet {
 		return false
 	}
 	if s.Reclaimable() < max(r.cfg.MinReclaim, s.Live/4) {
 		return false
 	}
 	r.quiet = 0
+	r.spent = true
 	return true
 }
 

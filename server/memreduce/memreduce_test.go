@@ -25,6 +25,12 @@ func TestObserve(t *testing.T) {
 		{"quiet three intervals, much garbage",
 			[]Sample{idle(0, 500*mib), idle(1, 500*mib+mib), idle(2, 500*mib+2*mib), idle(3, 500*mib+3*mib), idle(4, 500*mib+3*mib)},
 			[]bool{false, false, false, true, false}},
+		{"once per burst: garbage piling up slowly after a reduction waits for a busy interval",
+			[]Sample{idle(0, 0), idle(1, mib), idle(2, 2*mib), idle(3, 3*mib), // reduced
+				idle(4, 4*mib), idle(5, 5*mib), idle(6, 6*mib), idle(7, 7*mib), idle(8, 8*mib), // quiet, garbage again: not again
+				idle(9, 30*mib),                                       // a burst
+				idle(10, 31*mib), idle(11, 32*mib), idle(12, 33*mib)}, // quiet after it: reduced again
+			[]bool{false, false, false, true, false, false, false, false, false, false, false, false, true}},
 		{"busy interval resets the count",
 			[]Sample{idle(0, 0), idle(1, mib), idle(2, 2*mib), idle(3, 20*mib), idle(4, 21*mib), idle(5, 22*mib), idle(6, 23*mib)},
 			[]bool{false, false, false, false, false, false, true}},
