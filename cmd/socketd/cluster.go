@@ -58,6 +58,7 @@ func busOptions(opts redis.Options) *redis.Options {
 	if opts.PoolTimeout == 0 {
 		opts.PoolTimeout = busTimeout // default ReadTimeout + 1 s
 	}
+	buffers(&opts, 0, busPipelineBuffer)
 	// One dial per attempt (default 5, 100 ms apart): the adapter retries
 	// with its own backoff.
 	opts.DialerRetries = 1
@@ -70,6 +71,36 @@ func busOptions(opts redis.Options) *redis.Options {
 		opts.MaxRetries = -1
 	}
 	return &opts
+}
+
+// The buffers of the clients' connections. go-redis gives each connection
+// 32 KiB for reading and 32 for writing, and each of its pipeline pool's (up
+// to 10, kept once opened) 128 KiB and 128: after a connect storm a cluster
+// node held 5.4 MB of them, a third of a KB per connection of a
+// 16,700-connection node. The Drupal store's commands and replies are a few
+// hundred bytes (a larger reply is read past the buffer); the bus's pipelines
+// carry the publisher's batches, which a 32 KiB writer sends in a few writes.
+const (
+	storeBuffer       = 8 << 10
+	busPipelineBuffer = 32 << 10
+)
+
+// buffers sets the connection buffer sizes left at go-redis's defaults: conn
+// for the pool's connections (0: go-redis's), pipeline for the pipeline
+// pool's.
+func buffers(opts *redis.Options, conn, pipeline int) {
+	if conn > 0 && opts.ReadBufferSize == 0 {
+		opts.ReadBufferSize = conn
+	}
+	if conn > 0 && opts.WriteBufferSize == 0 {
+		opts.WriteBufferSize = conn
+	}
+	if opts.PipelineReadBufferSize == 0 {
+		opts.PipelineReadBufferSize = pipeline
+	}
+	if opts.PipelineWriteBufferSize == 0 {
+		opts.PipelineWriteBufferSize = pipeline
+	}
 }
 
 // redisOptions checks and parses the redis key: redis:// or rediss:// with
@@ -110,6 +141,7 @@ func newCluster(cfg nodejsconfig.Config, logger *slog.Logger) (*cluster, error) 
 	}
 	so := *opts
 	so.DialTimeout, so.ReadTimeout, so.WriteTimeout = storeTimeout, storeTimeout, storeTimeout
+	buffers(&so, storeBuffer, storeBuffer)
 	logger.Info("cluster node", slog.String("redis", redactedURL(cfg.Redis)), slog.String("prefix", prefix), slog.String("node", bus.NodeID()))
 	return &cluster{client: client, bus: bus, storeClient: redis.NewClient(&so), prefix: prefix}, nil
 }

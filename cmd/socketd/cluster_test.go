@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socketd/socketd/drupal/nodejsconfig"
 	"github.com/socketd/socketd/internal/redistest"
 	psio "github.com/socketd/socketd/protocol/socketio"
 	"github.com/socketd/socketd/server/socketio"
@@ -175,7 +176,8 @@ func TestBusOptions(t *testing.T) {
 	}
 	o := busOptions(*opts)
 	if o.DialTimeout != busTimeout || o.ReadTimeout != busTimeout || o.WriteTimeout != busTimeout ||
-		o.PoolTimeout != busTimeout || o.DialerRetries != 1 || o.MaxRetries != -1 {
+		o.PoolTimeout != busTimeout || o.DialerRetries != 1 || o.MaxRetries != -1 ||
+		o.PipelineReadBufferSize != busPipelineBuffer || o.PipelineWriteBufferSize != busPipelineBuffer || o.ReadBufferSize != 0 {
 		t.Fatalf("defaults: %+v", o)
 	}
 	opts, err = redisOptions("redis://h:1?read_timeout=3s&max_retries=2")
@@ -184,5 +186,21 @@ func TestBusOptions(t *testing.T) {
 	}
 	if o := busOptions(*opts); o.ReadTimeout != 3*time.Second || o.MaxRetries != 2 || o.DialTimeout != busTimeout {
 		t.Fatalf("the URL's values were not kept: %+v", o)
+	}
+}
+
+// The Drupal store's client has small buffers; the bus's pipelines 32 KiB.
+func TestClusterClientBuffers(t *testing.T) {
+	c, err := newCluster(nodejsconfig.Config{Redis: "redis://127.0.0.1:1"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	so, bo := c.storeClient.Options(), c.client.Options()
+	if so.ReadBufferSize != storeBuffer || so.WriteBufferSize != storeBuffer || so.PipelineReadBufferSize != storeBuffer || so.PipelineWriteBufferSize != storeBuffer {
+		t.Errorf("store client buffers: %d %d %d %d", so.ReadBufferSize, so.WriteBufferSize, so.PipelineReadBufferSize, so.PipelineWriteBufferSize)
+	}
+	if bo.PipelineReadBufferSize != busPipelineBuffer || bo.PipelineWriteBufferSize != busPipelineBuffer {
+		t.Errorf("bus client pipeline buffers: %d %d", bo.PipelineReadBufferSize, bo.PipelineWriteBufferSize)
 	}
 }
