@@ -99,3 +99,34 @@ func TestClusterTargets(t *testing.T) {
 		}
 	}
 }
+
+// A Node cluster that passed none of its channel stages sustained less than
+// its first stage's rate: socketd is held to 2.5 times that rate.
+func TestClusterChannelRateNodeNone(t *testing.T) {
+	nodeDoc := func(t *testing.T) json.RawMessage {
+		var d map[string]any
+		_ = json.Unmarshal(clusterDoc(t, 50000, 0, 13, 40, nil), &d)
+		d["config"] = map[string]any{"rate_start": 250.0}
+		b, _ := json.Marshal(d)
+		return b
+	}
+	for _, tc := range []struct {
+		socketdRate float64
+		met         bool
+	}{{1340, true}, {600, false}} {
+		s := &suite{
+			Servers: []server{{Name: nodeRef}, {Name: "socketd"}},
+			Runs:    map[string][]json.RawMessage{},
+			Cluster: &clusterSuite{Nodes: 3, N: 50000, Kinds: []clusterKind{{Name: nodeRef}, {Name: "socketd"}},
+				Runs: map[string][]json.RawMessage{
+					nodeRef:   {nodeDoc(t)},
+					"socketd": {clusterDoc(t, 50000, 0, 4.4, 20, map[float64]float64{tc.socketdRate: 800})},
+				}},
+		}
+		s.aggregate()
+		got, ok := find(s.Cluster.Targets["socketd"], "Cluster channel rate", nodeRef+" cluster")
+		if !ok || got.Value != tc.socketdRate || got.Limit != 625 || got.Met != tc.met || !strings.Contains(got.Rule, "passed none") {
+			t.Errorf("socketd at %g/s: %+v, want limit 625, met %v", tc.socketdRate, got, tc.met)
+		}
+	}
+}
