@@ -452,12 +452,16 @@ func (b *Bridge) onDisconnecting(s *socketio.Socket, reason socketio.DisconnectR
 // drain (the node is stopping, its page was told to reconnect) is counted
 // off a shared store: the longest first reconnection delay of
 // socket.io-client with its defaults (reconnectionDelay 1 s ×
-// (1 + randomizationFactor 0.5), 2.x and 4.x alike). So its user's grace
-// period starts about when the page tries again on another node, not when it
-// left, and a page back within the grace after that is never reported
-// offline. Alone (store.Memory), a node has nowhere to send its clients, and
-// counts them off at once.
-const reconnectAllowance = 1500 * time.Millisecond
+// (1 + randomizationFactor 0.5), 2.x and 4.x alike), plus 1.5 s for the
+// page's handshake and authentication on a node busy taking the drained
+// node's clients (TestDrain, 1,000 clients on a loaded 2-core machine: up to
+// 4.1 s from close to authenticated again; with 1.5 s alone 55 users were
+// reported offline and online again). So its user's grace period starts
+// about when the page is back on another node, not when it left, and a page
+// back within the grace after that is never reported offline. Alone
+// (store.Memory), a node has nowhere to send its clients, and counts them
+// off at once.
+const reconnectAllowance = 3 * time.Second
 
 // forgetLater runs forget (a count-off) reconnectAllowance from now, on a
 // goroutine the drain waits for (Shutdown); Close, or Shutdown past its

@@ -488,11 +488,14 @@ func wallMillis() float64 { return float64(time.Now().UnixMicro()) / 1000 }
 // still have been closed before it, as its client saw: the close packet was
 // on its way, or waited for a polling client's next GET, and the client
 // process, with a thousand sockets on a loaded machine, lags by a few
-// hundred milliseconds (300 ms was passed). A connection whose client saw it
-// close later than that was open when the publish was made, and must have
-// received it. A node that leaves the bus too early makes its clients miss
-// every publish made through the other node for seconds.
-const drainCloseLatency = 1000 // ms
+// hundred milliseconds (300 ms was passed), in one CI run under load over a
+// second (16 connections saw their close 1-2 s after a publish they missed,
+// with their reconnections, like the other clients', taking up to 4 s). A
+// connection whose client saw it close later than that was open when the
+// publish was made, and must have received it. A node that leaves the bus
+// too early makes its clients miss every publish made through the other
+// node for seconds.
+const drainCloseLatency = 2000 // ms
 
 // expected returns the publishes (first and last seq) a connection was open
 // for: started after it was authenticated (in the channel) and answered
