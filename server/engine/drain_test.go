@@ -225,7 +225,7 @@ func TestShutdownHandsOffForwarded(t *testing.T) {
 			var held chan response
 			if mode == "poll" {
 				held = make(chan response, 1)
-				go func() { held <- a.get("EIO=4&transport=polling&sid=" + sid) }()
+				go func() { held <- heldGet(a, "EIO=4&transport=polling&sid="+sid) }()
 				waitParked(t, b, sid)
 			} else {
 				var err error
@@ -252,7 +252,7 @@ func TestShutdownHandsOffForwarded(t *testing.T) {
 				}
 				c.Close() // as socket.io-client does on a close packet
 			} else if r := <-held; r.status != 200 || r.body != "1" {
-				t.Fatalf("held poll: %d %q, want the close packet", r.status, r.body)
+				t.Fatalf("held poll: %d %q (%s), want the close packet", r.status, r.body, r.header.Get("X-Test-Error"))
 			}
 			if err := <-done; err != nil {
 				t.Fatalf("Shutdown: %v", err)
@@ -305,4 +305,25 @@ func TestDrainWindow(t *testing.T) {
 			t.Errorf("spread %v, %d sessions: window %v, want %v..%v", tc.spread, tc.n, got, tc.min, tc.max)
 		}
 	}
+}
+
+// heldGet is ts.get for a goroutine: a failed request is a response with
+// status 0 and its error in the X-Test-Error header, for the test to report
+// (t.Fatal off the test's goroutine would leave the test waiting for it).
+func heldGet(ts *testServer, query string) response {
+	client := &http.Client{}
+	if ts.client != nil {
+		*client = *ts.client
+	}
+	client.Timeout = 30 * time.Second
+	resp, err := client.Get(ts.url + "?" + query)
+	if err != nil {
+		return response{header: http.Header{"X-Test-Error": {err.Error()}}}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{status: resp.StatusCode, header: http.Header{"X-Test-Error": {err.Error()}}}
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
