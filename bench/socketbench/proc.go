@@ -107,28 +107,26 @@ func newProcGroup(pids ...int) procGroup {
 }
 
 func (g procGroup) cpu() (time.Duration, error) {
-	var sum time.Duration
-	for _, p := range g {
-		d, err := p.cpu()
-		if err != nil {
-			return 0, err
-		}
-		sum += d
-	}
-	return sum, nil
+	user, sys, err := g.cpuSplit()
+	return user + sys, err
 }
 
 // sysCPU is the group's system time alone.
 func (g procGroup) sysCPU() (time.Duration, error) {
-	var sum time.Duration
+	_, sys, err := g.cpuSplit()
+	return sys, err
+}
+
+// cpuSplit sums the processes' user and system times.
+func (g procGroup) cpuSplit() (user, sys time.Duration, err error) {
 	for _, p := range g {
-		_, sys, err := p.cpuSplit()
+		u, s, err := p.cpuSplit()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		sum += sys
+		user, sys = user+u, sys+s
 	}
-	return sum, nil
+	return user, sys, nil
 }
 
 func (g procGroup) status() (rssKB int64, threads int, err error) {

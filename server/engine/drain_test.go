@@ -222,10 +222,17 @@ func TestShutdownHandsOffForwarded(t *testing.T) {
 			}
 			sid := handshakeOn(t, b)
 			var c *testutil.WSClient
-			var held chan response
+			type heldResult struct {
+				r   response
+				err error
+			}
+			var held chan heldResult
 			if mode == "poll" {
-				held = make(chan response, 1)
-				go func() { held <- heldGet(a, "EIO=4&transport=polling&sid="+sid) }()
+				held = make(chan heldResult, 1)
+				go func() {
+					r, err := a.try("GET", "EIO=4&transport=polling&sid="+sid, nil, "", 30*time.Second)
+					held <- heldResult{r, err}
+				}()
 				waitParked(t, b, sid)
 			} else {
 				var err error
@@ -251,8 +258,8 @@ func TestShutdownHandsOffForwarded(t *testing.T) {
 					t.Fatalf("%q, want the close packet", d)
 				}
 				c.Close() // as socket.io-client does on a close packet
-			} else if r := <-held; r.status != 200 || r.body != "1" {
-				t.Fatalf("held poll: %d %q (%s), want the close packet", r.status, r.body, r.header.Get("X-Test-Error"))
+			} else if h := <-held; h.err != nil || h.r.status != 200 || h.r.body != "1" {
+				t.Fatalf("held poll: %d %q (%v), want the close packet", h.r.status, h.r.body, h.err)
 			}
 			if err := <-done; err != nil {
 				t.Fatalf("Shutdown: %v", err)
@@ -305,25 +312,4 @@ func TestDrainWindow(t *testing.T) {
 			t.Errorf("spread %v, %d sessions: window %v, want %v..%v", tc.spread, tc.n, got, tc.min, tc.max)
 		}
 	}
-}
-
-// heldGet is ts.get for a goroutine: a failed request is a response with
-// status 0 and its error in the X-Test-Error header, for the test to report
-// (t.Fatal off the test's goroutine would leave the test waiting for it).
-func heldGet(ts *testServer, query string) response {
-	client := &http.Client{}
-	if ts.client != nil {
-		*client = *ts.client
-	}
-	client.Timeout = 30 * time.Second
-	resp, err := client.Get(ts.url + "?" + query)
-	if err != nil {
-		return response{header: http.Header{"X-Test-Error": {err.Error()}}}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return response{status: resp.StatusCode, header: http.Header{"X-Test-Error": {err.Error()}}}
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }

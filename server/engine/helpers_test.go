@@ -3,6 +3,7 @@ package engine_test
 import (
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -145,31 +146,42 @@ type response struct {
 
 func (ts *testServer) do(method, query string, header http.Header, body string) response {
 	ts.t.Helper()
+	r, err := ts.try(method, query, header, body, 5*time.Second)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return r
+}
+
+// try is do for a goroutine other than the test's (t.Fatal there would leave
+// the test waiting): a failed request is returned as an error. timeout bounds
+// the request when ts has no client of its own.
+func (ts *testServer) try(method, query string, header http.Header, body string, timeout time.Duration) (response, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, ts.url+"?"+query, rd)
 	if err != nil {
-		ts.t.Fatal(err)
+		return response{}, err
 	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	client := ts.client
 	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
+		client = &http.Client{Timeout: timeout}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		ts.t.Fatalf("%s %s: %v", method, query, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, query, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		ts.t.Fatal(err)
+		return response{}, err
 	}
-	return response{resp.StatusCode, resp.Header, string(b)}
+	return response{resp.StatusCode, resp.Header, string(b)}, nil
 }
 
 func (ts *testServer) get(query string) response { return ts.do("GET", query, nil, "") }
