@@ -76,7 +76,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		targets = append(targets, drainTarget{s: s})
 	}
 	if srv.fwd != nil {
-		for _, b := range srv.fwd.liveBridges() {
+		for _, b := range srv.fwd.untoldBridges() {
 			targets = append(targets, drainTarget{b: b, f: srv.fwd})
 		}
 	}
@@ -96,9 +96,16 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		}
 		// A handshake under way when draining began registers its session
 		// after the snapshot; polling sessions told already are left to
-		// fetch their close packet.
+		// fetch their close packet. Likewise a poll or upgrade for another
+		// node that passed the draining check just before it was set forms
+		// its bridge after the snapshot: its owner is asked now.
 		for _, s := range srv.sessions.snapshot() {
 			s.closeWith(ReasonServerShutdown, true)
+		}
+		if srv.fwd != nil {
+			for _, b := range srv.fwd.untoldBridges() {
+				go srv.fwd.handOff(b)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -180,6 +187,7 @@ func (srv *Server) refuseDraining(w http.ResponseWriter, r *http.Request) {
 type liveBridge struct {
 	prev, next *liveBridge
 	upgrade    bool
+	told       bool   // Shutdown has asked the owner (handOff); under liveBridges.mu
 	owner      string // the owner's base URL
 	path       string // the Engine.IO path the request was for
 	sid        string
@@ -212,13 +220,18 @@ func (l *liveBridges) untrack(b *liveBridge) {
 	l.mu.Unlock()
 }
 
-func (f *forwarder) liveBridges() []*liveBridge {
+// untoldBridges returns the open bridges whose owner Shutdown has not asked
+// yet to close their session, and marks them asked: each is handed off once.
+func (f *forwarder) untoldBridges() []*liveBridge {
 	l := &f.live
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []*liveBridge
 	for b := l.head.next; b != nil && b != &l.head; b = b.next {
-		out = append(out, b)
+		if !b.told {
+			b.told = true
+			out = append(out, b)
+		}
 	}
 	return out
 }
