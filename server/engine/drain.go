@@ -104,7 +104,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		}
 		if srv.fwd != nil {
 			for _, b := range srv.fwd.untoldBridges() {
-				go srv.fwd.handOff(b)
+				drainTarget{b: b, f: srv.fwd}.close()
 			}
 		}
 		select {

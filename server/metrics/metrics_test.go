@@ -2,14 +2,11 @@ package metrics
 
 import (
 	"context"
-	"os"
-	"regexp"
-	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/socketd/socketd/server/metrics/metricstest"
 	"github.com/socketd/socketd/server/socketio"
 )
 
@@ -46,32 +43,12 @@ func TestServerCollectorLint(t *testing.T) {
 // TestMetricsDocumented: every metric the package exports has its row in
 // docs/OPERATIONS.md, so the operator's table does not fall behind.
 func TestMetricsDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/OPERATIONS.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	io, err := socketio.New(socketio.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = io.Close(context.Background()) })
-	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
-	n := 0
-	for _, c := range []prometheus.Collector{NewServerCollector(io), NewRedisCollector(nil), NewBuildInfo("test")} {
-		ch := make(chan *prometheus.Desc, 64)
-		c.Describe(ch)
-		close(ch)
-		for d := range ch {
-			m := fqName.FindStringSubmatch(d.String())
-			if m == nil {
-				t.Fatalf("no name in %s", d)
-			}
-			n++
-			if !strings.Contains(string(doc), "`"+m[1]+"`") {
-				t.Errorf("%s is not in docs/OPERATIONS.md", m[1])
-			}
-		}
-	}
+	n := metricstest.Documented(t, "../../docs/OPERATIONS.md", NewServerCollector(io), NewRedisCollector(nil), NewBuildInfo("test"))
 	if n < 30 {
 		t.Fatalf("only %d metrics described", n)
 	}
