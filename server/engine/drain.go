@@ -71,15 +71,7 @@ func (srv *Server) Draining() bool {
 // which ends what is left.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.draining.Store(true)
-	var targets []drainTarget
-	for _, s := range srv.sessions.snapshot() {
-		targets = append(targets, drainTarget{s: s})
-	}
-	if srv.fwd != nil {
-		for _, b := range srv.fwd.untoldBridges() {
-			targets = append(targets, drainTarget{b: b, f: srv.fwd})
-		}
-	}
+	targets := srv.drainTargets()
 	// Sessions and forwarded ones mixed, so that each node the clients go
 	// to sees the same pace.
 	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
@@ -99,13 +91,8 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		// fetch their close packet. Likewise a poll or upgrade for another
 		// node that passed the draining check just before it was set forms
 		// its bridge after the snapshot: its owner is asked now.
-		for _, s := range srv.sessions.snapshot() {
-			s.closeWith(ReasonServerShutdown, true)
-		}
-		if srv.fwd != nil {
-			for _, b := range srv.fwd.untoldBridges() {
-				drainTarget{b: b, f: srv.fwd}.close()
-			}
+		for _, d := range srv.drainTargets() {
+			d.close()
 		}
 		select {
 		case <-ctx.Done():
@@ -120,6 +107,22 @@ type drainTarget struct {
 	s *Session
 	b *liveBridge
 	f *forwarder
+}
+
+// drainTargets lists what Shutdown closes: every session open here (closing
+// one again is harmless), and the forwarded connections whose owner has not
+// been asked yet.
+func (srv *Server) drainTargets() []drainTarget {
+	var targets []drainTarget
+	for _, s := range srv.sessions.snapshot() {
+		targets = append(targets, drainTarget{s: s})
+	}
+	if srv.fwd != nil {
+		for _, b := range srv.fwd.untoldBridges() {
+			targets = append(targets, drainTarget{b: b, f: srv.fwd})
+		}
+	}
+	return targets
 }
 
 func (d drainTarget) close() {
