@@ -163,3 +163,15 @@ func TestMalformedPayloads(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketClientReset: a client that resets its WebSocket (a killed
+// tab, or a close with bytes unread) has left, as with a FIN: the reason is
+// transport close, as for a reset held poll (TestRSTMidPoll).
+func TestWebSocketClientReset(t *testing.T) {
+	ts := newServer(t, engine.Config{})
+	c, _ := openWS(t, ts, "EIO=4&transport=websocket")
+	resetClose(c.NetConn())
+	if got := ts.waitClosed(); got != engine.ReasonTransportClose {
+		t.Fatalf("reason %v", got)
+	}
+}

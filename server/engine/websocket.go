@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lesismal/nbio"
@@ -398,9 +399,13 @@ func writeErrReason(err error) CloseReason {
 	return ReasonTransportError
 }
 
+// closeErrReason names why a WebSocket ended. A reset is the client leaving
+// as surely as a FIN: a killed tab, or a client that closes with bytes
+// still unread (the kernel then resets instead of finishing); engine.io
+// (ws) reports both as "transport close", and so does a reset held poll.
 func closeErrReason(err error) CloseReason {
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
 		return ReasonTransportClose
 	case errors.Is(err, websocket.ErrMessageTooLarge):
 		return ReasonPayloadTooLarge
