@@ -77,7 +77,11 @@ func TestAttachmentBytesBounded(t *testing.T) {
 	}
 	c.ReadClose(t)
 	waitFor(t, "the bytes released", func() bool { return socketio.PendingAttachmentBytes(e.io) == 0 })
-	if n := e.io.Engine().Stats().Closed[engine.ReasonPayloadTooLarge]; n != 1 {
+	// The close packet is written before the session is counted closed, so
+	// the client can see it first: wait for the count, then check it is one.
+	closed := func() uint64 { return e.io.Engine().Stats().Closed[engine.ReasonPayloadTooLarge] }
+	waitFor(t, "the close counted as payload too large", func() bool { return closed() > 0 })
+	if n := closed(); n != 1 {
 		t.Fatalf("%d sessions closed as payload too large", n)
 	}
 	if !strings.Contains(logs.String(), "attachments of an incomplete packet over the limit") || !strings.Contains(logs.String(), "limit=1000000") {
